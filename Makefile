@@ -1,0 +1,82 @@
+# jitsi-operator. `make help` lists the targets.
+
+# Tools are pinned by version: controller-gen through go.mod's tool directive, the control
+# plane (kube-apiserver, etcd, kwok, ...) by hack/controlplane.sh.
+CONTROLLER_TOOLS_VERSION := $(shell go list -m -f '{{.Version}}' sigs.k8s.io/controller-tools)
+CONTROLLER_GEN := bin/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+ASSETS := $(CURDIR)/bin/k8s
+GINKGO_FLAGS ?=
+export GOFLAGS := -buildvcs=false
+
+.DEFAULT_GOAL := help
+SHELL := /usr/bin/env bash -o pipefail
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods of the API types.
+	$(CONTROLLER_GEN) object paths=./api/...
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC under config/ from the markers.
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=true rbac:roleName=jitsi-operator paths=./api/... paths=./controllers/... paths=./webhook/... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: fmt
+fmt: ## Run gofmt on the code.
+	gofmt -l -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: vet ## Fail when gofmt would change a file, then go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+.PHONY: verify
+verify: generate manifests ## Regenerate, tidy, and fail if that changed anything.
+	go mod tidy
+	@git diff --exit-code -- . ':!bin' || { echo "generated files or go.mod are stale: run make generate manifests and go mod tidy"; exit 1; }
+
+##@ Test
+
+.PHONY: controlplane
+controlplane: ## Build (once, cached by version) the control plane binaries into bin/k8s.
+	hack/controlplane.sh
+
+.PHONY: test-unit
+test-unit: ## Unit tests of the pure packages (no control plane), with the race detector.
+	go test -race $$(go list ./... | grep -v -e /controllers -e /internal/localcluster -e /test/)
+
+.PHONY: test
+test: controlplane lint ## All tests, envtest suites on the locally built API server included.
+	KUBEBUILDER_ASSETS=$(ASSETS) go test ./... -count=1 $(if $(GINKGO_FLAGS),-args $(GINKGO_FLAGS))
+
+.PHONY: test-race
+test-race: controlplane ## All tests with the race detector and ginkgo's randomized spec order.
+	KUBEBUILDER_ASSETS=$(ASSETS) go test -race ./... -count=1 -args -ginkgo.randomize-all
+
+##@ Build
+
+.PHONY: build
+build: ## Build the operator binary into bin/jitsi-operator.
+	go build -o bin/jitsi-operator .
+
+.PHONY: run
+run: ## Run the operator against the current kubeconfig (no local cluster).
+	go run . --local-cluster=never
+
+.PHONY: demo
+demo: controlplane ## Run the operator: on KUBECONFIG's cluster if one is configured, else on a local control plane it starts, with the samples applied.
+	go run . --local-cluster=auto --apply-samples --local-cluster-assets=$(ASSETS)
+
+$(CONTROLLER_GEN):
+	@mkdir -p bin
+	go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
