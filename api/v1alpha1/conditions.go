@@ -1,0 +1,53 @@
+package v1alpha1
+
+// Condition types. Every kind has Ready, its summary; the others exist only where a person can
+// act on them. Every condition carries the generation it was computed for.
+const (
+	// ConditionReady summarises the object. True: everything it asks for works (the stack serves
+	// meetings, the pool can record, the meeting's URLs are issued). False: something a person can
+	// act on is missing; the reason and message say what. Unknown: the operator has not looked yet.
+	ConditionReady = "Ready"
+
+	// ConditionMediaReachable (JitsiDeployment) is True when every videobridge advertises an address
+	// that clients can reach on the media port, False while an address is missing (for example a
+	// LoadBalancer still pending), Unknown before the bridges exist.
+	ConditionMediaReachable = "MediaReachable"
+
+	// ConditionRecordersAvailable (JibriPool) is True when at least one recorder is idle and
+	// healthy, False when every recorder is busy or none is healthy, Unknown before the first
+	// recorder reports its state.
+	ConditionRecordersAvailable = "RecordersAvailable"
+
+	// ConditionAccessIssued (Meeting) is True when the access Secret with the meeting's URLs and
+	// tokens exists and matches the meeting's times, False when it cannot be issued (for example
+	// the JitsiDeployment is missing), Unknown before the first reconcile.
+	ConditionAccessIssued = "AccessIssued"
+)
+
+// Condition reasons, CamelCase as Kubernetes expects.
+const (
+	// ReasonReconciling: the operator is creating or updating child objects.
+	ReasonReconciling = "Reconciling"
+	// ReasonAvailable: everything asked for is in place and working.
+	ReasonAvailable = "Available"
+	// ReasonComponentsNotReady: some pods of the stack or pool are not ready yet.
+	ReasonComponentsNotReady = "ComponentsNotReady"
+	// ReasonReconcileError: a step failed; the message names the step and the error.
+	ReasonReconcileError = "ReconcileError"
+	// ReasonDeploymentNotFound: the referenced JitsiDeployment does not exist.
+	ReasonDeploymentNotFound = "JitsiDeploymentNotFound"
+	// ReasonPoolNotFound: the referenced JibriPool does not exist.
+	ReasonPoolNotFound = "JibriPoolNotFound"
+	// ReasonSecretNotFound: a referenced Secret, or a key in it, does not exist.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonAddressPending: a videobridge's public address is not known yet.
+	ReasonAddressPending = "AddressPending"
+	// ReasonAllBusy: every recorder is busy.
+	ReasonAllBusy = "AllRecordersBusy"
+	// ReasonNoHealthyRecorders: no recorder reports healthy.
+	ReasonNoHealthyRecorders = "NoHealthyRecorders"
+	// ReasonIssued: the meeting's URLs and tokens are issued.
+	ReasonIssued = "Issued"
+	// ReasonEnded: the meeting has ended; nothing more is issued.
+	ReasonEnded = "Ended"
+)

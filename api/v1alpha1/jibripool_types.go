@@ -1,0 +1,314 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// JibriPoolSpec is a pool of Jibri recorders for one JitsiDeployment.
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || !has(self.maxReplicas) || self.maxReplicas >= self.minReplicas",message="maxReplicas must be greater than or equal to minReplicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.minIdle) || !has(self.maxReplicas) || self.minIdle <= self.maxReplicas",message="minIdle cannot be more than maxReplicas"
+type JibriPoolSpec struct {
+	// jitsiDeploymentRef names the JitsiDeployment (same namespace) whose meetings this pool
+	// records. It cannot be changed: recorders hold that stack's accounts.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="jitsiDeploymentRef cannot be changed; create a new JibriPool"
+	// +required
+	JitsiDeploymentRef LocalObjectReference `json:"jitsiDeploymentRef"`
+
+	// minReplicas is the fewest recorders kept, busy or idle. Default: 1.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=200
+	// +optional
+	MinReplicas *int32 `json:"minReplicas,omitempty"`
+
+	// maxReplicas is the most recorders ever run; recordings beyond it wait in the queue.
+	// Default: 5.
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=200
+	// +optional
+	MaxReplicas *int32 `json:"maxReplicas,omitempty"`
+
+	// minIdle is how many idle recorders are kept ready so a recording starts without waiting
+	// for a new pod. Default: 1.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=200
+	// +optional
+	MinIdle *int32 `json:"minIdle,omitempty"`
+
+	// scaleDownDelaySeconds is how long a recorder must stay idle beyond minIdle before it is
+	// removed. A busy recorder is never removed. Default: 300.
+	// +kubebuilder:default=300
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	// +optional
+	ScaleDownDelaySeconds *int32 `json:"scaleDownDelaySeconds,omitempty"`
+
+	// audio is how the recorder captures the meeting's sound: SndAloop (an ALSA loopback card
+	// per recorder from the node's snd-aloop kernel module; needs /dev/snd and, unless the nodes
+	// are prepared, a privileged init container that loads the module) or PulseAudio (what
+	// current jibri images use; no host device, no privilege). Default: SndAloop.
+	// +kubebuilder:default=SndAloop
+	// +optional
+	Audio AudioType `json:"audio,omitempty"`
+
+	// sndAloop tunes SndAloop audio.
+	// +optional
+	SndAloop *SndAloopSpec `json:"sndAloop,omitempty"`
+
+	// recordings says where finished recordings go.
+	// +kubebuilder:default={}
+	// +optional
+	Recordings RecordingsSpec `json:"recordings,omitempty"`
+
+	Placement `json:",inline"`
+
+	// streaming configures live streaming over RTMP.
+	// +kubebuilder:default={}
+	// +optional
+	Streaming PoolStreamingSpec `json:"streaming,omitempty"`
+}
+
+// AudioType is how a recorder captures sound.
+// +kubebuilder:validation:Enum=SndAloop;PulseAudio
+type AudioType string
+
+const (
+	// AudioSndAloop captures from an ALSA loopback card of the node's snd-aloop module.
+	AudioSndAloop AudioType = "SndAloop"
+	// AudioPulseAudio captures from a PulseAudio server inside the pod.
+	AudioPulseAudio AudioType = "PulseAudio"
+)
+
+// SndAloopSpec tunes ALSA loopback audio.
+type SndAloopSpec struct {
+	// nodesPrepared says the nodes already load snd-aloop; the pod then only checks for its card
+	// and runs no privileged container. Default: false.
+	// +optional
+	NodesPrepared bool `json:"nodesPrepared,omitempty"`
+
+	// cardsPerNode is how many loopback cards each node offers (snd-aloop's enable= and index=
+	// parameters); no node runs more recorders than it has cards. Default: 8.
+	// +kubebuilder:default=8
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=32
+	// +optional
+	CardsPerNode int32 `json:"cardsPerNode,omitempty"`
+}
+
+// RecordingsSpec says where finished recordings go.
+type RecordingsSpec struct {
+	// volume holds recordings while they are written and finalized. Default: an emptyDir.
+	// +optional
+	Volume *RecordingsVolume `json:"volume,omitempty"`
+
+	// upload copies each finished recording to object storage.
+	// +optional
+	Upload *UploadSpec `json:"upload,omitempty"`
+
+	// keepLocal keeps the local copy after a verified upload. Default: false.
+	// +optional
+	KeepLocal bool `json:"keepLocal,omitempty"`
+}
+
+// RecordingsVolume is the volume recordings are written to: exactly one of emptyDir or
+// persistentVolumeClaim.
+// +kubebuilder:validation:XValidation:rule="has(self.emptyDir) != has(self.persistentVolumeClaim)",message="set exactly one of emptyDir or persistentVolumeClaim"
+type RecordingsVolume struct {
+	// emptyDir keeps recordings on the node, lost with the pod (use an upload).
+	// +optional
+	EmptyDir *corev1.EmptyDirVolumeSource `json:"emptyDir,omitempty"`
+
+	// persistentVolumeClaim is a template for a claim made per recorder, kept until the
+	// recorder is removed.
+	// +optional
+	PersistentVolumeClaim *corev1.PersistentVolumeClaimSpec `json:"persistentVolumeClaim,omitempty"`
+}
+
+// UploadSpec says where recordings are uploaded.
+type UploadSpec struct {
+	// s3 uploads to an S3 or S3-compatible store (AWS, GCS interoperability, MinIO).
+	// +required
+	S3 *S3UploadSpec `json:"s3"`
+}
+
+// S3UploadSpec is an S3 bucket recordings are uploaded to, as
+// s3://<bucket>/<prefix>/<namespace>/<meeting>/<session>/.
+type S3UploadSpec struct {
+	// endpoint is the S3 API URL. Default: AWS for the region.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://`
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// region of the bucket. Default: us-east-1.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	Region string `json:"region,omitempty"`
+
+	// bucket is the bucket's name.
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.-]*[a-z0-9]$`
+	// +required
+	Bucket string `json:"bucket"`
+
+	// prefix is prepended to every object key, without leading or trailing slash.
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^[^/](.*[^/])?$`
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+
+	// credentialsSecretRef names a Secret with the keys AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY. It is mounted only into the recorder's finalize step.
+	// +required
+	CredentialsSecretRef SecretReference `json:"credentialsSecretRef"`
+
+	// forcePathStyle addresses the bucket in the path (endpoint/bucket/key), as most
+	// S3-compatible stores need. Default: false.
+	// +optional
+	ForcePathStyle bool `json:"forcePathStyle,omitempty"`
+}
+
+// PoolStreamingSpec configures live streaming for a pool.
+type PoolStreamingSpec struct {
+	// enabled lets Meetings stream through this pool. Default: true.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// relay runs an RTMP relay next to the recorders.
+	// +optional
+	Relay *RelaySpec `json:"relay,omitempty"`
+}
+
+// RelaySpec configures the pool's RTMP relay (nginx with the RTMP module): recorders publish to
+// it, it admits only streams of live Meetings, and pushes each to all of its destinations.
+type RelaySpec struct {
+	// enabled runs the relay. Default: false.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+
+	// replicas is the number of relay pods. Default: 1.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// record keeps a copy of every relayed stream on the relay's volume. Default: false.
+	// +optional
+	Record bool `json:"record,omitempty"`
+}
+
+// RecorderState is the state a recorder reports.
+// +kubebuilder:validation:Enum=Starting;Idle;Busy;Expired;Unhealthy;Unknown
+type RecorderState string
+
+const (
+	RecorderStarting  RecorderState = "Starting"
+	RecorderIdle      RecorderState = "Idle"
+	RecorderBusy      RecorderState = "Busy"
+	RecorderExpired   RecorderState = "Expired"
+	RecorderUnhealthy RecorderState = "Unhealthy"
+	RecorderUnknown   RecorderState = "Unknown"
+)
+
+// JibriPoolStatus is what the operator observed of the pool.
+type JibriPoolStatus struct {
+	// observedGeneration is the generation this status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready, RecordersAvailable.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// replicas is the number of recorder pods.
+	// +optional
+	Replicas int32 `json:"replicas"`
+	// readyReplicas is the number of recorder pods ready.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas"`
+	// busy is the number of recorders recording, streaming or finalizing.
+	// +optional
+	Busy int32 `json:"busy"`
+	// idle is the number of recorders ready for a new recording.
+	// +optional
+	Idle int32 `json:"idle"`
+	// queueDepth is the number of recordings and streams waiting for a recorder.
+	// +optional
+	QueueDepth int32 `json:"queueDepth"`
+	// desiredReplicas is the number of recorders the pool is scaling to.
+	// +optional
+	DesiredReplicas int32 `json:"desiredReplicas"`
+	// lastScaleTime is when the pool last added or removed a recorder.
+	// +optional
+	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
+
+	// recorders lists each recorder's state (at most maxReplicas entries).
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=200
+	// +optional
+	Recorders []RecorderStatus `json:"recorders,omitempty"`
+}
+
+// RecorderStatus is one recorder as the operator knows it.
+type RecorderStatus struct {
+	// name of the recorder's pod.
+	Name string `json:"name"`
+	// state reported by the recorder (webhook or health poll).
+	State RecorderState `json:"state"`
+	// meeting the recorder is busy with, when known.
+	// +optional
+	Meeting string `json:"meeting,omitempty"`
+	// since is when the recorder entered this state.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=jibri,categories=jitsi
+// +kubebuilder:printcolumn:name="Deployment",type=string,JSONPath=`.spec.jitsiDeploymentRef.name`,priority=1
+// +kubebuilder:printcolumn:name="Min",type=integer,JSONPath=`.spec.minReplicas`
+// +kubebuilder:printcolumn:name="Max",type=integer,JSONPath=`.spec.maxReplicas`
+// +kubebuilder:printcolumn:name="Busy",type=integer,JSONPath=`.status.busy`
+// +kubebuilder:printcolumn:name="Idle",type=integer,JSONPath=`.status.idle`
+// +kubebuilder:printcolumn:name="Queue",type=integer,JSONPath=`.status.queueDepth`
+// +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.status.desiredReplicas`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// JibriPool is a pool of Jibri recorders for one JitsiDeployment that grows when recordings
+// wait for a recorder and shrinks without ever stopping a recording.
+type JibriPool struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired pool.
+	// +required
+	Spec JibriPoolSpec `json:"spec"`
+
+	// status is what the operator observed.
+	// +optional
+	Status JibriPoolStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// JibriPoolList is a list of JibriPools.
+type JibriPoolList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []JibriPool `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&JibriPool{}, &JibriPoolList{})
+}
