@@ -75,4 +75,3 @@ func newNamespace() string {
 }
 
 func ptr[T any](v T) *T { return &v }
-
