@@ -8,6 +8,14 @@ const (
 	// act on is missing; the reason and message say what. Unknown: the operator has not looked yet.
 	ConditionReady = "Ready"
 
+	// ConditionProgressing (JitsiDeployment) is True while a component is being created or rolled
+	// to a new version, False once every component runs the current spec.
+	ConditionProgressing = "Progressing"
+
+	// ConditionDegraded (JitsiDeployment) is True when something needs a person: a step failed,
+	// a referenced Secret is missing, a bridge's address cannot be advertised. False otherwise.
+	ConditionDegraded = "Degraded"
+
 	// ConditionMediaReachable (JitsiDeployment) is True when every videobridge advertises an address
 	// that clients can reach on the media port, False while an address is missing (for example a
 	// LoadBalancer still pending), Unknown before the bridges exist.
@@ -46,6 +54,14 @@ const (
 	ReasonAllBusy = "AllRecordersBusy"
 	// ReasonNoHealthyRecorders: no recorder reports healthy.
 	ReasonNoHealthyRecorders = "NoHealthyRecorders"
+	// ReasonRollingOut: components are being created or updated.
+	ReasonRollingOut = "RollingOut"
+	// ReasonAsExpected: nothing needs attention.
+	ReasonAsExpected = "AsExpected"
+	// ReasonHostnameOnly: a load balancer gave a host name, and a bridge can only advertise IPs.
+	ReasonHostnameOnly = "LoadBalancerHostnameOnly"
+	// ReasonNoNodeAddress: no node can host a bridge's media (HostPort, NodePort).
+	ReasonNoNodeAddress = "NoNodeAddress"
 	// ReasonIssued: the meeting's URLs and tokens are issued.
 	ReasonIssued = "Issued"
 	// ReasonEnded: the meeting has ended; nothing more is issued.

@@ -164,6 +164,15 @@ type JVBSpec struct {
 	// +optional
 	Media MediaSpec `json:"media,omitempty"`
 
+	// terminationGracePeriodSeconds bounds how long a bridge being removed or upgraded waits for
+	// its conferences to end (it takes no new ones meanwhile) before it is stopped. Make it as
+	// long as your longest meeting. Default: 3600.
+	// +kubebuilder:default=3600
+	// +kubebuilder:validation:Minimum=30
+	// +kubebuilder:validation:Maximum=86400
+	// +optional
+	TerminationGracePeriodSeconds *int64 `json:"terminationGracePeriodSeconds,omitempty"`
+
 	// autoscaling sets the number of bridges from their own load instead of replicas.
 	// +optional
 	Autoscaling *JVBAutoscalingSpec `json:"autoscaling,omitempty"`

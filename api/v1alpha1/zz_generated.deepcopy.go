@@ -189,6 +189,11 @@ func (in *JVBSpec) DeepCopyInto(out *JVBSpec) {
 	}
 	in.Placement.DeepCopyInto(&out.Placement)
 	in.Media.DeepCopyInto(&out.Media)
+	if in.TerminationGracePeriodSeconds != nil {
+		in, out := &in.TerminationGracePeriodSeconds, &out.TerminationGracePeriodSeconds
+		*out = new(int64)
+		**out = **in
+	}
 	if in.Autoscaling != nil {
 		in, out := &in.Autoscaling, &out.Autoscaling
 		*out = new(JVBAutoscalingSpec)

@@ -1,0 +1,110 @@
+package render
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+)
+
+// ComponentFacts is what was observed of one component's pods.
+type ComponentFacts struct {
+	Desired, Ready, Updated int32
+}
+
+// MediaFacts is what is known of one bridge's media address.
+type MediaFacts struct {
+	Bridge string
+	// Address is the advertised address, empty while unknown.
+	Address string
+	// Reason and Message say why the address is unknown (a condition reason and a sentence).
+	Reason, Message string
+}
+
+// DeploymentFacts is everything the JitsiDeployment's conditions are derived from.
+type DeploymentFacts struct {
+	// Components by name (prosody, jicofo, jvb, web).
+	Components map[string]ComponentFacts
+	// Media has one entry per bridge.
+	Media []MediaFacts
+	// MissingSecrets lists referenced Secret keys that do not exist ("name/key").
+	MissingSecrets []string
+}
+
+// DeploymentConditions derives every condition of a JitsiDeployment from facts; it never reads
+// the cluster. stepErr is the error of the reconcile step that failed, if any.
+func DeploymentConditions(generation int64, f DeploymentFacts, stepErr error) []metav1.Condition {
+	cond := func(t string, ok bool, reason, msg string) metav1.Condition {
+		s := metav1.ConditionFalse
+		if ok {
+			s = metav1.ConditionTrue
+		}
+		return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: generation}
+	}
+
+	// Media.
+	var pending []MediaFacts
+	for _, m := range f.Media {
+		if m.Address == "" {
+			pending = append(pending, m)
+		}
+	}
+	media := cond(jitsiv1alpha1.ConditionMediaReachable, true, jitsiv1alpha1.ReasonAvailable,
+		fmt.Sprintf("%d of %d bridges advertise a media address", len(f.Media), len(f.Media)))
+	if len(pending) > 0 {
+		media = cond(jitsiv1alpha1.ConditionMediaReachable, false, pending[0].Reason,
+			fmt.Sprintf("%d of %d bridges have no media address: %s", len(pending), len(f.Media), pending[0].Message))
+	}
+
+	// Components.
+	names := make([]string, 0, len(f.Components))
+	for n := range f.Components {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var notReady, rolling []string
+	for _, n := range names {
+		c := f.Components[n]
+		if c.Ready < c.Desired {
+			notReady = append(notReady, fmt.Sprintf("%s %d/%d ready", n, c.Ready, c.Desired))
+		}
+		if c.Updated < c.Desired || c.Ready < c.Desired {
+			rolling = append(rolling, n)
+		}
+	}
+	progressing := cond(jitsiv1alpha1.ConditionProgressing, false, jitsiv1alpha1.ReasonAvailable, "every component runs the current spec")
+	if len(rolling) > 0 {
+		progressing = cond(jitsiv1alpha1.ConditionProgressing, true, jitsiv1alpha1.ReasonRollingOut, "rolling out: "+strings.Join(rolling, ", "))
+	}
+
+	// Degraded: what needs a person.
+	degraded := cond(jitsiv1alpha1.ConditionDegraded, false, jitsiv1alpha1.ReasonAsExpected, "nothing needs attention")
+	switch {
+	case stepErr != nil:
+		degraded = cond(jitsiv1alpha1.ConditionDegraded, true, jitsiv1alpha1.ReasonReconcileError, stepErr.Error())
+	case len(f.MissingSecrets) > 0:
+		degraded = cond(jitsiv1alpha1.ConditionDegraded, true, jitsiv1alpha1.ReasonSecretNotFound,
+			"referenced Secret keys do not exist: "+strings.Join(f.MissingSecrets, ", "))
+	case len(pending) > 0 && pending[0].Reason != jitsiv1alpha1.ReasonAddressPending:
+		degraded = cond(jitsiv1alpha1.ConditionDegraded, true, pending[0].Reason, media.Message)
+	}
+
+	// Ready: the summary, naming the first thing in the way.
+	var ready metav1.Condition
+	switch {
+	case stepErr != nil:
+		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonReconcileError, stepErr.Error())
+	case len(f.MissingSecrets) > 0:
+		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonSecretNotFound, degraded.Message)
+	case len(pending) > 0:
+		ready = cond(jitsiv1alpha1.ConditionReady, false, media.Reason, media.Message)
+	case len(notReady) > 0:
+		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonComponentsNotReady, "waiting for "+strings.Join(notReady, ", "))
+	default:
+		ready = cond(jitsiv1alpha1.ConditionReady, true, jitsiv1alpha1.ReasonAvailable, "the stack serves meetings")
+	}
+	return []metav1.Condition{ready, progressing, degraded, media}
+}

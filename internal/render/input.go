@@ -1,0 +1,98 @@
+package render
+
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+)
+
+// Input is everything a renderer may read. The reconciler fills it from the spec and from what
+// it observed; renderers never look anything up themselves.
+type Input struct {
+	Deployment *jitsiv1alpha1.JitsiDeployment
+
+	// Secrets says where each secret value comes from.
+	Secrets Secrets
+
+	// ReceiverURL is the base URL of the operator's webhook receiver as Prosody reaches it,
+	// without a trailing slash. Empty when spec.webhooks.url sends events elsewhere.
+	ReceiverURL string
+
+	// Bridges are the videobridges wanted, in index order, with what is known of their media
+	// address.
+	Bridges []Bridge
+
+	// ConfigHashes are hashes of inputs a component reads that live outside its pod template
+	// (the contents of user Secrets, for example), by component. A change rolls that component.
+	ConfigHashes map[string]string
+}
+
+// Secrets names the Secret keys each secret value is read from. Values never pass through the
+// renderer; pods read them through secretKeyRef.
+type Secrets struct {
+	// Generated is the Secret the operator generates once (GeneratedSecret).
+	Generated string
+	// JWT is the HS256 signing secret: the user's auth.jwt.secretRef, or a generated key.
+	JWT corev1.SecretKeySelector
+	// Webhook is the shared secret Prosody signs its events with: the user's
+	// webhooks.secretRef, or a generated key.
+	Webhook corev1.SecretKeySelector
+}
+
+// Bridge is one videobridge and its media address.
+type Bridge struct {
+	// Index is the bridge's number, part of its name.
+	Index int
+	// AdvertiseIP is the address clients send media to; empty while it is not known, and the
+	// bridge then does not run (a bridge that advertises a wrong address breaks calls).
+	AdvertiseIP string
+	// AdvertisePort is the port clients send media to, when it differs from the media port
+	// (a node port).
+	AdvertisePort int32
+	// NodeName pins the bridge to a node (HostPort media), whose address it advertises.
+	NodeName string
+}
+
+// Keys of the generated Secret. They are created once and never rewritten, so that upgrades and
+// operator restarts keep every account working.
+const (
+	KeyJicofoPassword   = "JICOFO_AUTH_PASSWORD"
+	KeyJVBPassword      = "JVB_AUTH_PASSWORD"
+	KeyJibriPassword    = "JIBRI_XMPP_PASSWORD"
+	KeyRecorderPassword = "JIBRI_RECORDER_PASSWORD"
+	KeyJWTSecret        = "JWT_APP_SECRET"
+	KeyWebhookSecret    = "WEBHOOK_SECRET"
+)
+
+// GeneratedKeys are the keys the generated Secret must hold for d.
+func GeneratedKeys(d *jitsiv1alpha1.JitsiDeployment) []string {
+	keys := []string{KeyJicofoPassword, KeyJVBPassword, KeyJibriPassword, KeyRecorderPassword}
+	if d.Spec.Auth.Type == jitsiv1alpha1.AuthJWT && (d.Spec.Auth.JWT == nil || d.Spec.Auth.JWT.SecretRef == nil) {
+		keys = append(keys, KeyJWTSecret)
+	}
+	if d.Spec.Webhooks.SecretRef == nil {
+		keys = append(keys, KeyWebhookSecret)
+	}
+	return keys
+}
+
+// SecretsFor says where d's secret values come from.
+func SecretsFor(d *jitsiv1alpha1.JitsiDeployment) Secrets {
+	gen := GeneratedSecret(d)
+	s := Secrets{
+		Generated: gen,
+		JWT:       selector(gen, KeyJWTSecret),
+		Webhook:   selector(gen, KeyWebhookSecret),
+	}
+	if j := d.Spec.Auth.JWT; j != nil && j.SecretRef != nil {
+		s.JWT = selector(j.SecretRef.Name, j.SecretRef.Key)
+	}
+	if r := d.Spec.Webhooks.SecretRef; r != nil {
+		s.Webhook = selector(r.Name, r.Key)
+	}
+	return s
+}
+
+func selector(name, key string) corev1.SecretKeySelector {
+	return corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key}
+}

@@ -1,0 +1,63 @@
+package render
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// JicofoDeployment runs the conference focus. One replica: two would both claim every room.
+func JicofoDeployment(in Input) *appsv1.Deployment {
+	d := in.Deployment
+	one := int32(1)
+	managed := append(xmppEnv(d), authEnv(d)...)
+	managed = append(managed,
+		secretEnv("JICOFO_AUTH_PASSWORD", selector(in.Secrets.Generated, KeyJicofoPassword)),
+		env("JVB_BREWERY_MUC", JVBBreweryMUC),
+		// The REST API binds to 127.0.0.1 unless enabled, and /about/health answers 404 unless
+		// health checks are on: both are needed for a kubelet probe.
+		env("JICOFO_ENABLE_REST", "1"),
+		env("JICOFO_ENABLE_HEALTH_CHECKS", "1"),
+	)
+	pod := corev1.PodSpec{
+		Containers: []corev1.Container{{
+			Name:           ComponentJicofo,
+			Image:          image(d, ComponentJicofo),
+			Env:            withUserEnv(managed, d.Spec.Jicofo.Env),
+			Ports:          []corev1.ContainerPort{{Name: "rest", ContainerPort: JicofoRESTPort, Protocol: corev1.ProtocolTCP}},
+			ReadinessProbe: httpProbe("/about/health", "rest", 10, 3),
+			LivenessProbe:  httpProbe("/about/health", "rest", 30, 5),
+			StartupProbe:   httpProbe("/about/health", "rest", 5, 60),
+		}},
+	}
+	placement(&pod, d.Spec.Jicofo.Placement)
+	restrictedPod(&pod, d, "/run", "/tmp")
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: objectMeta(d, Jicofo(d), Labels(d, ComponentJicofo)),
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: SelectorLabels(d, ComponentJicofo)},
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: podMeta(in, ComponentJicofo, Labels(d, ComponentJicofo)),
+				Spec:       pod,
+			},
+		},
+	}
+}
+
+// JicofoService exposes Jicofo's REST API (health, stats) to the operator.
+func JicofoService(in Input) *corev1.Service {
+	d := in.Deployment
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: objectMeta(d, Jicofo(d), Labels(d, ComponentJicofo)),
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: SelectorLabels(d, ComponentJicofo),
+			Ports:    []corev1.ServicePort{{Name: "rest", Port: JicofoRESTPort, TargetPort: intstr.FromString("rest"), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}

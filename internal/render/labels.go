@@ -1,0 +1,63 @@
+package render
+
+import (
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+)
+
+// Label keys of API.md's table, set on every child object.
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	LabelComponent = "app.kubernetes.io/component"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelPool      = "jitsi.operator.dev/pool"
+	// LabelBridge tells one videobridge's pod apart from the others, so that its media Service
+	// selects exactly that bridge.
+	LabelBridge = "jitsi.operator.dev/bridge"
+
+	ManagedBy = "jitsi-operator"
+	AppName   = "jitsi"
+)
+
+// Components, the values of LabelComponent.
+const (
+	ComponentProsody = "prosody"
+	ComponentJicofo  = "jicofo"
+	ComponentJVB     = "jvb"
+	ComponentWeb     = "web"
+	ComponentJibri   = "jibri"
+)
+
+// Labels are the labels of every child object of component.
+func Labels(d *jitsiv1alpha1.JitsiDeployment, component string) map[string]string {
+	return map[string]string{
+		LabelName:      AppName,
+		LabelInstance:  d.Name,
+		LabelComponent: component,
+		LabelManagedBy: ManagedBy,
+	}
+}
+
+// SelectorLabels select the pods of component. They are few and never change, because a
+// Deployment's selector is immutable; user labels never reach a selector.
+func SelectorLabels(d *jitsiv1alpha1.JitsiDeployment, component string) map[string]string {
+	return map[string]string{
+		LabelName:      AppName,
+		LabelInstance:  d.Name,
+		LabelComponent: component,
+	}
+}
+
+// BridgeSelectorLabels select the pod of videobridge i.
+func BridgeSelectorLabels(d *jitsiv1alpha1.JitsiDeployment, i int) map[string]string {
+	l := SelectorLabels(d, ComponentJVB)
+	l[LabelBridge] = JVB(d, i)
+	return l
+}
+
+// BridgeLabels are the labels of videobridge i's objects.
+func BridgeLabels(d *jitsiv1alpha1.JitsiDeployment, i int) map[string]string {
+	l := Labels(d, ComponentJVB)
+	l[LabelBridge] = JVB(d, i)
+	return l
+}

@@ -1,0 +1,183 @@
+package render
+
+import (
+	_ "embed"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// EventsModule is the operator's own Prosody module (mod_jitsi_operator_events.lua): it posts
+// room and occupant events, signed with HMAC-SHA256, to the operator's receiver.
+//
+//go:embed prosody/mod_jitsi_operator_events.lua
+var EventsModule string
+
+// EventsModuleName is the module's name as Prosody loads it.
+const EventsModuleName = "jitsi_operator_events"
+
+// Files of the Prosody ConfigMap.
+const (
+	prosodyConfFile   = "jitsi-operator.cfg.lua"
+	prosodyModuleFile = "mod_" + EventsModuleName + ".lua"
+	// EnvEventsSecret carries the webhook secret into Prosody's config (Prosody exposes each
+	// variable as ENV_<name>), so the secret never sits in the ConfigMap.
+	EnvEventsSecret = "JITSI_OPERATOR_EVENTS_SECRET"
+)
+
+// ProsodyConfigMap holds the operator's Prosody module and the config that points it at the
+// receiver. Nil when events go elsewhere (spec.webhooks.url) and no module is wanted.
+func ProsodyConfigMap(in Input) *corev1.ConfigMap {
+	d := in.Deployment
+	url := in.ReceiverURL
+	if d.Spec.Webhooks.URL != "" {
+		url = d.Spec.Webhooks.URL
+	}
+	conf := fmt.Sprintf(`-- Rendered by jitsi-operator: where the %s module posts events.
+jitsi_operator_events_url = %q
+jitsi_operator_events_secret = ENV_%s
+jitsi_operator_events_hidden_domain = %q
+`, EventsModuleName, url+"/v1/prosody/events", EnvEventsSecret, XMPPHiddenDomain)
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: objectMeta(d, ProsodyConfig(d), Labels(d, ComponentProsody)),
+		Data: map[string]string{
+			prosodyConfFile:   conf,
+			prosodyModuleFile: EventsModule,
+		},
+	}
+}
+
+// ProsodyDeployment runs the XMPP server. One replica: Prosody keeps rooms in memory, and two
+// would split every conference.
+func ProsodyDeployment(in Input) *appsv1.Deployment {
+	d := in.Deployment
+	one := int32(1)
+	managed := append(xmppEnv(d), authEnv(d)...)
+	managed = append(managed,
+		secretEnv("JICOFO_AUTH_PASSWORD", selector(in.Secrets.Generated, KeyJicofoPassword)),
+		secretEnv("JVB_AUTH_PASSWORD", selector(in.Secrets.Generated, KeyJVBPassword)),
+		secretEnv("JIBRI_XMPP_PASSWORD", selector(in.Secrets.Generated, KeyJibriPassword)),
+		secretEnv("JIBRI_RECORDER_PASSWORD", selector(in.Secrets.Generated, KeyRecorderPassword)),
+		secretEnv(EnvEventsSecret, in.Secrets.Webhook),
+		env("XMPP_MUC_MODULES", EventsModuleName),
+		env("JVB_BREWERY_MUC", JVBBreweryMUC),
+	)
+	managed = append(managed, jwtEnv(in)...)
+
+	pod := corev1.PodSpec{
+		Containers: []corev1.Container{{
+			Name:  ComponentProsody,
+			Image: image(d, ComponentProsody),
+			Env:   withUserEnv(managed, d.Spec.Prosody.Env),
+			Ports: []corev1.ContainerPort{
+				{Name: "xmpp-c2s", ContainerPort: XMPPPort, Protocol: corev1.ProtocolTCP},
+				{Name: "http", ContainerPort: ProsodyHTTPPort, Protocol: corev1.ProtocolTCP},
+			},
+			// /health answers 403 to anyone but localhost, the kubelet included: ask from inside.
+			ReadinessProbe: execProbe([]string{"/usr/local/bin/healthcheck.sh"}, 10, 3),
+			LivenessProbe:  execProbe([]string{"/usr/local/bin/healthcheck.sh"}, 30, 5),
+			StartupProbe:   execProbe([]string{"/usr/local/bin/healthcheck.sh"}, 5, 60),
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: "operator-config", MountPath: "/config/conf.d/" + prosodyConfFile, SubPath: prosodyConfFile, ReadOnly: true},
+				{Name: "operator-config", MountPath: "/prosody-plugins-custom/" + prosodyModuleFile, SubPath: prosodyModuleFile, ReadOnly: true},
+			},
+		}},
+		Volumes: []corev1.Volume{{
+			Name: "operator-config",
+			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: ProsodyConfig(d)},
+			}},
+		}},
+	}
+	placement(&pod, d.Spec.Prosody.Placement)
+	restrictedPod(&pod, d, "/run", "/tmp")
+
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: objectMeta(d, Prosody(d), Labels(d, ComponentProsody)),
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: SelectorLabels(d, ComponentProsody)},
+			// Never two Prosodys at once: components would connect to either.
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: podMeta(in, ComponentProsody, Labels(d, ComponentProsody)),
+				Spec:       pod,
+			},
+		},
+	}
+}
+
+// ProsodyService is the XMPP server's address for every other component, and BOSH and
+// websocket for the web front end.
+func ProsodyService(in Input) *corev1.Service {
+	d := in.Deployment
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: objectMeta(d, Prosody(d), Labels(d, ComponentProsody)),
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: SelectorLabels(d, ComponentProsody),
+			Ports: []corev1.ServicePort{
+				{Name: "xmpp-c2s", Port: XMPPPort, TargetPort: intstr.FromString("xmpp-c2s"), Protocol: corev1.ProtocolTCP},
+				{Name: "http", Port: ProsodyHTTPPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP},
+			},
+		},
+	}
+}
+
+// jwtEnv configures Prosody's token authentication.
+func jwtEnv(in Input) []corev1.EnvVar {
+	d := in.Deployment
+	j := d.Spec.Auth.JWT
+	if d.Spec.Auth.Type != "JWT" {
+		return nil
+	}
+	appID, audience := "jitsi", "jitsi"
+	issuer := ""
+	if j != nil {
+		appID, audience, issuer = j.AppID, j.Audience, j.Issuer
+	}
+	if issuer == "" {
+		issuer = appID
+	}
+	return []corev1.EnvVar{
+		env("JWT_APP_ID", appID),
+		secretEnv("JWT_APP_SECRET", in.Secrets.JWT),
+		env("JWT_ACCEPTED_ISSUERS", issuer),
+		env("JWT_ACCEPTED_AUDIENCES", audience),
+		env("JWT_SIGN_TYPE", "HS256"),
+		// The recorder joins from the hidden domain without a token.
+		env("JWT_TOKEN_AUTH_MODULE", "token_verification"),
+	}
+}
+
+func podMeta(in Input, component string, labels map[string]string) metav1.ObjectMeta {
+	m := metav1.ObjectMeta{Labels: labels}
+	if h := in.ConfigHashes[component]; h != "" {
+		m.Annotations = map[string]string{AnnotationConfigHash: h}
+	}
+	return m
+}
+
+func execProbe(cmd []string, period, failures int32) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: cmd}},
+		PeriodSeconds:    period,
+		TimeoutSeconds:   5,
+		FailureThreshold: failures,
+	}
+}
+
+func httpProbe(path string, port string, period, failures int32) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString(port)}},
+		PeriodSeconds:    period,
+		TimeoutSeconds:   5,
+		FailureThreshold: failures,
+	}
+}

@@ -1,0 +1,169 @@
+-- mod_jitsi_operator_events: posts the conference events of a Jitsi MUC component to
+-- jitsi-operator's receiver, signed so the receiver can trust them.
+--
+-- Loaded on the main MUC component (docker-jitsi-meet: XMPP_MUC_MODULES). Options, set in the
+-- global section (the operator renders them into conf.d):
+--   jitsi_operator_events_url           receiver URL, e.g. http://jitsi-operator.ns.svc:9443/v1/prosody/events
+--   jitsi_operator_events_secret        HMAC-SHA256 key; the body's hex digest goes in X-Jitsi-Signature
+--   jitsi_operator_events_hidden_domain the recorder's domain (its joins are marked recorder = true)
+--   jitsi_operator_events_retries       attempts after the first on a connection error or 5xx (default 5)
+--   jitsi_operator_events_timeout       seconds one attempt may take (default 10)
+--
+-- Every event is one JSON object:
+--   { "id": unique per event (the same on every retry), "event": "room-created" | "room-destroyed" |
+--     "occupant-joined" | "occupant-left", "timestamp": Unix milliseconds,
+--     "room": { "jid", "name", "meeting_id" },
+--     "occupant": { "jid", "nick", "id", "name", "email", "moderator", "recorder" },  -- occupant events
+--     "occupants": number of occupants after the event, Jicofo not counted }
+
+local http = require "net.http";
+local json = require "util.json";
+local hashes = require "util.hashes";
+local hex = require "util.hex";
+local jid = require "util.jid";
+local uuid = require "util.uuid";
+local time = require "util.time";
+local timer = require "util.timer";
+
+local url = module:get_option_string("jitsi_operator_events_url");
+local secret = module:get_option_string("jitsi_operator_events_secret");
+local hidden_domain = module:get_option_string("jitsi_operator_events_hidden_domain", "hidden.meet.jitsi");
+local max_retries = module:get_option_number("jitsi_operator_events_retries", 5);
+local timeout = module:get_option_number("jitsi_operator_events_timeout", 10);
+
+if not url or url == "" then
+	module:log("error", "jitsi_operator_events_url is not set; no events will be sent");
+	return;
+end
+if not secret or secret == "" then
+	module:log("error", "jitsi_operator_events_secret is not set; no events will be sent");
+	return;
+end
+
+local function now_ms()
+	return math.floor(time.now() * 1000);
+end
+
+local function sign(body)
+	return hex.encode(hashes.hmac_sha256(secret, body));
+end
+
+-- post sends one event and retries on a connection error (code 0) or a 5xx answer, waiting
+-- 1, 2, 4, ... seconds (at most 30) between attempts. The body, and so the id, never changes.
+local function post(body, attempt)
+	local done = false;
+	local request = http.request(url, {
+		method = "POST";
+		body = body;
+		headers = {
+			["Content-Type"] = "application/json";
+			["X-Jitsi-Signature"] = sign(body);
+		};
+	}, function(_, code)
+		done = true;
+		if code == 0 or (code >= 500 and code < 600) then
+			if attempt < max_retries then
+				local delay = math.min(2 ^ attempt, 30);
+				module:log("warn", "receiver answered %s; retry %d of %d in %ds", tostring(code), attempt + 1, max_retries, delay);
+				timer.add_task(delay, function() post(body, attempt + 1); end);
+			else
+				module:log("error", "receiver answered %s; event dropped after %d attempts", tostring(code), attempt + 1);
+			end
+		elseif code >= 400 then
+			module:log("error", "receiver refused the event with %d; not retried", code);
+		end
+	end);
+	timer.add_task(timeout, function()
+		if not done and request then
+			module:log("warn", "receiver did not answer within %ds", timeout);
+			http.destroy_request(request);
+		end
+	end);
+end
+
+local function is_healthcheck(room)
+	return jid.node(room.jid):find("^__jicofo%-health%-check") ~= nil;
+end
+
+local function is_focus(occupant)
+	return jid.node(occupant.bare_jid) == "focus";
+end
+
+local function room_info(room)
+	return {
+		jid = room.jid;
+		name = jid.node(room.jid);
+		meeting_id = room._data and room._data.meetingId or nil; -- set by Jitsi's mod_muc_meeting_id
+	};
+end
+
+local function occupant_count(room)
+	local n = 0;
+	for _, occupant in room:each_occupant() do
+		if not is_focus(occupant) then
+			n = n + 1;
+		end
+	end
+	return n;
+end
+
+local function occupant_info(occupant, session)
+	local user = session and session.jitsi_meet_context_user or {};
+	local _, domain = jid.split(occupant.bare_jid);
+	return {
+		jid = occupant.bare_jid;
+		nick = select(3, jid.split(occupant.nick));
+		id = user.id;
+		name = user.name;
+		email = user.email;
+		moderator = occupant.role == "moderator";
+		recorder = domain == hidden_domain;
+	};
+end
+
+local function send(kind, room, extra)
+	local event = {
+		id = uuid.generate();
+		event = kind;
+		timestamp = now_ms();
+		room = room_info(room);
+	};
+	for k, v in pairs(extra or {}) do
+		event[k] = v;
+	end
+	post(json.encode(event), 0);
+end
+
+module:hook("muc-room-created", function(event)
+	if is_healthcheck(event.room) then return; end
+	send("room-created", event.room);
+end, -2);
+
+module:hook("muc-room-destroyed", function(event)
+	if is_healthcheck(event.room) then return; end
+	send("room-destroyed", event.room, { occupants = 0 });
+end, -2);
+
+module:hook("muc-occupant-joined", function(event)
+	local room, occupant = event.room, event.occupant;
+	if is_healthcheck(room) or is_focus(occupant) then return; end
+	send("occupant-joined", room, {
+		occupant = occupant_info(occupant, event.origin);
+		occupants = occupant_count(room);
+	});
+end, -2);
+
+module:hook("muc-occupant-left", function(event)
+	local room, occupant = event.room, event.occupant;
+	if is_healthcheck(room) or not occupant or is_focus(occupant) then return; end
+	local count = occupant_count(room);
+	if room:get_occupant_by_nick(occupant.nick) then
+		count = count - 1; -- still listed while the hook runs
+	end
+	send("occupant-left", room, {
+		occupant = occupant_info(occupant, event.origin);
+		occupants = count;
+	});
+end, -2);
+
+module:log("info", "posting conference events to %s", url);
