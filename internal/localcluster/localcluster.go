@@ -1,0 +1,360 @@
+// Package localcluster runs a small but real Kubernetes control plane on loopback: etcd and
+// kube-apiserver (started through controller-runtime's envtest), kube-controller-manager,
+// kube-scheduler and kwok with fake nodes, so that Deployments get ReplicaSets, pods get
+// scheduled and report Running, and garbage collection follows owner references.
+//
+// Every address it uses is in 127.0.0.0/8: Service cluster IPs come from 127.3.0.0/16, pod IPs
+// from 127.2.0.0/16 and every node's InternalIP is 127.0.0.1.
+package localcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+const (
+	// ServiceCIDR is where Service cluster IPs come from.
+	ServiceCIDR = "127.3.0.0/16"
+	// PodCIDR is where pod IPs come from; node i gets 127.2.i.0/24.
+	PodCIDR = "127.2.0.0/16"
+	// NodeIP is the InternalIP of every kwok node.
+	NodeIP = "127.0.0.1"
+
+	// KwokNodeAnnotation marks the nodes kwok manages.
+	KwokNodeAnnotation = "kwok.x-k8s.io/node"
+
+	stopGrace = 10 * time.Second
+)
+
+// Options configure Start.
+type Options struct {
+	// AssetsDir holds kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kwok and
+	// kwok-stages.yaml, as linked by hack/controlplane.sh.
+	AssetsDir string
+	// Dir receives the data, certificates, logs and kubeconfig. It is created if missing.
+	Dir string
+	// Nodes is the number of kwok nodes; 0 means none.
+	Nodes int
+	// Log, when set, receives one line per step.
+	Log io.Writer
+}
+
+// Cluster is a running local control plane.
+type Cluster struct {
+	// Config is an admin (system:masters) client config.
+	Config *rest.Config
+	// KubeconfigPath is a kubeconfig file with the same admin credentials.
+	KubeconfigPath string
+	// Dir is the working directory; each component logs to <Dir>/<component>.log.
+	Dir string
+
+	env   *envtest.Environment
+	procs []*process
+	log   io.Writer
+}
+
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  *os.File
+}
+
+// Start brings the control plane up and returns once the nodes are Ready and the
+// controller-manager has created the default service account. On error everything started so
+// far is stopped again.
+func Start(ctx context.Context, o Options) (c *Cluster, err error) {
+	if o.Dir == "" {
+		return nil, errors.New("localcluster: Dir is required")
+	}
+	for _, name := range []string{"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok", "kwok-stages.yaml"} {
+		if _, err := os.Stat(filepath.Join(o.AssetsDir, name)); err != nil {
+			return nil, fmt.Errorf("localcluster: %s missing in %s (run hack/controlplane.sh): %w", name, o.AssetsDir, err)
+		}
+	}
+	certDir := filepath.Join(o.Dir, "pki")
+	dataDir := filepath.Join(o.Dir, "etcd")
+	for _, d := range []string{certDir, dataDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	c = &Cluster{Dir: o.Dir, log: o.Log}
+	if c.log == nil {
+		c.log = io.Discard
+	}
+	defer func() {
+		if err != nil {
+			_ = c.Stop()
+			c = nil
+		}
+	}()
+
+	apiLog, err := os.Create(filepath.Join(o.Dir, "kube-apiserver.log"))
+	if err != nil {
+		return c, err
+	}
+	etcdLog, err := os.Create(filepath.Join(o.Dir, "etcd.log"))
+	if err != nil {
+		return c, err
+	}
+	api := &envtest.APIServer{CertDir: certDir, Out: apiLog, Err: apiLog}
+	api.Configure().
+		Set("service-cluster-ip-range", ServiceCIDR).
+		Set("advertise-address", "127.0.0.1").
+		Set("endpoint-reconciler-type", "none")
+	c.env = &envtest.Environment{
+		BinaryAssetsDirectory: o.AssetsDir,
+		ControlPlane: envtest.ControlPlane{
+			APIServer: api,
+			Etcd:      &envtest.Etcd{DataDir: dataDir, Out: etcdLog, Err: etcdLog},
+		},
+		ControlPlaneStartTimeout: time.Minute,
+		ControlPlaneStopTimeout:  stopGrace * 2,
+	}
+	c.step("starting etcd and kube-apiserver")
+	if _, err := c.env.Start(); err != nil {
+		c.env = nil
+		return c, fmt.Errorf("etcd and kube-apiserver (logs in %s): %w", o.Dir, err)
+	}
+	admin, err := c.env.AddUser(envtest.User{Name: "local-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return c, fmt.Errorf("admin user: %w", err)
+	}
+	c.Config = admin.Config()
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		return c, err
+	}
+	c.KubeconfigPath = filepath.Join(o.Dir, "kubeconfig")
+	if err := os.WriteFile(c.KubeconfigPath, kubeconfig, 0o600); err != nil {
+		return c, err
+	}
+	rootCA := filepath.Join(certDir, "serving-ca.crt")
+	if err := os.WriteFile(rootCA, api.SecureServing.CA, 0o600); err != nil {
+		return c, err
+	}
+
+	kcmPort, err := freePort()
+	if err != nil {
+		return c, err
+	}
+	c.step("starting kube-controller-manager")
+	if err := c.run(o.AssetsDir, "kube-controller-manager",
+		"--kubeconfig="+c.KubeconfigPath,
+		"--authentication-kubeconfig="+c.KubeconfigPath,
+		"--authorization-kubeconfig="+c.KubeconfigPath,
+		"--controllers=*,-nodeipam",
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(kcmPort),
+		"--cert-dir="+filepath.Join(o.Dir, "kcm-certs"),
+		"--service-account-private-key-file="+filepath.Join(certDir, "sa-signer.key"),
+		"--root-ca-file="+rootCA,
+		"--service-cluster-ip-range="+ServiceCIDR,
+		"--use-service-account-credentials=false",
+		"--concurrent-gc-syncs=5",
+	); err != nil {
+		return c, err
+	}
+	schedPort, err := freePort()
+	if err != nil {
+		return c, err
+	}
+	c.step("starting kube-scheduler")
+	if err := c.run(o.AssetsDir, "kube-scheduler",
+		"--kubeconfig="+c.KubeconfigPath,
+		"--authentication-kubeconfig="+c.KubeconfigPath,
+		"--authorization-kubeconfig="+c.KubeconfigPath,
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(schedPort),
+		"--cert-dir="+filepath.Join(o.Dir, "scheduler-certs"),
+	); err != nil {
+		return c, err
+	}
+	kwokPort, err := freePort()
+	if err != nil {
+		return c, err
+	}
+	c.step("starting kwok")
+	if err := c.run(o.AssetsDir, "kwok",
+		"--kubeconfig="+c.KubeconfigPath,
+		"--manage-all-nodes=false",
+		"--manage-nodes-with-annotation-selector="+KwokNodeAnnotation+"=fake",
+		"--cidr="+PodCIDR,
+		"--node-ip="+NodeIP,
+		"--server-address=127.0.0.1:"+strconv.Itoa(kwokPort),
+		"-c="+filepath.Join(o.AssetsDir, "kwok-stages.yaml"),
+	); err != nil {
+		return c, err
+	}
+
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return c, err
+	}
+	for i := 0; i < o.Nodes; i++ {
+		if err := createNode(ctx, cs, i); err != nil {
+			return c, err
+		}
+	}
+	c.step(fmt.Sprintf("waiting for %d nodes and the controller-manager", o.Nodes))
+	if err := c.waitReady(ctx, cs, o.Nodes); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// NodeName is the name of kwok node i.
+func NodeName(i int) string { return fmt.Sprintf("kwok-node-%d", i) }
+
+func createNode(ctx context.Context, cs kubernetes.Interface, i int) error {
+	name := NodeName(i)
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Annotations: map[string]string{KwokNodeAnnotation: "fake"},
+			Labels: map[string]string{
+				"kubernetes.io/hostname": name,
+				"kubernetes.io/os":       "linux",
+				"kubernetes.io/arch":     "amd64",
+				"type":                   "kwok",
+			},
+		},
+		Spec: corev1.NodeSpec{PodCIDR: fmt.Sprintf("127.2.%d.0/24", i)},
+	}
+	_, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("node %s: %w", name, err)
+	}
+	return nil
+}
+
+func (c *Cluster) waitReady(ctx context.Context, cs kubernetes.Interface, nodes int) error {
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+		for _, p := range c.procs {
+			select {
+			case <-p.done:
+				return false, fmt.Errorf("%s exited: %v (log: %s)", p.name, p.cmd.ProcessState, p.log.Name())
+			default:
+			}
+		}
+		list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		ready := 0
+		for _, n := range list.Items {
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		if ready < nodes {
+			last = fmt.Sprintf("%d of %d nodes Ready", ready, nodes)
+			return false, nil
+		}
+		if _, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{}); err != nil {
+			last = "no default service account yet (kube-controller-manager): " + err.Error()
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("control plane not ready (%s; logs in %s): %w", last, c.Dir, err)
+	}
+	return nil
+}
+
+func (c *Cluster) run(assets, name string, args ...string) error {
+	logFile, err := os.Create(filepath.Join(c.Dir, name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(assets, name), args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Its own process group: a Ctrl-C in the terminal reaches the operator, which then stops
+	// the components in order instead of all of them dying at once.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, done: make(chan struct{}), log: logFile}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	c.procs = append(c.procs, p)
+	return nil
+}
+
+// Stop stops kwok, the scheduler and the controller-manager, then kube-apiserver, then etcd.
+// Each gets a bounded time to exit before it is killed, so nothing is left running.
+func (c *Cluster) Stop() error {
+	if c == nil {
+		return nil
+	}
+	var errs []error
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		if err := c.procs[i].stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.procs = nil
+	if c.env != nil {
+		c.step("stopping kube-apiserver and etcd")
+		if err := c.env.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("envtest: %w", err))
+		}
+		c.env = nil
+	}
+	return errors.Join(errs...)
+}
+
+func (p *process) stop() error {
+	defer p.log.Close()
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(stopGrace):
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+	return fmt.Errorf("%s did not stop within %s and was killed", p.name, stopGrace)
+}
+
+func (c *Cluster) step(s string) { fmt.Fprintf(c.log, "[localcluster] %s\n", s) }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
