@@ -1,0 +1,171 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+)
+
+// FieldOwner is the server-side apply field manager of everything the operator writes.
+const FieldOwner = "jitsi-operator"
+
+// applier is the only write path for child objects.
+type applier struct {
+	client.Client
+	Recorder recorder.EventRecorder
+}
+
+// AnnotationApplied on a child holds a hash of what the operator last applied to it. A changed
+// hash means the desired object changed (a field may have been removed, which the live object
+// cannot show); an equal hash and a live object carrying every desired field mean there is
+// nothing to write.
+const AnnotationApplied = "jitsi.operator.dev/applied"
+
+// apply makes the live object carry every field of desired. It reads the live object from the
+// cache, refuses one the owner does not control (an error and a Warning event: a user's object
+// of the same name is never taken over), and sends nothing when the live object was applied from
+// the same desired object and still carries every field of it (so a steady state makes no
+// writes); otherwise it server-side applies desired as FieldOwner, which also drops fields the
+// operator set before and no longer wants, and keeps labels and annotations others set. It
+// reports whether it wrote.
+func (a *applier) apply(ctx context.Context, owner client.Object, desired client.Object) (bool, error) {
+	gvk, err := apiutil.GVKForObject(desired, a.Scheme())
+	if err != nil {
+		return false, err
+	}
+	want, err := runtime.DefaultUnstructuredConverter.ToUnstructured(desired)
+	if err != nil {
+		return false, err
+	}
+	prune(want)
+	delete(want, "status")
+	hash, err := hashOf(want)
+	if err != nil {
+		return false, err
+	}
+	meta, _ := want["metadata"].(map[string]any)
+	annotations, _ := meta["annotations"].(map[string]any)
+	if annotations == nil {
+		annotations = map[string]any{}
+		meta["annotations"] = annotations
+	}
+	annotations[AnnotationApplied] = hash
+
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(gvk)
+	err = a.Get(ctx, client.ObjectKeyFromObject(desired), live)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return false, err
+	default:
+		if ref := metav1.GetControllerOf(live); ref == nil || ref.UID != owner.GetUID() {
+			a.Recorder.Eventf(owner, nil, "Warning", "ChildConflict", "Apply",
+				"%s %s exists and is not controlled by this object; rename or delete it", gvk.Kind, desired.GetName())
+			return false, fmt.Errorf("%s %s exists and is not controlled by %s; rename or delete it", gvk.Kind, desired.GetName(), owner.GetName())
+		}
+		if contains(live.Object, want) {
+			return false, nil
+		}
+	}
+
+	u := &unstructured.Unstructured{Object: want}
+	u.SetGroupVersionKind(gvk)
+	if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		return false, fmt.Errorf("apply %s %s: %w", gvk.Kind, desired.GetName(), err)
+	}
+	return true, nil
+}
+
+// contains reports whether live carries every field of want. Maps may hold more keys (defaults,
+// others' fields); lists must have the same length and contain want's elements in order, so a
+// removed element is noticed.
+func contains(live, want any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		l, ok := live.(map[string]any)
+		if !ok {
+			return len(w) == 0 && live == nil
+		}
+		for k, wv := range w {
+			lv, present := l[k]
+			if !present {
+				if isEmpty(wv) {
+					continue
+				}
+				return false
+			}
+			if !contains(lv, wv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		l, ok := live.([]any)
+		if !ok {
+			return len(w) == 0 && live == nil
+		}
+		if len(l) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !contains(l[i], w[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return fmt.Sprint(live) == fmt.Sprint(want)
+	}
+}
+
+func isEmpty(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	}
+	return false
+}
+
+// prune drops nil values (creationTimestamp: null and the like) that typed objects carry, so
+// they are neither compared nor applied.
+func prune(m map[string]any) {
+	for k, v := range m {
+		switch t := v.(type) {
+		case nil:
+			delete(m, k)
+		case map[string]any:
+			prune(t)
+		case []any:
+			for _, e := range t {
+				if em, ok := e.(map[string]any); ok {
+					prune(em)
+				}
+			}
+		}
+	}
+}
+
+// hashOf is a short hash of an object's desired content (JSON encodes map keys in order).
+func hashOf(obj map[string]any) (string, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8]), nil
+}

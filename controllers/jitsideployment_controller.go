@@ -1,0 +1,161 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
+)
+
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments/status,verbs=get;update;patch
+// Owner references that block deletion need update on the owner's finalizers where the
+// OwnerReferencesPermissionEnforcement admission plugin runs.
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=core,resources=services;configmaps;secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=core,resources=nodes,verbs=get;list;watch
+
+// JitsiDeploymentReconciler turns a JitsiDeployment into Prosody, Jicofo, the videobridges and
+// the web front end, and finds each bridge a media address people can reach.
+type JitsiDeploymentReconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+	// ReceiverURL is the operator's webhook receiver as Prosody in namespace ns reaches it,
+	// without a trailing slash.
+	ReceiverURL func(ns string) string
+}
+
+// SetupWithManager registers the reconciler: it owns every child, and wakes on node changes
+// (node addresses are bridge addresses) and on changes of Secrets a deployment references.
+func (r *JitsiDeploymentReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &jitsiv1alpha1.JitsiDeployment{}, indexSecretRefs, secretRefsOf); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&jitsiv1alpha1.JitsiDeployment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Secret{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.referencingSecret)).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.usingNodes),
+			builder.WithPredicates(nodeAddressChanged())).
+		Complete(r)
+}
+
+const indexSecretRefs = "spec.secretRefs"
+
+func secretRefsOf(o client.Object) []string {
+	d := o.(*jitsiv1alpha1.JitsiDeployment)
+	var names []string
+	if j := d.Spec.Auth.JWT; j != nil && j.SecretRef != nil {
+		names = append(names, j.SecretRef.Name)
+	}
+	if s := d.Spec.Webhooks.SecretRef; s != nil {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+func (r *JitsiDeploymentReconciler) referencingSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var list jitsiv1alpha1.JitsiDeploymentList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSecretRefs: o.GetName()}); err != nil {
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
+// usingNodes wakes the deployments whose bridge addresses come from nodes.
+func (r *JitsiDeploymentReconciler) usingNodes(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list jitsiv1alpha1.JitsiDeploymentList
+	if err := r.List(ctx, &list); err != nil {
+		return nil
+	}
+	var out []jitsiv1alpha1.JitsiDeployment
+	for _, d := range list.Items {
+		if d.Spec.JVB.Media.Type != jitsiv1alpha1.MediaLoadBalancer {
+			out = append(out, d)
+		}
+	}
+	return requestsFor(out)
+}
+
+func requestsFor(items []jitsiv1alpha1.JitsiDeployment) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(items))
+	for _, d := range items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: d.Namespace, Name: d.Name}})
+	}
+	return reqs
+}
+
+// nodeAddressChanged passes node events that can change a bridge's address or placement:
+// heartbeats, which change nothing of that, are dropped.
+func nodeAddressChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			a, b := e.ObjectOld.(*corev1.Node), e.ObjectNew.(*corev1.Node)
+			return nodeUsable(a) != nodeUsable(b) || nodeAddress(a) != nodeAddress(b) ||
+				!labels.Equals(a.Labels, b.Labels)
+		},
+	}
+}
+
+// Reconcile runs the steps in order, stopping at the first that fails, then derives the
+// conditions from what the steps observed and writes the status once. A failed step's error
+// is in the conditions and is returned, so the request is retried with backoff.
+func (r *JitsiDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	d := &jitsiv1alpha1.JitsiDeployment{}
+	if err := r.Get(ctx, req.NamespacedName, d); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !d.DeletionTimestamp.IsZero() {
+		// Owner references remove the children.
+		return ctrl.Result{}, nil
+	}
+	obs := &deploymentObservation{
+		in: render.Input{
+			Deployment:   d,
+			Secrets:      render.SecretsFor(d),
+			ConfigHashes: map[string]string{},
+		},
+		facts: render.DeploymentFacts{Components: map[string]render.ComponentFacts{}},
+	}
+	if d.Spec.Webhooks.URL == "" && r.ReceiverURL != nil {
+		obs.in.ReceiverURL = r.ReceiverURL(d.Namespace)
+	}
+	err := runSteps(ctx, d, obs,
+		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"secrets", r.ensureSecrets},
+		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"media", r.ensureMedia},
+		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"stack", r.ensureStack},
+		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"bridges", r.removeExtraBridges},
+		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"observe", r.observe},
+	)
+	statusErr := r.writeStatus(ctx, d, obs, err)
+	return ctrl.Result{}, errors.Join(err, statusErr)
+}
+
+// deploymentObservation is what the steps learn on the way: the renderers' input and the facts
+// the conditions are derived from.
+type deploymentObservation struct {
+	in    render.Input
+	facts render.DeploymentFacts
+}
+
+func (r *JitsiDeploymentReconciler) applier() *applier {
+	return &applier{Client: r.Client, Recorder: r.Recorder}
+}

@@ -1,0 +1,132 @@
+package controllers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
+)
+
+// ensureSecrets creates the generated Secret (or adds keys it lacks) and checks the Secrets the
+// spec references. Pods read user Secrets through secretKeyRef, which does not restart them on
+// a change, so their values are hashed into the pod templates of the components that read them.
+func (r *JitsiDeploymentReconciler) ensureSecrets(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, obs *deploymentObservation) error {
+	if err := r.ensureGeneratedSecret(ctx, d); err != nil {
+		return fmt.Errorf("generated Secret: %w", err)
+	}
+	in := &obs.in
+	prosodyInputs := map[string][]byte{}
+	for _, ref := range []corev1.SecretKeySelector{in.Secrets.JWT, in.Secrets.Webhook} {
+		if ref.Name == in.Secrets.Generated {
+			continue
+		}
+		v, err := r.secretValue(ctx, d.Namespace, ref)
+		if err != nil {
+			if apierrors.IsNotFound(err) || errors.Is(err, errMissingKey) {
+				obs.facts.MissingSecrets = append(obs.facts.MissingSecrets, ref.Name+"/"+ref.Key)
+				continue
+			}
+			return err
+		}
+		prosodyInputs[ref.Name+"/"+ref.Key] = v
+	}
+	if len(prosodyInputs) > 0 {
+		in.ConfigHashes[render.ComponentProsody] = render.Hash(prosodyInputs)
+	}
+	return nil
+}
+
+var errMissingKey = errors.New("key not in secret")
+
+func (r *JitsiDeploymentReconciler) secretValue(ctx context.Context, ns string, ref corev1.SecretKeySelector) ([]byte, error) {
+	s := &corev1.Secret{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, s); err != nil {
+		return nil, err
+	}
+	v, ok := s.Data[ref.Key]
+	if !ok {
+		return nil, errMissingKey
+	}
+	return v, nil
+}
+
+// ensureGeneratedSecret creates the Secret of generated passwords and keys once, and later only
+// adds keys that are missing: an existing value is never rewritten, so accounts and tokens keep
+// working across upgrades and restarts. Values never leave the Secret.
+func (r *JitsiDeploymentReconciler) ensureGeneratedSecret(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment) error {
+	name := render.GeneratedSecret(d)
+	s := &corev1.Secret{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: name}, s)
+	if apierrors.IsNotFound(err) {
+		s = &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: render.Labels(d, render.ComponentProsody)},
+			Type:       corev1.SecretTypeOpaque,
+			Data:       map[string][]byte{},
+		}
+		if err := ctrl.SetControllerReference(d, s, r.Scheme()); err != nil {
+			return err
+		}
+		for _, k := range render.GeneratedKeys(d) {
+			if s.Data[k], err = randomSecret(); err != nil {
+				return err
+			}
+		}
+		if err := r.Create(ctx, s); err != nil {
+			return err
+		}
+		r.Recorder.Eventf(d, s, corev1.EventTypeNormal, "SecretGenerated", "Create",
+			"generated Secret %s with %d keys", name, len(s.Data))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ref := metav1.GetControllerOf(s); ref == nil || ref.UID != d.UID {
+		r.Recorder.Eventf(d, nil, corev1.EventTypeWarning, "ChildConflict", "Apply",
+			"Secret %s exists and is not controlled by this object; rename or delete it", name)
+		return fmt.Errorf("Secret %s exists and is not controlled by %s", name, d.Name)
+	}
+	var added []string
+	patch := client.MergeFrom(s.DeepCopy())
+	for _, k := range render.GeneratedKeys(d) {
+		if _, ok := s.Data[k]; ok {
+			continue
+		}
+		if s.Data == nil {
+			s.Data = map[string][]byte{}
+		}
+		if s.Data[k], err = randomSecret(); err != nil {
+			return err
+		}
+		added = append(added, k)
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	if err := r.Patch(ctx, s, patch); err != nil {
+		return err
+	}
+	r.Recorder.Eventf(d, s, corev1.EventTypeNormal, "SecretGenerated", "Update",
+		"added keys %s to Secret %s", strings.Join(added, ", "), name)
+	return nil
+}
+
+func randomSecret() ([]byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return []byte(base64.RawURLEncoding.EncodeToString(b)), nil
+}

@@ -1,0 +1,85 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
+)
+
+// ensureStack renders and applies every child. The media Services of LoadBalancer and NodePort
+// bridges were applied by ensureMedia, which reads the addresses from them.
+func (r *JitsiDeploymentReconciler) ensureStack(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, obs *deploymentObservation) error {
+	in := obs.in
+	a := r.applier()
+	children := []client.Object{
+		render.ProsodyConfigMap(in),
+		render.ProsodyService(in),
+		render.ProsodyDeployment(in),
+		render.JicofoService(in),
+		render.JicofoDeployment(in),
+		render.WebService(in),
+		render.WebDeployment(in),
+		render.JVBScriptsConfigMap(in),
+	}
+	for _, b := range in.Bridges {
+		children = append(children, render.JVBDeployment(in, b))
+	}
+	for _, c := range children {
+		if c == nil || isNilObject(c) {
+			continue
+		}
+		wrote, err := a.apply(ctx, d, c)
+		if err != nil {
+			return err
+		}
+		if wrote {
+			log.FromContext(ctx).V(1).Info("applied", "kind", c.GetObjectKind().GroupVersionKind().Kind, "name", c.GetName())
+		}
+	}
+	for _, b := range in.Bridges {
+		if b.AdvertiseIP == "" {
+			continue
+		}
+		want := render.JVBAdvertise(d, b)
+		if !slices.ContainsFunc(d.Status.MediaEndpoints, func(e jitsiv1alpha1.MediaEndpoint) bool {
+			return e.Bridge == render.JVB(d, b.Index) && endpointString(d, e) == want
+		}) {
+			r.Recorder.Eventf(d, nil, corev1.EventTypeNormal, "MediaAddressAssigned", "Advertise",
+				"videobridge %s advertises %s", render.JVB(d, b.Index), want)
+		}
+	}
+	return nil
+}
+
+func endpointString(d *jitsiv1alpha1.JitsiDeployment, e jitsiv1alpha1.MediaEndpoint) string {
+	return render.JVBAdvertise(d, render.Bridge{AdvertiseIP: e.Address, AdvertisePort: e.Port})
+}
+
+// isNilObject catches typed nil pointers in the children list.
+func isNilObject(o client.Object) bool {
+	switch t := o.(type) {
+	case *corev1.Service:
+		return t == nil
+	case *corev1.ConfigMap:
+		return t == nil
+	case *appsv1.Deployment:
+		return t == nil
+	}
+	return false
+}
+
+// stackDeployments are the Deployments of the stack as rendered from in.
+func stackDeployments(in render.Input) []*appsv1.Deployment {
+	deps := []*appsv1.Deployment{render.ProsodyDeployment(in), render.JicofoDeployment(in), render.WebDeployment(in)}
+	for _, b := range in.Bridges {
+		deps = append(deps, render.JVBDeployment(in, b))
+	}
+	return deps
+}

@@ -1,0 +1,141 @@
+package controllers_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/config"
+	"github.com/jitsi-operator/jitsi-operator/controllers"
+	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
+	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
+)
+
+// The controllers run against the local control plane: a real kube-apiserver for ownership,
+// the status subresource and conflicts, kube-controller-manager for Deployments and garbage
+// collection, and kwok nodes so pods get scheduled and become ready.
+
+const receiverURL = "http://jitsi-operator-receiver.ops.svc:9090"
+
+var (
+	ctx       context.Context
+	cancel    context.CancelFunc
+	cluster   *localcluster.Cluster
+	cfg       *rest.Config
+	k8sClient client.Client
+	scheme    = runtime.NewScheme()
+
+	stopManager context.CancelFunc
+	managerDone chan struct{}
+)
+
+func TestControllers(t *testing.T) {
+	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(30 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
+	RunSpecs(t, "Controllers (local control plane)")
+}
+
+var _ = BeforeSuite(func() {
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	ctx, cancel = context.WithCancel(context.Background())
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(apiextensionsv1.AddToScheme(scheme)).To(Succeed())
+	Expect(jitsiv1alpha1.AddToScheme(scheme)).To(Succeed())
+
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets = filepath.Join("..", "bin", "k8s")
+	}
+	var err error
+	dir, err := os.MkdirTemp("", "jitsi-operator-controllers-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, dir)
+	cluster, err = localcluster.Start(ctx, localcluster.Options{AssetsDir: assets, Dir: dir, Nodes: 2, Log: GinkgoWriter})
+	Expect(err).NotTo(HaveOccurred(), "run the tests with `make test`, which builds the control plane")
+	cfg = cluster.Config
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	crds, err := manifests.Read(config.CRDs, "crd/bases")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(manifests.Apply(ctx, k8sClient, "", crds)).To(Succeed())
+	Expect(manifests.WaitEstablished(ctx, k8sClient, crds, time.Minute)).To(Succeed())
+
+	startManager()
+})
+
+var _ = AfterSuite(func() {
+	stopTheManager()
+	cancel()
+	Expect(cluster.Stop()).To(Succeed())
+})
+
+// startManager runs the operator's reconcilers as main.go wires them.
+func startManager() {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		// The specs restart the manager in one process; a real restart is a new process.
+		Controller: ctrlconfig.Controller{SkipNameValidation: ptr(true)},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect((&controllers.JitsiDeploymentReconciler{
+		Client:      mgr.GetClient(),
+		Recorder:    mgr.GetEventRecorder("jitsi-operator"),
+		ReceiverURL: func(string) string { return receiverURL },
+	}).SetupWithManager(mgr)).To(Succeed())
+	var mctx context.Context
+	mctx, stopManager = context.WithCancel(ctx)
+	managerDone = make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(managerDone)
+		Expect(mgr.Start(mctx)).To(Succeed())
+	}()
+}
+
+func stopTheManager() {
+	if stopManager == nil {
+		return
+	}
+	stopManager()
+	Eventually(managerDone).Should(BeClosed())
+	stopManager = nil
+}
+
+// newNamespace creates a namespace of its own for one spec.
+func newNamespace() string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ctrl-"}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	DeferCleanup(func() { _ = k8sClient.Delete(ctx, ns) })
+	return ns.Name
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func gvkOf(obj client.Object) schema.GroupVersionKind {
+	gvk, err := apiutil.GVKForObject(obj, scheme)
+	Expect(err).NotTo(HaveOccurred())
+	return gvk
+}
