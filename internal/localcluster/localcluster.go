@@ -68,6 +68,8 @@ type Cluster struct {
 	env   *envtest.Environment
 	procs []*process
 	log   io.Writer
+
+	stopKeeper, keeperDone chan struct{}
 }
 
 type process struct {
@@ -139,6 +141,8 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, fmt.Errorf("admin user: %w", err)
 	}
 	c.Config = admin.Config()
+	// client-go's default of 5 requests per second would make the local cluster look slow.
+	c.Config.QPS, c.Config.Burst = 100, 200
 	kubeconfig, err := admin.KubeConfig()
 	if err != nil {
 		return c, err
@@ -161,7 +165,8 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--kubeconfig="+c.KubeconfigPath,
 		"--authentication-kubeconfig="+c.KubeconfigPath,
 		"--authorization-kubeconfig="+c.KubeconfigPath,
-		"--controllers=*,-nodeipam",
+		// Nodes get their podCIDR from whoever creates them.
+		"--controllers=*,-node-ipam-controller",
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(kcmPort),
@@ -171,6 +176,9 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--service-cluster-ip-range="+ServiceCIDR,
 		"--use-service-account-credentials=false",
 		"--concurrent-gc-syncs=5",
+		// kwok renews its nodes' leases; on a busy 2-core machine a renewal can be late, and a
+		// fake node marked NotReady would have its pods marked NotReady too.
+		"--node-monitor-grace-period=2m",
 	); err != nil {
 		return c, err
 	}
@@ -211,16 +219,49 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err != nil {
 		return c, err
 	}
+	var names []string
 	for i := 0; i < o.Nodes; i++ {
 		if err := createNode(ctx, cs, i); err != nil {
 			return c, err
 		}
+		names = append(names, NodeName(i))
 	}
+	c.stopKeeper = make(chan struct{})
+	c.keeperDone = make(chan struct{})
+	go func() {
+		defer close(c.keeperDone)
+		keepAddresses(cs, names, c.stopKeeper)
+	}()
 	c.step(fmt.Sprintf("waiting for %d nodes and the controller-manager", o.Nodes))
 	if err := c.waitReady(ctx, cs, o.Nodes); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// keepAddresses puts a node's address back when it goes missing. Seen with kwok v0.8.0 here: a
+// few minutes after a node starts, a status patch of kwok's leaves it with no address at all,
+// whatever the stage template says; the operator reads node addresses (they are bridge
+// addresses), so the local cluster restores them. Runs until stop is closed.
+func keepAddresses(cs kubernetes.Interface, names []string, stop <-chan struct{}) {
+	patch := []byte(fmt.Sprintf(`{"status":{"addresses":[{"type":"InternalIP","address":%q}]}}`, NodeIP))
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		for _, name := range names {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err == nil && len(n.Status.Addresses) == 0 {
+				_, _ = cs.CoreV1().Nodes().PatchStatus(ctx, name, patch)
+			}
+			cancel()
+		}
+	}
 }
 
 // NodeName is the name of kwok node i.
@@ -314,6 +355,11 @@ func (c *Cluster) Stop() error {
 		return nil
 	}
 	var errs []error
+	if c.stopKeeper != nil {
+		close(c.stopKeeper)
+		<-c.keeperDone
+		c.stopKeeper = nil
+	}
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		if err := c.procs[i].stop(); err != nil {
 			errs = append(errs, err)
