@@ -3,8 +3,6 @@ package render
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // JicofoDeployment runs the conference focus. One replica: two would both claim every room.
@@ -33,31 +31,11 @@ func JicofoDeployment(in Input) *appsv1.Deployment {
 	}
 	placement(&pod, d.Spec.Jicofo.Placement)
 	restrictedPod(&pod, d, "/run", "/tmp")
-	return &appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: objectMeta(d, Jicofo(d), Labels(d, ComponentJicofo)),
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &one,
-			Selector: &metav1.LabelSelector{MatchLabels: SelectorLabels(d, ComponentJicofo)},
-			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: podMeta(in, ComponentJicofo, Labels(d, ComponentJicofo)),
-				Spec:       pod,
-			},
-		},
-	}
+	// One replica: two would both claim every room.
+	return componentDeployment(in, ComponentJicofo, Jicofo(d), &one, appsv1.RecreateDeploymentStrategyType, pod)
 }
 
 // JicofoService exposes Jicofo's REST API (health, stats) to the operator.
 func JicofoService(in Input) *corev1.Service {
-	d := in.Deployment
-	return &corev1.Service{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: objectMeta(d, Jicofo(d), Labels(d, ComponentJicofo)),
-		Spec: corev1.ServiceSpec{
-			Type:     corev1.ServiceTypeClusterIP,
-			Selector: SelectorLabels(d, ComponentJicofo),
-			Ports:    []corev1.ServicePort{{Name: "rest", Port: JicofoRESTPort, TargetPort: intstr.FromString("rest"), Protocol: corev1.ProtocolTCP}},
-		},
-	}
+	return componentService(in, ComponentJicofo, Jicofo(in.Deployment), corev1.ServicePort{Name: "rest", Port: JicofoRESTPort})
 }

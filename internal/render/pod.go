@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"sort"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 )
@@ -199,4 +201,43 @@ func Hash(values map[string][]byte) string {
 		h.Write(values[k])
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// componentDeployment is the Deployment of one of the stack's single-purpose components
+// (Prosody, Jicofo, web): its pods are selected by SelectorLabels only. A nil replicas leaves the
+// count to the API server's default (1).
+func componentDeployment(in Input, component, name string, replicas *int32, strategy appsv1.DeploymentStrategyType, pod corev1.PodSpec) *appsv1.Deployment {
+	d := in.Deployment
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: objectMeta(d, name, Labels(d, component)),
+		Spec: appsv1.DeploymentSpec{
+			Replicas: replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: SelectorLabels(d, component)},
+			Strategy: appsv1.DeploymentStrategy{Type: strategy},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: podMeta(in, component, Labels(d, component)),
+				Spec:       pod,
+			},
+		},
+	}
+}
+
+// componentService is the ClusterIP Service of a component; each port targets the container
+// port of the same name.
+func componentService(in Input, component, name string, ports ...corev1.ServicePort) *corev1.Service {
+	d := in.Deployment
+	for i := range ports {
+		ports[i].TargetPort = intstr.FromString(ports[i].Name)
+		ports[i].Protocol = corev1.ProtocolTCP
+	}
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: objectMeta(d, name, Labels(d, component)),
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: SelectorLabels(d, component),
+			Ports:    ports,
+		},
+	}
 }

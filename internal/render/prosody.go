@@ -96,38 +96,16 @@ func ProsodyDeployment(in Input) *appsv1.Deployment {
 	placement(&pod, d.Spec.Prosody.Placement)
 	restrictedPod(&pod, d, "/run", "/tmp")
 
-	return &appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: objectMeta(d, Prosody(d), Labels(d, ComponentProsody)),
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &one,
-			Selector: &metav1.LabelSelector{MatchLabels: SelectorLabels(d, ComponentProsody)},
-			// Never two Prosodys at once: components would connect to either.
-			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: podMeta(in, ComponentProsody, Labels(d, ComponentProsody)),
-				Spec:       pod,
-			},
-		},
-	}
+	// Never two Prosodys at once: components would connect to either.
+	return componentDeployment(in, ComponentProsody, Prosody(d), &one, appsv1.RecreateDeploymentStrategyType, pod)
 }
 
 // ProsodyService is the XMPP server's address for every other component, and BOSH and
 // websocket for the web front end.
 func ProsodyService(in Input) *corev1.Service {
-	d := in.Deployment
-	return &corev1.Service{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: objectMeta(d, Prosody(d), Labels(d, ComponentProsody)),
-		Spec: corev1.ServiceSpec{
-			Type:     corev1.ServiceTypeClusterIP,
-			Selector: SelectorLabels(d, ComponentProsody),
-			Ports: []corev1.ServicePort{
-				{Name: "xmpp-c2s", Port: XMPPPort, TargetPort: intstr.FromString("xmpp-c2s"), Protocol: corev1.ProtocolTCP},
-				{Name: "http", Port: ProsodyHTTPPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP},
-			},
-		},
-	}
+	return componentService(in, ComponentProsody, Prosody(in.Deployment),
+		corev1.ServicePort{Name: "xmpp-c2s", Port: XMPPPort},
+		corev1.ServicePort{Name: "http", Port: ProsodyHTTPPort})
 }
 
 // jwtEnv configures Prosody's token authentication.

@@ -5,8 +5,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // WebDeployment runs the web front end: the Jitsi Meet app, and the proxy to Prosody's BOSH
@@ -33,30 +31,10 @@ func WebDeployment(in Input) *appsv1.Deployment {
 	}
 	placement(&pod, d.Spec.Web.Placement)
 	restrictedPod(&pod, d, "/run", "/tmp")
-	return &appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: objectMeta(d, Web(d), Labels(d, ComponentWeb)),
-		Spec: appsv1.DeploymentSpec{
-			Replicas: d.Spec.Web.Replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: SelectorLabels(d, ComponentWeb)},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: podMeta(in, ComponentWeb, Labels(d, ComponentWeb)),
-				Spec:       pod,
-			},
-		},
-	}
+	return componentDeployment(in, ComponentWeb, Web(d), d.Spec.Web.Replicas, appsv1.RollingUpdateDeploymentStrategyType, pod)
 }
 
 // WebService is the web front end's address for an Ingress or a LoadBalancer in front of it.
 func WebService(in Input) *corev1.Service {
-	d := in.Deployment
-	return &corev1.Service{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: objectMeta(d, Web(d), Labels(d, ComponentWeb)),
-		Spec: corev1.ServiceSpec{
-			Type:     corev1.ServiceTypeClusterIP,
-			Selector: SelectorLabels(d, ComponentWeb),
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
-		},
-	}
+	return componentService(in, ComponentWeb, Web(in.Deployment), corev1.ServicePort{Name: "http", Port: 80})
 }

@@ -63,7 +63,7 @@ local function post(body, attempt)
 		done = true;
 		if code == 0 or (code >= 500 and code < 600) then
 			if attempt < max_retries then
-				local delay = math.min(2 ^ attempt, 30);
+				local delay = math.floor(math.min(2 ^ attempt, 30));
 				module:log("warn", "receiver answered %s; retry %d of %d in %ds", tostring(code), attempt + 1, max_retries, delay);
 				timer.add_task(delay, function() post(body, attempt + 1); end);
 			else
