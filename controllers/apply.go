@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 )
 
@@ -61,6 +62,7 @@ func (a *applier) apply(ctx context.Context, owner client.Object, desired client
 	}
 	annotations[AnnotationApplied] = hash
 
+	why := "created"
 	live := &unstructured.Unstructured{}
 	live.SetGroupVersionKind(gvk)
 	err = a.Get(ctx, client.ObjectKeyFromObject(desired), live)
@@ -74,7 +76,8 @@ func (a *applier) apply(ctx context.Context, owner client.Object, desired client
 				"%s %s exists and is not controlled by this object; rename or delete it", gvk.Kind, desired.GetName())
 			return false, fmt.Errorf("%s %s exists and is not controlled by %s; rename or delete it", gvk.Kind, desired.GetName(), owner.GetName())
 		}
-		if contains(live.Object, want) {
+		why = difference(live.Object, want, "")
+		if why == "" {
 			return false, nil
 		}
 	}
@@ -84,18 +87,22 @@ func (a *applier) apply(ctx context.Context, owner client.Object, desired client
 	if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 		return false, fmt.Errorf("apply %s %s: %w", gvk.Kind, desired.GetName(), err)
 	}
+	log.FromContext(ctx).V(1).Info("applied", "kind", gvk.Kind, "name", desired.GetName(), "differed", why)
 	return true, nil
 }
 
-// contains reports whether live carries every field of want. Maps may hold more keys (defaults,
-// others' fields); lists must have the same length and contain want's elements in order, so a
-// removed element is noticed.
-func contains(live, want any) bool {
+// difference is the path of the first field of want that live does not carry, or "" when live
+// carries every field. Maps may hold more keys (defaults, others' fields); lists must have the
+// same length and contain want's elements in order, so a removed element is noticed.
+func difference(live, want any, path string) string {
 	switch w := want.(type) {
 	case map[string]any:
 		l, ok := live.(map[string]any)
 		if !ok {
-			return len(w) == 0 && live == nil
+			if len(w) == 0 && live == nil {
+				return ""
+			}
+			return path
 		}
 		for k, wv := range w {
 			lv, present := l[k]
@@ -103,29 +110,35 @@ func contains(live, want any) bool {
 				if isEmpty(wv) {
 					continue
 				}
-				return false
+				return path + "." + k
 			}
-			if !contains(lv, wv) {
-				return false
+			if d := difference(lv, wv, path+"."+k); d != "" {
+				return d
 			}
 		}
-		return true
+		return ""
 	case []any:
 		l, ok := live.([]any)
 		if !ok {
-			return len(w) == 0 && live == nil
+			if len(w) == 0 && live == nil {
+				return ""
+			}
+			return path
 		}
 		if len(l) != len(w) {
-			return false
+			return path
 		}
 		for i := range w {
-			if !contains(l[i], w[i]) {
-				return false
+			if d := difference(l[i], w[i], fmt.Sprintf("%s[%d]", path, i)); d != "" {
+				return d
 			}
 		}
-		return true
+		return ""
 	default:
-		return fmt.Sprint(live) == fmt.Sprint(want)
+		if fmt.Sprint(live) != fmt.Sprint(want) {
+			return path
+		}
+		return ""
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -35,6 +36,8 @@ import (
 type JitsiDeploymentReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
+	// Workers is the number of JitsiDeployments reconciled at once (default 4).
+	Workers int
 	// ReceiverURL is the operator's webhook receiver as Prosody in namespace ns reaches it,
 	// without a trailing slash.
 	ReceiverURL func(ns string) string
@@ -46,8 +49,13 @@ func (r *JitsiDeploymentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &jitsiv1alpha1.JitsiDeployment{}, indexSecretRefs, secretRefsOf); err != nil {
 		return err
 	}
+	workers := r.Workers
+	if workers <= 0 {
+		workers = 4
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&jitsiv1alpha1.JitsiDeployment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -29,19 +30,23 @@ func (r *JitsiDeploymentReconciler) ensureMedia(ctx context.Context, d *jitsiv1a
 	a := r.applier()
 	count := render.BridgeCount(d)
 	media := d.Spec.JVB.Media
-	var nodes []corev1.Node
+	var all, ready []corev1.Node
 	if media.Type != jitsiv1alpha1.MediaLoadBalancer {
 		var err error
-		if nodes, err = r.usableNodes(ctx, d); err != nil {
+		if all, ready, err = r.bridgeNodes(ctx, d); err != nil {
 			return err
 		}
 	}
 	var pinned map[int]string
 	if media.Type == jitsiv1alpha1.MediaHostPort {
 		var err error
-		if pinned, err = r.pinBridges(ctx, d, count, nodes); err != nil {
+		if pinned, err = r.pinBridges(ctx, d, count, all, ready); err != nil {
 			return err
 		}
+	}
+	advertised := map[string]string{}
+	for _, e := range d.Status.MediaEndpoints {
+		advertised[e.Bridge] = e.Address
 	}
 
 	bridges := make([]render.Bridge, 0, count)
@@ -73,9 +78,19 @@ func (r *JitsiDeploymentReconciler) ensureMedia(ctx context.Context, d *jitsiv1a
 				port = svc.Spec.Ports[0].NodePort
 			}
 			addr := override
-			if addr == "" && len(nodes) > 0 {
-				// Any node forwards a node port to the bridge; spread bridges over nodes.
-				addr = nodeAddress(&nodes[i%len(nodes)])
+			if addr == "" {
+				// Any node forwards a node port to the bridge. Keep the address advertised so
+				// far while a node still has it, or may have it (a node briefly NotReady, or
+				// reporting no address for a moment, must not restart the bridge); else spread
+				// bridges over the Ready nodes.
+				if cur := advertised[render.JVB(d, i)]; cur != "" && slices.ContainsFunc(all, func(n corev1.Node) bool {
+					a := nodeAddress(&n)
+					return a == cur || a == ""
+				}) {
+					addr = cur
+				} else if len(ready) > 0 {
+					addr = nodeAddress(&ready[i%len(ready)])
+				}
 			}
 			switch {
 			case port == 0:
@@ -89,14 +104,18 @@ func (r *JitsiDeploymentReconciler) ensureMedia(ctx context.Context, d *jitsiv1a
 			name, ok := pinned[i]
 			if !ok {
 				f.Reason = jitsiv1alpha1.ReasonNoNodeAddress
-				f.Message = fmt.Sprintf("%d bridges need %d nodes, one each (HostPort), and %d Ready nodes match spec.jvb.nodeSelector", count, count, len(nodes))
+				f.Message = fmt.Sprintf("%d bridges need %d nodes, one each (HostPort), and %d Ready nodes match spec.jvb.nodeSelector", count, count, len(ready))
 				break
 			}
 			b.NodeName = name
 			addr := override
 			if addr == "" {
-				idx := slices.IndexFunc(nodes, func(n corev1.Node) bool { return n.Name == name })
-				addr = nodeAddress(&nodes[idx])
+				idx := slices.IndexFunc(all, func(n corev1.Node) bool { return n.Name == name })
+				addr = nodeAddress(&all[idx])
+			}
+			if addr == "" {
+				// A node reporting no address for a moment keeps its bridge's address.
+				addr = advertised[render.JVB(d, i)]
 			}
 			if addr == "" {
 				f.Reason, f.Message = jitsiv1alpha1.ReasonNoNodeAddress, fmt.Sprintf("node %s has no address", name)
@@ -159,36 +178,36 @@ func loadBalancerAddress(svc *corev1.Service, bridge string) (ip, reason, messag
 		"waiting for the cloud to assign the load balancer of Service %s an address (kubectl get service %s); without a cloud load balancer use media type NodePort or HostPort", bridge, bridge)
 }
 
-// usableNodes are the Ready, schedulable nodes that match the bridges' node selector, by name.
-func (r *JitsiDeploymentReconciler) usableNodes(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment) ([]corev1.Node, error) {
+// bridgeNodes are the schedulable nodes that match the bridges' node selector, and of those
+// the Ready ones, by name.
+func (r *JitsiDeploymentReconciler) bridgeNodes(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment) (all, ready []corev1.Node, err error) {
 	var list corev1.NodeList
 	if err := r.List(ctx, &list); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sel := labels.SelectorFromSet(d.Spec.JVB.NodeSelector)
-	var out []corev1.Node
 	for _, n := range list.Items {
-		if nodeUsable(&n) && sel.Matches(labels.Set(n.Labels)) {
-			out = append(out, n)
+		if n.Spec.Unschedulable || !sel.Matches(labels.Set(n.Labels)) {
+			continue
+		}
+		all = append(all, n)
+		if nodeUsable(&n) {
+			ready = append(ready, n)
 		}
 	}
-	slices.SortFunc(out, func(a, b corev1.Node) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
-	return out, nil
+	byName := func(a, b corev1.Node) int { return strings.Compare(a.Name, b.Name) }
+	slices.SortFunc(all, byName)
+	slices.SortFunc(ready, byName)
+	return all, ready, nil
 }
 
 // pinBridges assigns HostPort bridges to nodes, one bridge per node. A bridge keeps its node
-// while that node is usable, so adding a node never moves (and restarts) a running bridge.
-func (r *JitsiDeploymentReconciler) pinBridges(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, count int, nodes []corev1.Node) (map[int]string, error) {
+// while that node exists and is schedulable (Ready or not: a brief NotReady must not move a
+// bridge with calls on it), so adding a node never moves a running bridge either. New
+// assignments go to Ready nodes only.
+func (r *JitsiDeploymentReconciler) pinBridges(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, count int, all, nodes []corev1.Node) (map[int]string, error) {
 	usable := map[string]bool{}
-	for _, n := range nodes {
+	for _, n := range all {
 		usable[n.Name] = true
 	}
 	pinned := map[int]string{}

@@ -7,7 +7,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
@@ -35,12 +34,8 @@ func (r *JitsiDeploymentReconciler) ensureStack(ctx context.Context, d *jitsiv1a
 		if c == nil || isNilObject(c) {
 			continue
 		}
-		wrote, err := a.apply(ctx, d, c)
-		if err != nil {
+		if _, err := a.apply(ctx, d, c); err != nil {
 			return err
-		}
-		if wrote {
-			log.FromContext(ctx).V(1).Info("applied", "kind", c.GetObjectKind().GroupVersionKind().Kind, "name", c.GetName())
 		}
 	}
 	for _, b := range in.Bridges {

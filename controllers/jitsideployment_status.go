@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
@@ -93,6 +94,7 @@ func (r *JitsiDeploymentReconciler) writeStatus(ctx context.Context, d *jitsiv1a
 	if err != nil {
 		return err
 	}
+	log.FromContext(ctx).V(1).Info("writing status", "from", d.Status, "to", status)
 	d.Status = *status
 	if err := r.Status().Patch(ctx, d, client.RawPatch(types.MergePatchType, body)); err != nil {
 		return fmt.Errorf("status: %w", err)
