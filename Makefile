@@ -53,15 +53,19 @@ controlplane: ## Build (once, cached by version) the control plane binaries into
 
 .PHONY: test-unit
 test-unit: ## Unit tests of the pure packages (no control plane), with the race detector.
-	go test -race $$(go list ./... | grep -v -e /controllers -e /internal/localcluster -e /test/)
+	go test -race $$(go list ./... | grep -v -e /api/ -e /controllers -e /internal/localcluster -e /test/)
 
 .PHONY: test
-test: controlplane lint ## All tests, envtest suites on the locally built API server included.
+test: controlplane test-deps lint ## All tests, envtest suites on the locally built API server included.
 	KUBEBUILDER_ASSETS=$(ASSETS) go test ./... -count=1 $(if $(GINKGO_FLAGS),-args $(GINKGO_FLAGS))
 
+.PHONY: test-deps
+test-deps: ## Install what the tests need beyond Go (Prosody, slixmpp) from Debian's packages.
+	hack/install-test-deps.sh
+
 .PHONY: test-race
-test-race: controlplane ## All tests with the race detector and ginkgo's randomized spec order.
-	KUBEBUILDER_ASSETS=$(ASSETS) go test -race ./... -count=1 -args -ginkgo.randomize-all
+test-race: controlplane test-deps ## All tests with the race detector.
+	KUBEBUILDER_ASSETS=$(ASSETS) go test -race ./... -count=1
 
 ##@ Build
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond Go, from Debian's packages: a real Prosody (with Lua 5.4)
+# for the Prosody module test, and slixmpp for its XMPP clients. Does nothing when they are
+# already there. Debian starts Prosody as a service on install; the tests run their own, so the
+# service is stopped again.
+set -euo pipefail
+
+missing=()
+command -v prosody >/dev/null || missing+=(prosody)
+command -v lua5.4 >/dev/null || missing+=(lua5.4)
+/usr/bin/python3 -c 'import slixmpp' 2>/dev/null || missing+=(python3-slixmpp)
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=()
+[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+echo "[test-deps] installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if command -v service >/dev/null; then
+	"${sudo[@]}" service prosody stop >/dev/null 2>&1 || true
+fi

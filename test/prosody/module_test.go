@@ -1,0 +1,253 @@
+// Package prosody_test runs the operator's Prosody module (internal/render/prosody) in a real
+// Prosody with real XMPP clients, and checks what reaches the receiver: every event, signed,
+// retried with the same body after a 5xx.
+package prosody_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
+)
+
+const secret = "test-events-secret"
+
+type received struct {
+	body      []byte
+	signature string
+}
+
+type event struct {
+	ID        string `json:"id"`
+	Event     string `json:"event"`
+	Timestamp int64  `json:"timestamp"`
+	Room      struct {
+		JID  string `json:"jid"`
+		Name string `json:"name"`
+	} `json:"room"`
+	Occupant *struct {
+		JID       string `json:"jid"`
+		Nick      string `json:"nick"`
+		Moderator bool   `json:"moderator"`
+		Recorder  bool   `json:"recorder"`
+	} `json:"occupant"`
+	Occupants int `json:"occupants"`
+}
+
+func TestModuleInRealProsody(t *testing.T) {
+	for _, bin := range []string{"prosody", "prosodyctl", "/usr/bin/python3"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s not installed: run hack/install-test-deps.sh (Debian: prosody, lua5.4, python3-slixmpp)", bin)
+		}
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import slixmpp").Run(); err != nil {
+		t.Fatal("python3-slixmpp not installed: run hack/install-test-deps.sh")
+	}
+
+	var mu sync.Mutex
+	var got []received
+	failedOnce := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path != "/v1/prosody/events" || r.Method != http.MethodPost {
+			t.Errorf("request to %s %s", r.Method, r.URL.Path)
+		}
+		got = append(got, received{body: body, signature: r.Header.Get("X-Jitsi-Signature")})
+		if !failedOnce {
+			// The first delivery fails: the module must retry it, unchanged.
+			failedOnce = true
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+
+	dir := t.TempDir()
+	plugins := filepath.Join(dir, "plugins")
+	must(t, os.MkdirAll(plugins, 0o755))
+	must(t, os.WriteFile(filepath.Join(plugins, "mod_"+render.EventsModuleName+".lua"), []byte(render.EventsModule), 0o644))
+	port := freePort(t)
+	cfg := filepath.Join(dir, "prosody.cfg.lua")
+	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+pidfile = %[1]q .. "/prosody.pid"
+data_path = %[1]q .. "/data"
+plugin_paths = { %[2]q }
+run_as_root = true
+daemonize = false
+log = { { levels = { min = "debug" }, to = "file", filename = %[1]q .. "/prosody.log" } }
+interfaces = { "127.0.0.1" }
+c2s_ports = { %[3]d }
+s2s_ports = { }
+http_ports = { }
+https_ports = { }
+component_ports = { }
+modules_enabled = { "roster", "saslauth", "disco", "ping" }
+modules_disabled = { "s2s", "tls" }
+authentication = "internal_hashed"
+c2s_require_encryption = false
+-- What the operator renders into conf.d, with the secret from the environment.
+jitsi_operator_events_url = %[4]q
+jitsi_operator_events_secret = ENV_JITSI_OPERATOR_EVENTS_SECRET
+jitsi_operator_events_hidden_domain = "hidden.meet.jitsi"
+jitsi_operator_events_retries = 3
+
+VirtualHost "meet.jitsi"
+VirtualHost "hidden.meet.jitsi"
+Component "muc.meet.jitsi" "muc"
+    modules_enabled = { %[5]q }
+    muc_room_locking = false
+`, dir, plugins, port, srv.URL+"/v1/prosody/events", render.EventsModuleName)), 0o644))
+	must(t, os.MkdirAll(filepath.Join(dir, "data"), 0o755))
+	for _, u := range [][3]string{{"alice", "meet.jitsi", "alice-pw"}, {"recorder", "hidden.meet.jitsi", "recorder-pw"}} {
+		out, err := exec.Command("timeout", "30", "prosodyctl", "--config", cfg, "register", u[0], u[1], u[2]).CombinedOutput()
+		if err != nil {
+			t.Fatalf("prosodyctl register %s@%s: %v\n%s", u[0], u[1], err, out)
+		}
+	}
+
+	prosody := exec.Command("timeout", "120", "prosody", "--config", cfg, "-F")
+	prosody.Env = append(os.Environ(), "JITSI_OPERATOR_EVENTS_SECRET="+secret)
+	logFile, err := os.Create(filepath.Join(dir, "stdout.log"))
+	must(t, err)
+	prosody.Stdout, prosody.Stderr = logFile, logFile
+	must(t, prosody.Start())
+	defer func() {
+		_ = prosody.Process.Signal(os.Interrupt)
+		_ = prosody.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "prosody.log"))
+			t.Logf("prosody.log:\n%s", b)
+		}
+	}()
+	waitListening(t, port)
+
+	clients, _ := filepath.Abs("clients.py")
+	out, err := exec.Command("timeout", "60", "/usr/bin/python3", clients, fmt.Sprint(port), "standup@muc.meet.jitsi").CombinedOutput()
+	if err != nil {
+		t.Fatalf("XMPP clients: %v\n%s", err, out)
+	}
+
+	// room-created, 2 joins, 2 leaves, room-destroyed, and one retry of the first.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 7 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 7 {
+		t.Fatalf("receiver got %d requests, want 7 (6 events and one retry)", len(got))
+	}
+	// Prosody posts each event on its own, so they arrive in any order (room-created after the
+	// first join, room-destroyed before the last leave): the receiver orders them, not the wire.
+	retried := false
+	for _, r := range got[1:] {
+		retried = retried || string(r.body) == string(got[0].body)
+	}
+	if !retried {
+		t.Errorf("the event refused with 503 was not delivered again unchanged: %s", got[0].body)
+	}
+	byKind := map[string][]event{}
+	ids := map[string]bool{}
+	for i, r := range got {
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write(r.body)
+		if want := hex.EncodeToString(mac.Sum(nil)); r.signature != want {
+			t.Errorf("request %d: signature %q, want %q", i, r.signature, want)
+		}
+		if i == 0 {
+			continue // delivered again later
+		}
+		var e event
+		if err := json.Unmarshal(r.body, &e); err != nil {
+			t.Fatalf("request %d: %v: %s", i, err, r.body)
+		}
+		if ids[e.ID] {
+			t.Errorf("event id %s delivered twice after a success", e.ID)
+		}
+		ids[e.ID] = true
+		byKind[e.Event] = append(byKind[e.Event], e)
+		if e.Room.Name != "standup" || e.Room.JID != "standup@muc.meet.jitsi" {
+			t.Errorf("%s: room %+v", e.Event, e.Room)
+		}
+		if e.Timestamp < time.Now().Add(-time.Minute).UnixMilli() || e.Timestamp > time.Now().UnixMilli() {
+			t.Errorf("%s: timestamp %d is not Unix milliseconds of now", e.Event, e.Timestamp)
+		}
+	}
+	for kind, n := range map[string]int{"room-created": 1, "occupant-joined": 2, "occupant-left": 2, "room-destroyed": 1} {
+		if len(byKind[kind]) != n {
+			t.Fatalf("%d %s events, want %d: %v", len(byKind[kind]), kind, n, byKind)
+		}
+	}
+	find := func(kind string, recorder bool) event {
+		for _, e := range byKind[kind] {
+			if e.Occupant != nil && e.Occupant.Recorder == recorder {
+				return e
+			}
+		}
+		t.Fatalf("no %s event with recorder=%v: %+v", kind, recorder, byKind[kind])
+		return event{}
+	}
+	aliceJoin, recJoin := find("occupant-joined", false), find("occupant-joined", true)
+	recLeave, aliceLeave := find("occupant-left", true), find("occupant-left", false)
+	if o := aliceJoin.Occupant; o.JID != "alice@meet.jitsi" || o.Nick != "Alice" || !o.Moderator || aliceJoin.Occupants != 1 {
+		t.Errorf("alice's join: %+v, occupants %d", o, aliceJoin.Occupants)
+	}
+	if o := recJoin.Occupant; o.JID != "recorder@hidden.meet.jitsi" || o.Nick != "Recorder" || recJoin.Occupants != 2 {
+		t.Errorf("recorder's join: %+v, occupants %d", o, recJoin.Occupants)
+	}
+	if recLeave.Occupants != 1 || aliceLeave.Occupants != 0 {
+		t.Errorf("occupants after the leaves: %d then %d, want 1 then 0", recLeave.Occupants, aliceLeave.Occupants)
+	}
+	if aliceJoin.Timestamp > recJoin.Timestamp || recLeave.Timestamp > aliceLeave.Timestamp {
+		t.Error("timestamps do not follow what happened")
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func waitListening(t *testing.T, port int) {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("prosody does not listen on %d", port)
+}
