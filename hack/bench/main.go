@@ -1,0 +1,296 @@
+// Command bench measures the JitsiDeployment controller on the local control plane and prints
+// its figures (it asserts nothing):
+//
+//   - creation: from creating a JitsiDeployment to all of its children existing, per deployment,
+//     with N deployments created at once;
+//
+//   - steady state: the API writes the operator makes per minute while nothing changes, with the
+//     N deployments present (the goal is 0).
+//
+//     go run ./hack/bench [-deployments 50] [-steady 60s] [-assets bin/k8s]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/config"
+	"github.com/jitsi-operator/jitsi-operator/controllers"
+	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
+	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
+)
+
+func main() {
+	n := flag.Int("deployments", 50, "JitsiDeployments to create")
+	steady := flag.Duration("steady", time.Minute, "how long to count writes once everything is settled")
+	assets := flag.String("assets", "bin/k8s", "control plane binaries (hack/controlplane.sh)")
+	logTo := flag.String("log", "", "write the operator's debug log to this file")
+	flag.Parse()
+	if *logTo == "" {
+		ctrl.SetLogger(logr.Discard())
+	} else {
+		f, err := os.Create(*logTo)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		ctrl.SetLogger(zap.New(zap.WriteTo(f), zap.UseDevMode(true)))
+	}
+	if err := run(*n, *steady, *assets); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// writeCounter counts the requests that change something (everything but GET, LIST, WATCH).
+type writeCounter struct {
+	next   http.RoundTripper
+	writes atomic.Int64
+	mu     sync.Mutex
+	byKind map[string]int
+}
+
+func (w *writeCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet {
+		w.writes.Add(1)
+		w.mu.Lock()
+		w.byKind[req.Method+" "+req.URL.Path]++
+		w.mu.Unlock()
+	}
+	return w.next.RoundTrip(req)
+}
+
+func run(n int, steady time.Duration, assets string) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	assets, err := filepath.Abs(assets)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "jitsi-operator-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	// kwok nodes take 110 pods each; each deployment runs 5 pods.
+	nodes := max(2, n*5/100+1)
+	cluster, err := localcluster.Start(ctx, localcluster.Options{AssetsDir: assets, Dir: dir, Nodes: nodes})
+	if err != nil {
+		return err
+	}
+	defer cluster.Stop()
+
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, jitsiv1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return err
+		}
+	}
+	cl, err := client.New(cluster.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	crds, err := manifests.Read(config.CRDs, "crd/bases")
+	if err != nil {
+		return err
+	}
+	if err := manifests.Apply(ctx, cl, "", crds); err != nil {
+		return err
+	}
+	if err := manifests.WaitEstablished(ctx, cl, crds, time.Minute); err != nil {
+		return err
+	}
+
+	counter := &writeCounter{byKind: map[string]int{}}
+	opCfg := rest.CopyConfig(cluster.Config)
+	opCfg.QPS, opCfg.Burst = 200, 400
+	opCfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter }
+	mgr, err := ctrl.NewManager(opCfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	if err != nil {
+		return err
+	}
+	if err := (&controllers.JitsiDeploymentReconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("jitsi-operator"),
+		ReceiverURL: func(string) string { return "http://jitsi-operator-receiver.ops.svc:9090" },
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	go func() { _ = mgr.Start(ctx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		return fmt.Errorf("cache did not sync")
+	}
+
+	// Creation: N deployments at once, NodePort media so every bridge gets an address.
+	fmt.Printf("creating %d JitsiDeployments (2 bridges each, NodePort media) on %d kwok nodes\n", n, nodes)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		d := &jitsiv1alpha1.JitsiDeployment{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("meet-%02d", i), Namespace: "default"},
+			Spec: jitsiv1alpha1.JitsiDeploymentSpec{
+				Domain: fmt.Sprintf("meet-%02d.example.com", i),
+				JVB:    jitsiv1alpha1.JVBSpec{Replicas: ptr(int32(2)), Media: jitsiv1alpha1.MediaSpec{Type: jitsiv1alpha1.MediaNodePort}},
+			},
+		}
+		if err := cl.Create(ctx, d); err != nil {
+			return err
+		}
+	}
+	done := map[string]time.Duration{}
+	for len(done) < n {
+		if time.Since(start) > 5*time.Minute {
+			return fmt.Errorf("only %d of %d deployments complete after 5 minutes", len(done), n)
+		}
+		have, err := childNames(ctx, cl)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			name := fmt.Sprintf("meet-%02d", i)
+			if _, ok := done[name]; !ok && complete(have, name) {
+				done[name] = time.Since(start)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var times []time.Duration
+	for _, t := range done {
+		times = append(times, t)
+	}
+	slices.Sort(times)
+	fmt.Printf("creation: all children of %d deployments in %s; per deployment p50 %s, p90 %s, max %s; %d writes\n",
+		n, times[len(times)-1].Round(time.Millisecond), times[len(times)/2].Round(time.Millisecond),
+		times[len(times)*9/10].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond), counter.writes.Load())
+
+	// Let pods start and statuses settle, then count.
+	settle := time.Now()
+	ready := 0
+	for time.Since(settle) < 3*time.Minute {
+		var list jitsiv1alpha1.JitsiDeploymentList
+		if err := cl.List(ctx, &list); err != nil {
+			return err
+		}
+		ready = 0
+		for _, d := range list.Items {
+			for _, c := range d.Status.Conditions {
+				if c.Type == jitsiv1alpha1.ConditionReady && c.Status == metav1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		if ready == n {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	fmt.Printf("settled: %d of %d Ready %s after creation began\n", ready, n, time.Since(start).Round(time.Second))
+	time.Sleep(5 * time.Second)
+	counter.mu.Lock()
+	counter.byKind = map[string]int{}
+	counter.mu.Unlock()
+	before := counter.writes.Load()
+	flips, err := podReadinessChanges(ctx, cl, steady)
+	if err != nil {
+		return err
+	}
+	writes := counter.writes.Load() - before
+	fmt.Printf("steady state: %d API writes in %s with %d deployments present (%.1f per minute; goal 0)\n",
+		writes, steady, n, float64(writes)/steady.Minutes())
+	fmt.Printf("  meanwhile pods changed readiness %d times (each one is a status the operator reports)\n", flips)
+	counter.mu.Lock()
+	for k, v := range counter.byKind {
+		fmt.Printf("  %4d %s\n", v, k)
+	}
+	counter.mu.Unlock()
+	return nil
+}
+
+// podReadinessChanges watches for d and counts how often a pod's Ready condition changed.
+func podReadinessChanges(ctx context.Context, cl client.Client, d time.Duration) (int, error) {
+	ready := map[string]bool{}
+	changes := 0
+	end := time.Now().Add(d)
+	for first := true; time.Now().Before(end); first = false {
+		var pods corev1.PodList
+		if err := cl.List(ctx, &pods, client.InNamespace("default")); err != nil {
+			return 0, err
+		}
+		for _, p := range pods.Items {
+			r := false
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					r = true
+				}
+			}
+			if was, seen := ready[string(p.UID)]; !first && (!seen || was != r) {
+				changes++
+			}
+			ready[string(p.UID)] = r
+		}
+		time.Sleep(time.Second)
+	}
+	return changes, nil
+}
+
+// childNames lists the names of every Deployment, Service, ConfigMap and Secret, by kind.
+func childNames(ctx context.Context, cl client.Client) (map[string]bool, error) {
+	have := map[string]bool{}
+	lists := map[string]client.ObjectList{
+		"Deployment": &appsv1.DeploymentList{}, "Service": &corev1.ServiceList{},
+		"ConfigMap": &corev1.ConfigMapList{}, "Secret": &corev1.SecretList{},
+	}
+	for kind, list := range lists {
+		if err := cl.List(ctx, list, client.InNamespace("default")); err != nil {
+			return nil, err
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range items {
+			have[kind+"/"+o.(client.Object).GetName()] = true
+		}
+	}
+	return have, nil
+}
+
+// complete reports whether every child of deployment name exists.
+func complete(have map[string]bool, name string) bool {
+	want := []string{"Secret/-generated", "ConfigMap/-prosody-config", "ConfigMap/-jvb-scripts"}
+	for _, c := range []string{"-prosody", "-jicofo", "-web", "-jvb-0", "-jvb-1"} {
+		want = append(want, "Deployment/"+c, "Service/"+c)
+	}
+	for _, w := range want {
+		kind, suffix, _ := strings.Cut(w, "/")
+		if !have[kind+"/"+name+suffix] {
+			return false
+		}
+	}
+	return true
+}
+
+func ptr[T any](v T) *T { return &v }

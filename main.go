@@ -1,0 +1,255 @@
+// Command jitsi-operator runs the jitsi-operator manager: the reconcilers of JitsiDeployment,
+// JibriPool and Meeting, and the webhook receiver.
+//
+// With no cluster configured (no --kubeconfig, KUBECONFIG, in-cluster config or ~/.kube/config)
+// and --local-cluster=auto, it starts a local control plane on loopback first (kube-apiserver,
+// etcd, controller-manager, scheduler and kwok nodes from hack/controlplane.sh), installs the
+// CRDs, optionally applies the samples, and stops it all again on Ctrl-C.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/config"
+	"github.com/jitsi-operator/jitsi-operator/controllers"
+	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
+	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
+)
+
+var scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(apiextensionsv1.AddToScheme(scheme))
+	utilruntime.Must(jitsiv1alpha1.AddToScheme(scheme))
+}
+
+type options struct {
+	metricsAddr, probeAddr string
+	leaderElect            bool
+	localCluster           string
+	localAssets, localDir  string
+	localNodes             int
+	installCRDs            bool
+	applySamples           bool
+	samplesNamespace       string
+	receiverURL            string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to; 0 disables it")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
+	flag.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among operator replicas; only the leader reconciles")
+	flag.StringVar(&o.localCluster, "local-cluster", "auto", "auto: start a local control plane when no cluster is configured; always; never")
+	flag.StringVar(&o.localAssets, "local-cluster-assets", envOr("KUBEBUILDER_ASSETS", "bin/k8s"), "directory of the control plane binaries built by hack/controlplane.sh")
+	flag.StringVar(&o.localDir, "local-cluster-dir", ".local-cluster", "working directory of the local control plane (data, logs, kubeconfig); wiped at start")
+	flag.IntVar(&o.localNodes, "local-cluster-nodes", 2, "kwok nodes of the local control plane")
+	flag.BoolVar(&o.installCRDs, "install-crds", false, "install or update the CRDs before starting (always done on a local control plane)")
+	flag.BoolVar(&o.applySamples, "apply-samples", false, "apply config/samples once the CRDs are served")
+	flag.StringVar(&o.samplesNamespace, "samples-namespace", "default", "namespace the samples are applied in")
+	flag.StringVar(&o.receiverURL, "receiver-url", "http://jitsi-operator-receiver.jitsi-operator.svc:9090",
+		"base URL at which Prosody and Jibri reach the operator's webhook receiver (the Helm chart sets it to its Service)")
+	zapOpts := zap.Options{Development: true}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	if err := run(o); err != nil {
+		ctrl.Log.Error(err, "jitsi-operator stopped")
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	log := ctrl.Log.WithName("setup")
+	ctx := signalContext()
+
+	cfg, local, stopCluster, err := clusterConfig(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer stopCluster()
+
+	setupClient, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if o.installCRDs || local {
+		crds, err := manifests.Read(config.CRDs, "crd/bases")
+		if err != nil {
+			return err
+		}
+		if err := manifests.Apply(ctx, setupClient, "", crds); err != nil {
+			return fmt.Errorf("install CRDs: %w", err)
+		}
+		if err := manifests.WaitEstablished(ctx, setupClient, crds, time.Minute); err != nil {
+			return err
+		}
+		log.Info("CRDs installed", "count", len(crds))
+	}
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		LeaderElection:         o.leaderElect,
+		LeaderElectionID:       "jitsi-operator.jitsi.operator.dev",
+	})
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+
+	receiver := strings.TrimSuffix(o.receiverURL, "/")
+	if err := (&controllers.JitsiDeploymentReconciler{
+		Client:      mgr.GetClient(),
+		Recorder:    mgr.GetEventRecorder("jitsi-operator"),
+		ReceiverURL: func(string) string { return receiver },
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("JitsiDeployment controller: %w", err)
+	}
+
+	if o.applySamples {
+		samples, err := manifests.Read(config.Samples, "samples")
+		if err != nil {
+			return err
+		}
+		if err := manifests.Apply(ctx, setupClient, o.samplesNamespace, samples); err != nil {
+			return fmt.Errorf("apply samples: %w", err)
+		}
+		log.Info("samples applied", "namespace", o.samplesNamespace, "objects", len(samples))
+	}
+
+	log.Info("starting manager")
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	return nil
+}
+
+// clusterConfig returns the configured cluster's config, or starts a local control plane when
+// none is configured and --local-cluster allows it. The returned func stops what was started.
+func clusterConfig(ctx context.Context, o options) (cfg *rest.Config, local bool, stop func(), err error) {
+	log := ctrl.Log.WithName("setup")
+	noop := func() {}
+	switch o.localCluster {
+	case "never", "auto":
+		cfg, err = ctrl.GetConfig()
+		if err == nil {
+			return cfg, false, noop, nil
+		}
+		if o.localCluster == "never" {
+			return nil, false, noop, fmt.Errorf("no cluster configured (set KUBECONFIG or --kubeconfig): %w", err)
+		}
+		log.Info("no cluster configured; starting a local control plane", "reason", err.Error())
+	case "always":
+	default:
+		return nil, false, noop, fmt.Errorf("--local-cluster must be auto, always or never, not %q", o.localCluster)
+	}
+
+	assets, err := filepath.Abs(o.localAssets)
+	if err != nil {
+		return nil, false, noop, err
+	}
+	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
+		return nil, false, noop, fmt.Errorf("no control plane binaries in %s: run hack/controlplane.sh (or make demo) first", assets)
+	}
+	dir, err := filepath.Abs(o.localDir)
+	if err != nil {
+		return nil, false, noop, err
+	}
+	// A previous run's data would hold objects of another run; start clean.
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, false, noop, err
+	}
+	start := time.Now()
+	cluster, err := localcluster.Start(ctx, localcluster.Options{
+		AssetsDir: assets,
+		Dir:       dir,
+		Nodes:     o.localNodes,
+		Log:       os.Stderr,
+	})
+	if err != nil {
+		return nil, false, noop, fmt.Errorf("local control plane: %w", err)
+	}
+	log.Info("local control plane up", "seconds", time.Since(start).Round(100*time.Millisecond).Seconds(), "kubeconfig", cluster.KubeconfigPath)
+	fmt.Fprintf(os.Stderr, `
+Local control plane running (stops with Ctrl-C). Look at what the operator made:
+
+    export KUBECONFIG=%s
+    %s get jitsi,jibri,meeting
+    %s get pods,services,secrets -l app.kubernetes.io/managed-by=jitsi-operator
+
+`, cluster.KubeconfigPath, kubectlPath(assets), kubectlPath(assets))
+	return cluster.Config, true, func() {
+		if err := cluster.Stop(); err != nil {
+			log.Error(err, "stopping the local control plane")
+		}
+	}, nil
+}
+
+func kubectlPath(assets string) string {
+	if rel, err := filepath.Rel(mustGetwd(), filepath.Join(assets, "kubectl")); err == nil {
+		return rel
+	}
+	return filepath.Join(assets, "kubectl")
+}
+
+func mustGetwd() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	return wd
+}
+
+// signalContext is cancelled on the first SIGINT or SIGTERM. Later signals are ignored so that
+// the local control plane, if any, is always stopped: its processes run in their own process
+// groups and would outlive an abrupt exit.
+func signalContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ch
+		ctrl.Log.WithName("setup").Info("stopping; waiting for the manager and the local control plane to stop")
+		cancel()
+		for range ch {
+		}
+	}()
+	return ctx
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
