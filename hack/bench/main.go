@@ -16,11 +16,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -86,7 +88,8 @@ func (w *writeCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func run(n int, steady time.Duration, assets string) error {
-	ctx, cancel := context.WithCancel(context.Background())
+	// Ctrl-C still stops the local control plane.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	assets, err := filepath.Abs(assets)
 	if err != nil {
