@@ -136,6 +136,13 @@ func run(o options) error {
 		return fmt.Errorf("JitsiDeployment controller: %w", err)
 	}
 
+	if err := (&controllers.MeetingReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("jitsi-operator"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("Meeting controller: %w", err)
+	}
+
 	if o.applySamples {
 		samples, err := manifests.Read(config.Samples, "samples")
 		if err != nil {

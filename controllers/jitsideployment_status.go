@@ -110,17 +110,7 @@ func (r *JitsiDeploymentReconciler) writeStatus(ctx context.Context, d *jitsiv1a
 }
 
 func equalStatus(a, b *jitsiv1alpha1.JitsiDeploymentStatus) bool {
-	if a.ObservedGeneration != b.ObservedGeneration || a.PublicURL != b.PublicURL ||
-		a.Components != b.Components || !slices.Equal(a.MediaEndpoints, b.MediaEndpoints) ||
-		len(a.Conditions) != len(b.Conditions) {
-		return false
-	}
-	for _, ca := range a.Conditions {
-		cb := meta.FindStatusCondition(b.Conditions, ca.Type)
-		if cb == nil || ca.Status != cb.Status || ca.Reason != cb.Reason || ca.Message != cb.Message ||
-			ca.ObservedGeneration != cb.ObservedGeneration {
-			return false
-		}
-	}
-	return true
+	return a.ObservedGeneration == b.ObservedGeneration && a.PublicURL == b.PublicURL &&
+		a.Components == b.Components && slices.Equal(a.MediaEndpoints, b.MediaEndpoints) &&
+		sameConditions(a.Conditions, b.Conditions)
 }

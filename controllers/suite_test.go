@@ -105,6 +105,10 @@ func startManager() {
 		Recorder:    mgr.GetEventRecorder("jitsi-operator"),
 		ReceiverURL: func(string) string { return receiverURL },
 	}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&controllers.MeetingReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("jitsi-operator"),
+	}).SetupWithManager(mgr)).To(Succeed())
 	var mctx context.Context
 	mctx, stopManager = context.WithCancel(ctx)
 	managerDone = make(chan struct{})

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -108,21 +109,32 @@ func ProsodyService(in Input) *corev1.Service {
 		corev1.ServicePort{Name: "http", Port: ProsodyHTTPPort})
 }
 
-// jwtEnv configures Prosody's token authentication.
-func jwtEnv(in Input) []corev1.EnvVar {
-	d := in.Deployment
-	j := d.Spec.Auth.JWT
-	if d.Spec.Auth.Type != "JWT" {
-		return nil
-	}
-	appID, audience := "jitsi", "jitsi"
-	issuer := ""
-	if j != nil {
-		appID, audience, issuer = j.AppID, j.Audience, j.Issuer
+// JWTSettings are the app id, issuer and audience tokens must carry for d: the spec's, with
+// "jitsi" for an unset app id or audience and the app id for an unset issuer.
+func JWTSettings(d *jitsiv1alpha1.JitsiDeployment) (appID, issuer, audience string) {
+	appID, audience = "jitsi", "jitsi"
+	if j := d.Spec.Auth.JWT; j != nil {
+		if j.AppID != "" {
+			appID = j.AppID
+		}
+		if j.Audience != "" {
+			audience = j.Audience
+		}
+		issuer = j.Issuer
 	}
 	if issuer == "" {
 		issuer = appID
 	}
+	return appID, issuer, audience
+}
+
+// jwtEnv configures Prosody's token authentication.
+func jwtEnv(in Input) []corev1.EnvVar {
+	d := in.Deployment
+	if d.Spec.Auth.Type != jitsiv1alpha1.AuthJWT {
+		return nil
+	}
+	appID, issuer, audience := JWTSettings(d)
 	return []corev1.EnvVar{
 		env("JWT_APP_ID", appID),
 		secretEnv("JWT_APP_SECRET", in.Secrets.JWT),

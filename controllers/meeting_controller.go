@@ -1,0 +1,255 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
+)
+
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings,verbs=get;list;watch
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings/finalizers,verbs=update
+
+// MeetingReconciler issues a Meeting's access (room URL, tokens) and keeps its phase. What
+// happens in the room (participants, recording) is written by the webhook receiver.
+type MeetingReconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+const indexDeploymentRef = "spec.jitsiDeploymentRef.name"
+
+// SetupWithManager registers the reconciler: it owns the access Secret and wakes when the
+// referenced JitsiDeployment changes (its domain, its auth, its existence).
+func (r *MeetingReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &jitsiv1alpha1.Meeting{}, indexDeploymentRef,
+		func(o client.Object) []string { return []string{o.(*jitsiv1alpha1.Meeting).Spec.JitsiDeploymentRef.Name} }); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&jitsiv1alpha1.Meeting{}).
+		Owns(&corev1.Secret{}).
+		Watches(&jitsiv1alpha1.JitsiDeployment{}, handler.EnqueueRequestsFromMapFunc(r.meetingsOf)).
+		Complete(r)
+}
+
+func (r *MeetingReconciler) meetingsOf(ctx context.Context, o client.Object) []reconcile.Request {
+	var list jitsiv1alpha1.MeetingList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexDeploymentRef: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, m := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
+	}
+	return reqs
+}
+
+// meetingObservation is what the steps learn: the access issued and why it could not be.
+type meetingObservation struct {
+	now     time.Time
+	access  *meeting.Access
+	reason  string // a condition reason when access could not be issued
+	message string
+	requeue time.Time
+}
+
+// Reconcile issues the access Secret, derives the phase and writes the status once.
+func (r *MeetingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	m := &jitsiv1alpha1.Meeting{}
+	if err := r.Get(ctx, req.NamespacedName, m); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !m.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	now := time.Now()
+	if r.Now != nil {
+		now = r.Now()
+	}
+	obs := &meetingObservation{now: now}
+	err := runSteps(ctx, m, obs, step[*jitsiv1alpha1.Meeting, *meetingObservation]{"access", r.ensureAccess})
+	statusErr := r.writeMeetingStatus(ctx, m, obs, err)
+	res := ctrl.Result{}
+	if !obs.requeue.IsZero() {
+		res.RequeueAfter = max(obs.requeue.Sub(now), time.Second)
+	}
+	return res, errors.Join(err, statusErr)
+}
+
+// ensureAccess renders the room URL and tokens and applies the access Secret. A missing
+// deployment or signing secret is reported in the conditions, not returned as an error: the
+// watches wake the meeting when they appear.
+func (r *MeetingReconciler) ensureAccess(ctx context.Context, m *jitsiv1alpha1.Meeting, obs *meetingObservation) error {
+	d := &jitsiv1alpha1.JitsiDeployment{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: m.Spec.JitsiDeploymentRef.Name}, d)
+	if apierrors.IsNotFound(err) {
+		obs.reason = jitsiv1alpha1.ReasonDeploymentNotFound
+		obs.message = fmt.Sprintf("JitsiDeployment %s does not exist in namespace %s", m.Spec.JitsiDeploymentRef.Name, m.Namespace)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var iss *meeting.Issuer
+	if d.Spec.Auth.Type == jitsiv1alpha1.AuthJWT {
+		ref := render.SecretsFor(d).JWT
+		s := &corev1.Secret{}
+		err := r.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: ref.Name}, s)
+		if apierrors.IsNotFound(err) || (err == nil && len(s.Data[ref.Key]) == 0) {
+			obs.reason = jitsiv1alpha1.ReasonSecretNotFound
+			obs.message = fmt.Sprintf("the JWT signing secret %s/%s of JitsiDeployment %s does not exist yet", ref.Name, ref.Key, d.Name)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		appID, issuer, audience := render.JWTSettings(d)
+		iss = &meeting.Issuer{AppID: appID, Issuer: issuer, Audience: audience, XMPPDomain: render.XMPPDomain, Secret: s.Data[ref.Key]}
+	}
+	access, err := meeting.Issue(m, render.PublicURL(d), iss, obs.now)
+	if err != nil {
+		return err
+	}
+	obs.access = &access
+	obs.requeue = access.ReissueAt
+
+	secret := &corev1.Secret{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      AccessSecretName(m),
+			Namespace: m.Namespace,
+			Labels: map[string]string{
+				render.LabelName:      render.AppName,
+				render.LabelInstance:  d.Name,
+				render.LabelManagedBy: render.ManagedBy,
+				LabelMeeting:          m.Name,
+			},
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			meeting.KeyModeratorURL:   []byte(access.ModeratorURL),
+			meeting.KeyGuestURL:       []byte(access.GuestURL),
+			meeting.KeyModeratorToken: []byte(access.ModeratorToken),
+			meeting.KeyGuestToken:     []byte(access.GuestToken),
+		},
+	}
+	if err := ctrl.SetControllerReference(m, secret, r.Scheme()); err != nil {
+		return err
+	}
+	wrote, err := r.applier().apply(ctx, m, secret)
+	if err != nil {
+		return err
+	}
+	if wrote {
+		r.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "AccessIssued", "Issue",
+			"Secret %s holds the moderator and guest URLs, valid until %s", secret.Name, access.Expires.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (r *MeetingReconciler) applier() *applier {
+	return &applier{Client: r.Client, Recorder: r.Recorder}
+}
+
+// LabelMeeting on a Meeting's access Secret names the Meeting.
+const LabelMeeting = "jitsi.operator.dev/meeting"
+
+// AccessSecretName names the Secret of a Meeting's URLs and tokens.
+func AccessSecretName(m *jitsiv1alpha1.Meeting) string { return m.Name + "-access" }
+
+// writeMeetingStatus writes the fields the controller owns (phase, URL, access Secret,
+// conditions) in one merge patch, and only when they changed. The fields the receiver writes
+// (participants, recording, startedAt, endedAt) are not in the patch, so neither writer undoes
+// the other.
+func (r *MeetingReconciler) writeMeetingStatus(ctx context.Context, m *jitsiv1alpha1.Meeting, obs *meetingObservation, stepErr error) error {
+	phase, next := meeting.Phase(m, obs.now)
+	if !next.IsZero() && (obs.requeue.IsZero() || next.Before(obs.requeue)) {
+		obs.requeue = next
+	}
+	conds := append([]metav1.Condition(nil), m.Status.Conditions...)
+	issued := metav1.Condition{Type: jitsiv1alpha1.ConditionAccessIssued, ObservedGeneration: m.Generation}
+	ready := metav1.Condition{Type: jitsiv1alpha1.ConditionReady, ObservedGeneration: m.Generation}
+	roomURL, secretName := m.Status.RoomURL, m.Status.AccessSecretName
+	switch {
+	case stepErr != nil:
+		issued.Status, issued.Reason, issued.Message = metav1.ConditionFalse, jitsiv1alpha1.ReasonReconcileError, stepErr.Error()
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, jitsiv1alpha1.ReasonReconcileError, stepErr.Error()
+	case obs.access == nil:
+		issued.Status, issued.Reason, issued.Message = metav1.ConditionFalse, obs.reason, obs.message
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, obs.reason, obs.message
+	default:
+		roomURL, secretName = obs.access.RoomURL, AccessSecretName(m)
+		issued.Status, issued.Reason = metav1.ConditionTrue, jitsiv1alpha1.ReasonIssued
+		issued.Message = fmt.Sprintf("Secret %s holds the moderator and guest URLs", secretName)
+		switch phase {
+		case jitsiv1alpha1.MeetingCompleted, jitsiv1alpha1.MeetingExpired, jitsiv1alpha1.MeetingFailed:
+			ready.Status, ready.Reason = metav1.ConditionFalse, jitsiv1alpha1.ReasonEnded
+			ready.Message = fmt.Sprintf("the meeting is %s", phase)
+		default:
+			ready.Status, ready.Reason = metav1.ConditionTrue, jitsiv1alpha1.ReasonIssued
+			ready.Message = "people can join at " + roomURL
+		}
+	}
+	meta.SetStatusCondition(&conds, issued)
+	meta.SetStatusCondition(&conds, ready)
+
+	unchanged := m.Status.Phase == phase && m.Status.RoomURL == roomURL && m.Status.AccessSecretName == secretName &&
+		m.Status.ObservedGeneration == m.Generation && sameConditions(m.Status.Conditions, conds)
+	if unchanged {
+		return nil
+	}
+	patch := map[string]any{"status": map[string]any{
+		"phase":              phase,
+		"roomURL":            roomURL,
+		"accessSecretName":   secretName,
+		"observedGeneration": m.Generation,
+		"conditions":         conds,
+	}}
+	body, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	before := m.Status.Phase
+	if err := r.Status().Patch(ctx, m, client.RawPatch(types.MergePatchType, body)); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	if before != phase {
+		r.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "Phase"+string(phase), "Reconcile", "the meeting is %s", phase)
+	}
+	return nil
+}
+
+// sameConditions compares conditions as a person reads them (not their transition times).
+func sameConditions(a, b []metav1.Condition) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, ca := range a {
+		cb := meta.FindStatusCondition(b, ca.Type)
+		if cb == nil || ca.Status != cb.Status || ca.Reason != cb.Reason || ca.Message != cb.Message ||
+			ca.ObservedGeneration != cb.ObservedGeneration {
+			return false
+		}
+	}
+	return true
+}

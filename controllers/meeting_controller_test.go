@@ -1,0 +1,160 @@
+package controllers_test
+
+import (
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
+)
+
+func newMeeting(ns, name string, mutate ...func(*jitsiv1alpha1.Meeting)) *jitsiv1alpha1.Meeting {
+	m := &jitsiv1alpha1.Meeting{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       jitsiv1alpha1.MeetingSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"}},
+	}
+	for _, f := range mutate {
+		f(m)
+	}
+	Expect(k8sClient.Create(ctx, m)).To(Succeed())
+	return m
+}
+
+func meetingStatus(ns, name string) func(Gomega) jitsiv1alpha1.MeetingStatus {
+	return func(g Gomega) jitsiv1alpha1.MeetingStatus {
+		m := &jitsiv1alpha1.Meeting{}
+		g.Expect(k8sClient.Get(ctx, key(ns, name), m)).To(Succeed())
+		return m.Status
+	}
+}
+
+func meetingCondition(ns, name, t string) func(Gomega) metav1.Condition {
+	return func(g Gomega) metav1.Condition {
+		c := meta.FindStatusCondition(meetingStatus(ns, name)(g).Conditions, t)
+		g.Expect(c).NotTo(BeNil())
+		return *c
+	}
+}
+
+// verify checks a token with the deployment's generated signing secret.
+func verify(ns, token string) *meeting.Claims {
+	secret := &corev1.Secret{}
+	Expect(k8sClient.Get(ctx, key(ns, "meet-generated"), secret)).To(Succeed())
+	c := &meeting.Claims{}
+	_, err := jwt.ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return secret.Data["JWT_APP_SECRET"], nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation())
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+var _ = Describe("Meeting", func() {
+	It("waits for its JitsiDeployment, then issues URLs with tokens Prosody accepts", func() {
+		ns := newNamespace()
+		start := time.Now().Add(time.Hour).Truncate(time.Second)
+		newMeeting(ns, "board-review", func(m *jitsiv1alpha1.Meeting) {
+			m.Spec.StartTime = &metav1.Time{Time: start}
+			m.Spec.EndTime = &metav1.Time{Time: start.Add(time.Hour)}
+			m.Spec.Recording.Mode = jitsiv1alpha1.RecordingManual
+			m.Spec.Recording.JibriPoolRef = &jitsiv1alpha1.LocalObjectReference{Name: "recorders"}
+		})
+		Eventually(meetingCondition(ns, "board-review", "Ready")).Should(And(
+			HaveField("Status", metav1.ConditionFalse),
+			HaveField("Reason", jitsiv1alpha1.ReasonDeploymentNotFound),
+		))
+
+		newJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
+			d.Spec.Auth.JWT = &jitsiv1alpha1.JWTAuthSpec{AppID: "backend", Audience: "meet"}
+			d.Spec.JVB.Media.AdvertiseIPs = []string{"198.51.100.1", "198.51.100.2"}
+		})
+		Eventually(meetingCondition(ns, "board-review", "Ready"), "30s").Should(HaveField("Status", metav1.ConditionTrue))
+		st := meetingStatus(ns, "board-review")(Default)
+		Expect(st.Phase).To(Equal(jitsiv1alpha1.MeetingScheduled))
+		Expect(st.RoomURL).To(Equal("https://meet.example.com/board-review"))
+		Expect(st.AccessSecretName).To(Equal("board-review-access"))
+		Expect(meta.FindStatusCondition(st.Conditions, "AccessIssued").Status).To(Equal(metav1.ConditionTrue))
+
+		access := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, key(ns, "board-review-access"), access)).To(Succeed())
+		Expect(access.OwnerReferences).To(HaveLen(1))
+		modURL, err := url.Parse(string(access.Data["moderatorURL"]))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(modURL.Query().Get("jwt")).To(Equal(string(access.Data["moderatorToken"])))
+		mod := verify(ns, string(access.Data["moderatorToken"]))
+		Expect(mod.Issuer).To(Equal("backend"))
+		Expect(mod.Aud).To(Equal("meet"))
+		Expect(mod.Subject).To(Equal("meet.jitsi"))
+		Expect(mod.Room).To(Equal("board-review"))
+		Expect(mod.ExpiresAt.Time).To(BeTemporally("==", start.Add(time.Hour)))
+		Expect(mod.Context.User.Moderator).To(BeTrue())
+		Expect(mod.Context.Features).To(HaveKeyWithValue("recording", true))
+		guest := verify(ns, string(access.Data["guestToken"]))
+		Expect(guest.Context.User.Moderator).To(BeFalse())
+		Expect(guest.Context.Features).To(HaveKeyWithValue("recording", false))
+		Eventually(eventReasons(ns, "board-review")).Should(ContainElement("AccessIssued"))
+
+		By("re-issuing the tokens when the meeting's times change")
+		Eventually(func(g Gomega) {
+			m := &jitsiv1alpha1.Meeting{}
+			g.Expect(k8sClient.Get(ctx, key(ns, "board-review"), m)).To(Succeed())
+			m.Spec.EndTime = &metav1.Time{Time: start.Add(2 * time.Hour)}
+			g.Expect(k8sClient.Update(ctx, m)).To(Succeed())
+		}).Should(Succeed())
+		Eventually(func(g Gomega) time.Time {
+			s := &corev1.Secret{}
+			g.Expect(k8sClient.Get(ctx, key(ns, "board-review-access"), s)).To(Succeed())
+			return verify(ns, string(s.Data["moderatorToken"])).ExpiresAt.Time
+		}).Should(BeTemporally("==", start.Add(2*time.Hour)))
+
+		By("never putting a token in the status or events")
+		st = meetingStatus(ns, "board-review")(Default)
+		Expect(strings.Contains(st.RoomURL, "jwt")).To(BeFalse())
+	})
+
+	It("follows the room: in progress once it opens, completed when it closes, expired when nobody came", func() {
+		ns := newNamespace()
+		newJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
+			d.Spec.Auth.Type = jitsiv1alpha1.AuthAnonymous
+			d.Spec.JVB.Replicas = ptr(int32(1))
+		})
+		now := time.Now().Truncate(time.Second)
+		newMeeting(ns, "standup", func(m *jitsiv1alpha1.Meeting) {
+			m.Spec.StartTime = &metav1.Time{Time: now.Add(-time.Minute)}
+			m.Spec.EndTime = &metav1.Time{Time: now.Add(time.Hour)}
+		})
+		Eventually(meetingStatus(ns, "standup")).Should(HaveField("Phase", jitsiv1alpha1.MeetingScheduled))
+		access := &corev1.Secret{}
+		Eventually(func() error { return k8sClient.Get(ctx, key(ns, "standup-access"), access) }).Should(Succeed())
+		Expect(string(access.Data["guestURL"])).To(Equal("https://meet.example.com/standup"), "no token without JWT auth")
+
+		By("the room opening")
+		m := &jitsiv1alpha1.Meeting{}
+		Expect(k8sClient.Get(ctx, key(ns, "standup"), m)).To(Succeed())
+		m.Status.StartedAt = &metav1.Time{Time: now}
+		Expect(k8sClient.Status().Update(ctx, m)).To(Succeed())
+		Eventually(meetingStatus(ns, "standup")).Should(HaveField("Phase", jitsiv1alpha1.MeetingInProgress))
+
+		By("the room closing")
+		Expect(k8sClient.Get(ctx, key(ns, "standup"), m)).To(Succeed())
+		m.Status.EndedAt = &metav1.Time{Time: now.Add(time.Second)}
+		Expect(k8sClient.Status().Update(ctx, m)).To(Succeed())
+		Eventually(meetingStatus(ns, "standup")).Should(HaveField("Phase", jitsiv1alpha1.MeetingCompleted))
+		Eventually(meetingCondition(ns, "standup", "Ready")).Should(HaveField("Reason", jitsiv1alpha1.ReasonEnded))
+		Eventually(eventReasons(ns, "standup")).Should(ContainElements("PhaseInProgress", "PhaseCompleted"))
+
+		By("a meeting whose end passes with nobody there")
+		newMeeting(ns, "missed", func(m *jitsiv1alpha1.Meeting) {
+			m.Spec.StartTime = &metav1.Time{Time: now.Add(-time.Minute)}
+			m.Spec.EndTime = &metav1.Time{Time: now.Add(3 * time.Second)}
+		})
+		Eventually(meetingStatus(ns, "missed")).Should(HaveField("Phase", jitsiv1alpha1.MeetingScheduled))
+		Eventually(meetingStatus(ns, "missed"), "15s").Should(HaveField("Phase", jitsiv1alpha1.MeetingExpired))
+	})
+})

@@ -1,0 +1,163 @@
+package meeting
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+)
+
+var (
+	start = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	iss   = &Issuer{AppID: "app", Audience: "jitsi", XMPPDomain: "meet.jitsi", Secret: []byte("0123456789abcdef0123456789abcdef")}
+)
+
+func meeting(mutate ...func(*jitsiv1alpha1.Meeting)) *jitsiv1alpha1.Meeting {
+	m := &jitsiv1alpha1.Meeting{
+		ObjectMeta: metav1.ObjectMeta{Name: "standup", Namespace: "team"},
+		Spec: jitsiv1alpha1.MeetingSpec{
+			JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
+			StartTime:          &metav1.Time{Time: start},
+			EndTime:            &metav1.Time{Time: start.Add(30 * time.Minute)},
+		},
+	}
+	for _, f := range mutate {
+		f(m)
+	}
+	return m
+}
+
+func parse(t *testing.T, token string) *Claims {
+	t.Helper()
+	c := &Claims{}
+	parsed, err := jwt.ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return iss.Secret, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation())
+	if err != nil {
+		t.Fatalf("token does not verify: %v", err)
+	}
+	if parsed.Header["typ"] != "JWT" || parsed.Header["alg"] != "HS256" {
+		t.Errorf("header %v: Prosody wants alg HS256 and typ JWT", parsed.Header)
+	}
+	return c
+}
+
+func TestTokensCarryWhatProsodyChecks(t *testing.T) {
+	m := meeting(func(m *jitsiv1alpha1.Meeting) {
+		m.Spec.RoomName = "daily-standup"
+		m.Spec.Recording.Mode = jitsiv1alpha1.RecordingManual
+	})
+	a, err := Issue(m, "https://meet.example.com", iss, start.Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.RoomURL != "https://meet.example.com/daily-standup" || strings.Contains(a.RoomURL, "jwt") {
+		t.Errorf("room URL %q", a.RoomURL)
+	}
+	if a.ModeratorURL != a.RoomURL+"?jwt="+a.ModeratorToken || a.GuestURL != a.RoomURL+"?jwt="+a.GuestToken {
+		t.Error("URLs do not carry their tokens")
+	}
+	mod, guest := parse(t, a.ModeratorToken), parse(t, a.GuestToken)
+	for _, c := range []*Claims{mod, guest} {
+		if c.Issuer != "app" || c.Aud != "jitsi" || c.Subject != "meet.jitsi" || c.Room != "daily-standup" {
+			t.Errorf("claims iss=%q aud=%q sub=%q room=%q", c.Issuer, c.Aud, c.Subject, c.Room)
+		}
+		if !c.ExpiresAt.Time.Equal(start.Add(30*time.Minute)) || !c.NotBefore.Time.Equal(start.Add(-10*time.Minute)) {
+			t.Errorf("valid %v to %v, want from 10 minutes before the start to the end", c.NotBefore, c.ExpiresAt)
+		}
+	}
+	if !mod.Context.User.Moderator || guest.Context.User.Moderator {
+		t.Error("moderator flags swapped")
+	}
+	if !mod.Context.Features["recording"] || mod.Context.Features["livestreaming"] {
+		t.Errorf("moderator features %v: recording only, as the modes allow", mod.Context.Features)
+	}
+	for k, v := range guest.Context.Features {
+		if v {
+			t.Errorf("guest may %s", k)
+		}
+	}
+	if _, err := jwt.ParseWithClaims(a.ModeratorToken, &Claims{}, func(*jwt.Token) (any, error) { return []byte("other"), nil }); err == nil {
+		t.Error("token verifies with another secret")
+	}
+}
+
+func TestTokensAreDeterministicAndFollowTheTimes(t *testing.T) {
+	m := meeting()
+	a1, _ := Issue(m, "https://meet.example.com", iss, start.Add(-time.Hour))
+	a2, _ := Issue(m, "https://meet.example.com", iss, start.Add(-time.Minute))
+	if a1.ModeratorToken != a2.ModeratorToken {
+		t.Error("same meeting, different tokens: every reconcile would rewrite the Secret")
+	}
+	later := meeting(func(m *jitsiv1alpha1.Meeting) { m.Spec.EndTime = &metav1.Time{Time: start.Add(time.Hour)} })
+	a3, _ := Issue(later, "https://meet.example.com", iss, start.Add(-time.Minute))
+	if a3.ModeratorToken == a1.ModeratorToken || !parse(t, a3.ModeratorToken).ExpiresAt.Time.Equal(start.Add(time.Hour)) {
+		t.Error("a new end time did not re-issue the tokens")
+	}
+}
+
+func TestOpenEndedMeetingsAreReissuedDaily(t *testing.T) {
+	m := meeting(func(m *jitsiv1alpha1.Meeting) { m.Spec.StartTime, m.Spec.EndTime = nil, nil })
+	now := time.Date(2026, 12, 3, 15, 4, 5, 0, time.UTC)
+	a, _ := Issue(m, "https://meet.example.com", iss, now)
+	if want := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC); !a.Expires.Equal(want) {
+		t.Errorf("expires %v, want %v", a.Expires, want)
+	}
+	if want := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC); !a.ReissueAt.Equal(want) {
+		t.Errorf("re-issue at %v, want %v", a.ReissueAt, want)
+	}
+	if parse(t, a.ModeratorToken).NotBefore != nil {
+		t.Error("a meeting without a start has no not-before")
+	}
+}
+
+func TestMaxDurationEndsTheMeeting(t *testing.T) {
+	m := meeting(func(m *jitsiv1alpha1.Meeting) { m.Spec.EndTime = nil; m.Spec.MaxDurationMinutes = ptr(int32(45)) })
+	end, ok := End(m)
+	if !ok || !end.Equal(start.Add(45*time.Minute)) {
+		t.Errorf("end %v %v", end, ok)
+	}
+}
+
+func TestNoTokensWithoutJWT(t *testing.T) {
+	a, err := Issue(meeting(), "https://meet.example.com", nil, start)
+	if err != nil || a.ModeratorToken != "" || a.ModeratorURL != a.RoomURL {
+		t.Errorf("%+v %v", a, err)
+	}
+	if _, err := Issue(meeting(), "https://meet.example.com", &Issuer{AppID: "app"}, start); err == nil {
+		t.Error("signed with an empty secret")
+	}
+}
+
+func TestPhase(t *testing.T) {
+	at := func(d time.Duration) *metav1.Time { return &metav1.Time{Time: start.Add(d)} }
+	end := start.Add(30 * time.Minute)
+	cases := []struct {
+		name     string
+		status   jitsiv1alpha1.MeetingStatus
+		now      time.Time
+		want     jitsiv1alpha1.MeetingPhase
+		wantNext time.Time
+	}{
+		{name: "before the start", now: start.Add(-time.Hour), want: jitsiv1alpha1.MeetingScheduled, wantNext: end},
+		{name: "started", status: jitsiv1alpha1.MeetingStatus{StartedAt: at(time.Minute)}, now: start.Add(5 * time.Minute), want: jitsiv1alpha1.MeetingInProgress, wantNext: end},
+		{name: "closed", status: jitsiv1alpha1.MeetingStatus{StartedAt: at(time.Minute), EndedAt: at(20 * time.Minute)}, now: start.Add(25 * time.Minute), want: jitsiv1alpha1.MeetingCompleted},
+		{name: "never opened, end passed", now: end, want: jitsiv1alpha1.MeetingExpired},
+		{name: "open past its end", status: jitsiv1alpha1.MeetingStatus{StartedAt: at(time.Minute)}, now: end.Add(time.Minute), want: jitsiv1alpha1.MeetingInProgress},
+		{name: "reopened after closing", status: jitsiv1alpha1.MeetingStatus{StartedAt: at(22 * time.Minute), EndedAt: at(20 * time.Minute)}, now: start.Add(25 * time.Minute), want: jitsiv1alpha1.MeetingInProgress, wantNext: end},
+		{name: "failed stays failed", status: jitsiv1alpha1.MeetingStatus{Phase: jitsiv1alpha1.MeetingFailed}, now: start, want: jitsiv1alpha1.MeetingFailed},
+	}
+	for _, tc := range cases {
+		m := meeting()
+		m.Status = tc.status
+		got, next := Phase(m, tc.now)
+		if got != tc.want || !next.Equal(tc.wantNext) {
+			t.Errorf("%s: %s next %v, want %s next %v", tc.name, got, next, tc.want, tc.wantNext)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
