@@ -15,8 +15,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
@@ -42,7 +42,9 @@ const indexDeploymentRef = "spec.jitsiDeploymentRef.name"
 // referenced JitsiDeployment changes (its domain, its auth, its existence).
 func (r *MeetingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &jitsiv1alpha1.Meeting{}, indexDeploymentRef,
-		func(o client.Object) []string { return []string{o.(*jitsiv1alpha1.Meeting).Spec.JitsiDeploymentRef.Name} }); err != nil {
+		func(o client.Object) []string {
+			return []string{o.(*jitsiv1alpha1.Meeting).Spec.JitsiDeploymentRef.Name}
+		}); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
