@@ -302,9 +302,13 @@ type ParticipantStatus struct {
 	// moderator is true for people who joined with a moderator token.
 	// +optional
 	Moderator bool `json:"moderator,omitempty"`
-	// joinedAt is when the person joined.
+	// joinedAt is when the person first joined.
 	// +optional
 	JoinedAt *metav1.Time `json:"joinedAt,omitempty"`
+	// lastJoinedAt is when the person last joined (after leaving and coming back, it is later
+	// than joinedAt). A leave before it belongs to an earlier visit.
+	// +optional
+	LastJoinedAt *metav1.Time `json:"lastJoinedAt,omitempty"`
 	// leftAt is when the person left; empty while they are in.
 	// +optional
 	LeftAt *metav1.Time `json:"leftAt,omitempty"`

@@ -735,6 +735,10 @@ func (in *ParticipantStatus) DeepCopyInto(out *ParticipantStatus) {
 		in, out := &in.JoinedAt, &out.JoinedAt
 		*out = (*in).DeepCopy()
 	}
+	if in.LastJoinedAt != nil {
+		in, out := &in.LastJoinedAt, &out.LastJoinedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.LeftAt != nil {
 		in, out := &in.LeftAt, &out.LeftAt
 		*out = (*in).DeepCopy()

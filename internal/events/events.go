@@ -1,0 +1,210 @@
+// Package events turns room events (from Prosody, whatever module sent them) into a Meeting's
+// status. It is pure: Apply takes a status and an event and returns the new status, and never
+// reads a cluster or a clock.
+//
+// Events arrive duplicated and out of order (each is posted on its own and retried), so Apply is
+// written on the state, not on the history: applying an event twice changes nothing the second
+// time, and any order of the same events ends in the same status.
+package events
+
+import (
+	"sort"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+)
+
+// Kind is what happened.
+type Kind string
+
+const (
+	RoomCreated    Kind = "room-created"
+	RoomDestroyed  Kind = "room-destroyed"
+	OccupantJoined Kind = "occupant-joined"
+	OccupantLeft   Kind = "occupant-left"
+)
+
+// MaxParticipants bounds status.participants: the oldest who left are dropped first.
+const MaxParticipants = 200
+
+// Event is one room event, in any source's terms.
+type Event struct {
+	Kind Kind
+	// Room is the room's name (the JID's node, lower case).
+	Room string
+	Time time.Time
+	// Occupant is set on occupant events.
+	Occupant *Occupant
+}
+
+// Occupant is who joined or left.
+type Occupant struct {
+	// Key identifies the person across join and leave (their JWT user id, else their JID).
+	Key       string
+	Name      string
+	Moderator bool
+	// Recorder marks Jibri's recorder: a recording signal, not a participant.
+	Recorder bool
+	// Nick is the occupant's nick in the room (the recorder's name in status).
+	Nick string
+	// SpeakingMillis is the dominant-speaker time, when the source reports it.
+	SpeakingMillis int64
+}
+
+// Apply returns st with e applied.
+func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus {
+	st = *st.DeepCopy()
+	at := metav1.NewTime(e.Time.UTC().Truncate(time.Millisecond))
+	switch e.Kind {
+	case RoomCreated:
+		roomOpened(&st, at)
+	case RoomDestroyed:
+		// The room closes at the latest destroy; everyone still listed left then.
+		if st.EndedAt == nil || st.EndedAt.Before(&at) {
+			st.EndedAt = &at
+		}
+		if st.StartedAt == nil {
+			st.StartedAt = &at
+		}
+		for i := range st.Participants {
+			if p := &st.Participants[i]; p.LeftAt == nil && (p.LastJoinedAt == nil || !at.Before(p.LastJoinedAt)) {
+				p.LeftAt = &at
+			}
+		}
+		if r := st.Recording; r != nil && r.State == jitsiv1alpha1.RecordingStateRecording {
+			r.State, r.StoppedAt = jitsiv1alpha1.RecordingStateFinalizing, &at
+		}
+	case OccupantJoined, OccupantLeft:
+		if e.Occupant == nil {
+			return st
+		}
+		// A join is proof the room is open, whatever order the room's own events arrive in.
+		if e.Kind == OccupantJoined {
+			roomOpened(&st, at)
+		}
+		if e.Occupant.Recorder {
+			recorder(&st, e, at)
+		} else {
+			participant(&st, e, at)
+		}
+	}
+	count := int32(0)
+	for _, p := range st.Participants {
+		if p.LeftAt == nil {
+			count++
+		}
+	}
+	st.ParticipantCount = count
+	st.PeakParticipants = max(st.PeakParticipants, count)
+	bound(&st)
+	// The order of arrival must not show in the status.
+	sort.Slice(st.Participants, func(i, j int) bool { return st.Participants[i].ID < st.Participants[j].ID })
+	return st
+}
+
+// roomOpened records the room's first opening, and a reopening after it closed.
+func roomOpened(st *jitsiv1alpha1.MeetingStatus, at metav1.Time) {
+	if st.StartedAt == nil || at.Before(st.StartedAt) && (st.EndedAt == nil || !st.EndedAt.Before(&at)) {
+		st.StartedAt = &at
+	}
+	if st.EndedAt != nil && st.EndedAt.Before(&at) {
+		// Opened again after it closed: the meeting goes on.
+		st.EndedAt = nil
+		st.StartedAt = &at
+	}
+}
+
+func participant(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
+	o := e.Occupant
+	i := -1
+	for j := range st.Participants {
+		if st.Participants[j].ID == o.Key {
+			i = j
+		}
+	}
+	if i < 0 {
+		st.Participants = append(st.Participants, jitsiv1alpha1.ParticipantStatus{ID: o.Key})
+		i = len(st.Participants) - 1
+	}
+	p := &st.Participants[i]
+	if o.Name != "" {
+		p.Name = o.Name
+	}
+	p.Moderator = p.Moderator || o.Moderator
+	switch e.Kind {
+	case OccupantJoined:
+		if p.JoinedAt == nil || at.Before(p.JoinedAt) {
+			p.JoinedAt = &at
+		}
+		if p.LastJoinedAt == nil || p.LastJoinedAt.Before(&at) {
+			p.LastJoinedAt = &at
+		}
+		// A join after the last leave means they are back.
+		if p.LeftAt != nil && p.LeftAt.Before(&at) {
+			p.LeftAt = nil
+		}
+		// The room closed after this join (its destroy arrived first): they left then.
+		if p.LeftAt == nil && st.EndedAt != nil && !st.EndedAt.Before(p.LastJoinedAt) {
+			p.LeftAt = st.EndedAt.DeepCopy()
+		}
+	case OccupantLeft:
+		if p.LastJoinedAt != nil && at.Before(p.LastJoinedAt) {
+			// The leave of an earlier visit.
+			break
+		}
+		// The room's closing stands in for a leave that had not arrived; the real leave, earlier,
+		// replaces it.
+		byClosing := p.LeftAt != nil && st.EndedAt != nil && p.LeftAt.Equal(st.EndedAt)
+		if p.LeftAt == nil || p.LeftAt.Before(&at) || byClosing && at.Before(p.LeftAt) {
+			p.LeftAt = &at
+		}
+		if s := o.SpeakingMillis / 1000; s > p.SpeakingSeconds {
+			p.SpeakingSeconds = s
+		}
+	}
+}
+
+func recorder(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
+	if st.Recording == nil {
+		st.Recording = &jitsiv1alpha1.RecordingStatus{State: jitsiv1alpha1.RecordingStateNone}
+	}
+	r := st.Recording
+	switch e.Kind {
+	case OccupantJoined:
+		if r.StartedAt == nil || at.Before(r.StartedAt) {
+			r.StartedAt = &at
+		}
+		if r.StoppedAt == nil || r.StoppedAt.Before(&at) {
+			r.State, r.StoppedAt, r.Recorder = jitsiv1alpha1.RecordingStateRecording, nil, e.Occupant.Nick
+		}
+	case OccupantLeft:
+		if r.StoppedAt == nil || r.StoppedAt.Before(&at) {
+			if r.StartedAt == nil || !at.Before(r.StartedAt) {
+				r.StoppedAt = &at
+				if r.State != jitsiv1alpha1.RecordingStateCompleted {
+					r.State = jitsiv1alpha1.RecordingStateFinalizing
+				}
+			}
+		}
+	}
+}
+
+// bound keeps at most MaxParticipants, dropping those who left longest ago.
+func bound(st *jitsiv1alpha1.MeetingStatus) {
+	if len(st.Participants) <= MaxParticipants {
+		return
+	}
+	sort.SliceStable(st.Participants, func(i, j int) bool {
+		a, b := st.Participants[i].LeftAt, st.Participants[j].LeftAt
+		switch {
+		case a == nil:
+			return false
+		case b == nil:
+			return true
+		}
+		return a.Before(b)
+	})
+	st.Participants = st.Participants[len(st.Participants)-MaxParticipants:]
+}

@@ -1,0 +1,133 @@
+package events
+
+import (
+	"fmt"
+	"math/rand"
+	"reflect"
+	"testing"
+	"time"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+)
+
+var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+
+func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+
+func join(s int, key string) Event {
+	return Event{Kind: OccupantJoined, Room: "r", Time: at(s), Occupant: &Occupant{Key: key, Name: "N " + key}}
+}
+
+func leave(s int, key string) Event {
+	return Event{Kind: OccupantLeft, Room: "r", Time: at(s), Occupant: &Occupant{Key: key, SpeakingMillis: int64(s) * 100}}
+}
+
+func applyAll(evs []Event) jitsiv1alpha1.MeetingStatus {
+	var st jitsiv1alpha1.MeetingStatus
+	for _, e := range evs {
+		st = Apply(st, e)
+	}
+	return st
+}
+
+func TestAMeetingFromStartToEnd(t *testing.T) {
+	evs := []Event{
+		{Kind: RoomCreated, Room: "r", Time: at(0)},
+		join(1, "alice"),
+		join(2, "bob"),
+		{Kind: OccupantJoined, Room: "r", Time: at(3), Occupant: &Occupant{Key: "recorder@hidden", Recorder: true, Nick: "jibri-0"}},
+		leave(50, "bob"),
+		{Kind: OccupantLeft, Room: "r", Time: at(60), Occupant: &Occupant{Key: "recorder@hidden", Recorder: true}},
+		leave(70, "alice"),
+		{Kind: RoomDestroyed, Room: "r", Time: at(70)},
+	}
+	st := applyAll(evs[:4])
+	if st.ParticipantCount != 2 || st.StartedAt == nil || st.Recording.State != jitsiv1alpha1.RecordingStateRecording || st.Recording.Recorder != "jibri-0" {
+		t.Fatalf("mid-meeting: %+v %+v", st, st.Recording)
+	}
+	st = applyAll(evs)
+	if st.ParticipantCount != 0 || st.PeakParticipants != 2 || st.EndedAt == nil || !st.EndedAt.Time.Equal(at(70)) {
+		t.Errorf("after: count %d peak %d ended %v", st.ParticipantCount, st.PeakParticipants, st.EndedAt)
+	}
+	if st.Recording.State != jitsiv1alpha1.RecordingStateFinalizing || !st.Recording.StoppedAt.Time.Equal(at(60)) {
+		t.Errorf("recording %+v", st.Recording)
+	}
+	if len(st.Participants) != 2 || st.Participants[1].ID != "bob" || st.Participants[1].SpeakingSeconds != 5 {
+		t.Errorf("participants %+v", st.Participants)
+	}
+}
+
+func TestDuplicatesChangeNothing(t *testing.T) {
+	evs := []Event{{Kind: RoomCreated, Room: "r", Time: at(0)}, join(1, "a"), leave(5, "a"), join(6, "a")}
+	once := applyAll(evs)
+	for _, e := range evs {
+		if again := Apply(once, e); !reflect.DeepEqual(again, once) {
+			t.Errorf("applying %s again changed the status", e.Kind)
+		}
+	}
+}
+
+func TestALateLeaveOfAnEarlierVisit(t *testing.T) {
+	st := applyAll([]Event{join(1, "a"), join(6, "a"), leave(5, "a")})
+	if st.ParticipantCount != 1 || st.Participants[0].LeftAt != nil {
+		t.Errorf("back at 6, the leave at 5 must not remove them: %+v", st.Participants[0])
+	}
+}
+
+func TestDestroyBeforeTheLastLeave(t *testing.T) {
+	// Seen on a real Prosody: the destroy can arrive before the last leave.
+	st := applyAll([]Event{join(1, "a"), {Kind: RoomDestroyed, Room: "r", Time: at(9)}, leave(9, "a")})
+	if st.ParticipantCount != 0 || !st.Participants[0].LeftAt.Time.Equal(at(9)) {
+		t.Errorf("%+v", st.Participants)
+	}
+}
+
+func TestALeaveWithoutOccupantIsIgnored(t *testing.T) {
+	st := applyAll([]Event{join(1, "a"), {Kind: OccupantLeft, Room: "r", Time: at(2)}})
+	if st.ParticipantCount != 1 {
+		t.Errorf("count %d", st.ParticipantCount)
+	}
+}
+
+// TestAnyOrderEndsTheSame applies 1,000 events (a meeting of 150 people, half of whom leave and
+// come back, the rest of the 1,000 redeliveries) in many shuffled orders: the status is always the
+// one of the ordered run.
+func TestAnyOrderEndsTheSame(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	var evs []Event
+	evs = append(evs, Event{Kind: RoomCreated, Room: "r", Time: at(0)})
+	for i := 0; i < 150; i++ {
+		key := fmt.Sprintf("p%03d", i)
+		in := 1 + rng.Intn(300)
+		out := in + 1 + rng.Intn(200)
+		evs = append(evs, join(in, key), leave(out, key))
+		if i%2 == 0 { // half come back once
+			back := out + 1 + rng.Intn(100)
+			evs = append(evs, join(back, key), leave(back+1+rng.Intn(300), key))
+		}
+	}
+	evs = append(evs, Event{Kind: RoomDestroyed, Room: "r", Time: at(1000)})
+	for len(evs) < 1000 {
+		evs = append(evs, evs[rng.Intn(len(evs))])
+	}
+	want := applyAll(evs)
+	if want.ParticipantCount != 0 || len(want.Participants) != 150 || want.EndedAt == nil {
+		t.Fatalf("ordered run: count %d, %d listed", want.ParticipantCount, len(want.Participants))
+	}
+	for round := 0; round < 50; round++ {
+		shuffled := append([]Event(nil), evs...)
+		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		got := applyAll(shuffled)
+		got.PeakParticipants = want.PeakParticipants // the peak seen depends on arrival order
+		if !reflect.DeepEqual(got, want) {
+			for i := range want.Participants {
+				if !reflect.DeepEqual(got.Participants[i], want.Participants[i]) {
+					t.Logf("%+v\n%+v", got.Participants[i], want.Participants[i])
+					break
+				}
+			}
+			got.Participants, want.Participants = nil, nil
+			t.Fatalf("round %d: shuffled events ended in another status:\n%+v\n%+v", round, got, want)
+		}
+	}
+}
