@@ -97,17 +97,11 @@ func run(o options) error {
 		return fmt.Errorf("client: %w", err)
 	}
 	if o.installCRDs || local {
-		crds, err := manifests.Read(config.CRDs, "crd/bases")
+		n, err := manifests.InstallCRDs(ctx, setupClient)
 		if err != nil {
 			return err
 		}
-		if err := manifests.Apply(ctx, setupClient, "", crds); err != nil {
-			return fmt.Errorf("install CRDs: %w", err)
-		}
-		if err := manifests.WaitEstablished(ctx, setupClient, crds, time.Minute); err != nil {
-			return err
-		}
-		log.Info("CRDs installed", "count", len(crds))
+		log.Info("CRDs installed", "count", n)
 	}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{

@@ -24,7 +24,6 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
-	"github.com/jitsi-operator/jitsi-operator/config"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
@@ -76,10 +75,8 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	crds, err := manifests.Read(config.CRDs, "crd/bases")
+	_, err = manifests.InstallCRDs(ctx, k8sClient)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(manifests.Apply(ctx, k8sClient, "", crds)).To(Succeed())
-	Expect(manifests.WaitEstablished(ctx, k8sClient, crds, time.Minute)).To(Succeed())
 
 	startManager()
 })

@@ -40,7 +40,6 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
-	"github.com/jitsi-operator/jitsi-operator/config"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
@@ -118,14 +117,7 @@ func run(n int, steady time.Duration, assets string) error {
 	if err != nil {
 		return err
 	}
-	crds, err := manifests.Read(config.CRDs, "crd/bases")
-	if err != nil {
-		return err
-	}
-	if err := manifests.Apply(ctx, cl, "", crds); err != nil {
-		return err
-	}
-	if err := manifests.WaitEstablished(ctx, cl, crds, time.Minute); err != nil {
+	if _, err := manifests.InstallCRDs(ctx, cl); err != nil {
 		return err
 	}
 

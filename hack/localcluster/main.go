@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/jitsi-operator/jitsi-operator/config"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
 )
@@ -70,14 +69,7 @@ func run(dir, assets string, nodes int, crds bool) error {
 		if err != nil {
 			return err
 		}
-		objs, err := manifests.Read(config.CRDs, "crd/bases")
-		if err != nil {
-			return err
-		}
-		if err := manifests.Apply(ctx, cl, "", objs); err != nil {
-			return err
-		}
-		if err := manifests.WaitEstablished(ctx, cl, objs, time.Minute); err != nil {
+		if _, err := manifests.InstallCRDs(ctx, cl); err != nil {
 			return err
 		}
 	}

@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/jitsi-operator/jitsi-operator/config"
 )
 
 // FieldOwner is the server-side apply field manager of everything applied here.
@@ -116,4 +118,17 @@ func WaitEstablished(ctx context.Context, c client.Client, objs []*unstructured.
 		}
 	}
 	return nil
+}
+
+// InstallCRDs applies the operator's embedded CRDs and waits until they are served. It returns
+// how many it installed.
+func InstallCRDs(ctx context.Context, c client.Client) (int, error) {
+	crds, err := Read(config.CRDs, "crd/bases")
+	if err != nil {
+		return 0, err
+	}
+	if err := Apply(ctx, c, "", crds); err != nil {
+		return 0, fmt.Errorf("install CRDs: %w", err)
+	}
+	return len(crds), WaitEstablished(ctx, c, crds, time.Minute)
 }
