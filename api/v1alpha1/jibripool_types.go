@@ -274,7 +274,7 @@ type RecorderStatus struct {
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=jibri,categories=jitsi
+// +kubebuilder:resource:shortName=jibri,categories=jitsi-operator
 // +kubebuilder:printcolumn:name="Deployment",type=string,JSONPath=`.spec.jitsiDeploymentRef.name`,priority=1
 // +kubebuilder:printcolumn:name="Min",type=integer,JSONPath=`.spec.minReplicas`
 // +kubebuilder:printcolumn:name="Max",type=integer,JSONPath=`.spec.maxReplicas`

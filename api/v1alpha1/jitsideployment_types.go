@@ -438,7 +438,7 @@ type MediaEndpoint struct {
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=jitsi,categories=jitsi
+// +kubebuilder:resource:shortName=jitsi,categories=jitsi-operator
 // +kubebuilder:printcolumn:name="Domain",type=string,JSONPath=`.spec.domain`
 // +kubebuilder:printcolumn:name="Auth",type=string,JSONPath=`.spec.auth.type`
 // +kubebuilder:printcolumn:name="JVBs",type=integer,JSONPath=`.status.components.jvb.readyReplicas`,description="ready videobridges"

@@ -399,7 +399,7 @@ type DestinationStatus struct {
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=meeting,categories=jitsi
+// +kubebuilder:resource:shortName=meeting,categories=jitsi-operator
 // +kubebuilder:validation:XValidation:rule="has(self.spec.roomName) || self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name becomes the room name when spec.roomName is unset, so it must then be lower-case letters, digits and '-' only; or set spec.roomName"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63 || has(self.spec.roomName)",message="metadata.name is longer than a room name may be (63); set spec.roomName"
 // +kubebuilder:validation:XValidation:rule="(has(oldSelf.spec.roomName) ? oldSelf.spec.roomName : oldSelf.metadata.name) == (has(self.spec.roomName) ? self.spec.roomName : self.metadata.name)",message="the room name (spec.roomName, or metadata.name when unset) cannot be changed"
