@@ -35,6 +35,7 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/controllers"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
+	"github.com/jitsi-operator/jitsi-operator/webhook"
 )
 
 var scheme = runtime.NewScheme()
@@ -55,6 +56,7 @@ type options struct {
 	applySamples           bool
 	samplesNamespace       string
 	receiverURL            string
+	receiverAddr           string
 }
 
 func main() {
@@ -71,6 +73,7 @@ func main() {
 	flag.StringVar(&o.samplesNamespace, "samples-namespace", "default", "namespace the samples are applied in")
 	flag.StringVar(&o.receiverURL, "receiver-url", "http://jitsi-operator-receiver.jitsi-operator.svc:9090",
 		"base URL at which Prosody and Jibri reach the operator's webhook receiver (the Helm chart sets it to its Service)")
+	flag.StringVar(&o.receiverAddr, "receiver-bind-address", ":9090", "address the webhook receiver listens on; every replica answers")
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -135,6 +138,10 @@ func run(o options) error {
 		Recorder: mgr.GetEventRecorder("jitsi-operator"),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("Meeting controller: %w", err)
+	}
+
+	if err := mgr.Add(&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Addr: o.receiverAddr}); err != nil {
+		return fmt.Errorf("webhook receiver: %w", err)
 	}
 
 	if o.applySamples {

@@ -118,7 +118,7 @@ var _ = Describe("JitsiDeployment", func() {
 		Expect(envValue(prosody, "XMPP_MUC_MODULES")).To(Equal("jitsi_operator_events"))
 		cm := &corev1.ConfigMap{}
 		Expect(k8sClient.Get(ctx, key(ns, "meet-prosody-config"), cm)).To(Succeed())
-		Expect(cm.Data["jitsi-operator.cfg.lua"]).To(ContainSubstring(receiverURL + "/v1/prosody/events"))
+		Expect(cm.Data["jitsi-operator.cfg.lua"]).To(ContainSubstring(receiverURL + "/v1/prosody/events?deployment=" + ns + "/meet"))
 
 		By("keeping bridges stopped and saying why while the cloud has not assigned addresses")
 		svc := &corev1.Service{}

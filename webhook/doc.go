@@ -1,5 +1,13 @@
-// Package webhook is the operator's HTTP receiver: it turns the events of Prosody (the
-// operator's own module, event_sync and mod_jitsi_webhooks), Jibri and the RTMP relay into
-// Meeting status. The receiver's endpoints and formats are in API.md; it lands with the Meeting
-// controller. Until then Prosody's module posts to an address nothing answers, and retries.
+// Package webhook is the operator's HTTP receiver: it turns room events into Meeting status
+// through internal/events. One file per source format, plus server.go:
+//
+//   - prosody.go: the operator's own Prosody module, POST /v1/prosody/events?deployment=<ns>/<name>,
+//     signed with that deployment's events secret (HMAC-SHA256, hex, X-Jitsi-Signature), with a
+//     replay window on the event's timestamp;
+//   - eventsync.go: jitsi-contrib's event_sync module, POST /v1/event-sync/<ns>/<name>/events/...,
+//     with the static "Authorization: Bearer <events secret>" its api_headers set.
+//
+// Every request is authenticated, bodies are limited to MaxBody, answers are JSON with a reason,
+// and 2xx means the change is stored. Events for one Meeting that arrive together are written
+// together (batch.go).
 package webhook

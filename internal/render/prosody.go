@@ -41,7 +41,7 @@ func ProsodyConfigMap(in Input) *corev1.ConfigMap {
 jitsi_operator_events_url = %q
 jitsi_operator_events_secret = ENV_%s
 jitsi_operator_events_hidden_domain = %q
-`, EventsModuleName, url+"/v1/prosody/events", EnvEventsSecret, XMPPHiddenDomain)
+`, EventsModuleName, EventsURL(d, url), EnvEventsSecret, XMPPHiddenDomain)
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: objectMeta(d, ProsodyConfig(d), Labels(d, ComponentProsody)),
@@ -50,6 +50,12 @@ jitsi_operator_events_hidden_domain = %q
 			prosodyModuleFile: EventsModule,
 		},
 	}
+}
+
+// EventsURL is where d's Prosody module posts: the receiver's events endpoint, naming the
+// deployment so that the receiver checks the signature with that deployment's secret.
+func EventsURL(d *jitsiv1alpha1.JitsiDeployment, base string) string {
+	return base + "/v1/prosody/events?deployment=" + d.Namespace + "/" + d.Name
 }
 
 // ProsodyDeployment runs the XMPP server. One replica: Prosody keeps rooms in memory, and two

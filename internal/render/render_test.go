@@ -277,7 +277,7 @@ func TestProsodyEventsModule(t *testing.T) {
 	in := input(deployment())
 	cm := ProsodyConfigMap(in)
 	conf := cm.Data[prosodyConfFile]
-	if !strings.Contains(conf, `"http://receiver.ops.svc:9090/v1/prosody/events"`) {
+	if !strings.Contains(conf, `"http://receiver.ops.svc:9090/v1/prosody/events?deployment=video/meet"`) {
 		t.Errorf("module not pointed at the receiver:\n%s", conf)
 	}
 	if !strings.Contains(conf, "ENV_"+EnvEventsSecret) {
@@ -303,7 +303,7 @@ func TestProsodyEventsModule(t *testing.T) {
 	}
 	// Events sent elsewhere go to that URL.
 	other := input(deployment(func(d *jitsiv1alpha1.JitsiDeployment) { d.Spec.Webhooks.URL = "https://hooks.example.com" }))
-	if !strings.Contains(ProsodyConfigMap(other).Data[prosodyConfFile], `"https://hooks.example.com/v1/prosody/events"`) {
+	if !strings.Contains(ProsodyConfigMap(other).Data[prosodyConfFile], `"https://hooks.example.com/v1/prosody/events?deployment=video/meet"`) {
 		t.Error("spec.webhooks.url ignored")
 	}
 }

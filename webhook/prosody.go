@@ -1,0 +1,106 @@
+package webhook
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jitsi-operator/jitsi-operator/internal/events"
+)
+
+// ReplayWindow is how far an event's own timestamp may be from the receiver's clock. The
+// module retries for well under a minute; an older signed body is a replay.
+const ReplayWindow = 15 * time.Minute
+
+// moduleEvent is what the operator's own Prosody module posts (mod_jitsi_operator_events.lua).
+type moduleEvent struct {
+	ID        string `json:"id"`
+	Event     string `json:"event"`
+	Timestamp int64  `json:"timestamp"`
+	Room      struct {
+		JID       string `json:"jid"`
+		Name      string `json:"name"`
+		MeetingID string `json:"meeting_id"`
+	} `json:"room"`
+	Occupant *struct {
+		JID       string `json:"jid"`
+		Nick      string `json:"nick"`
+		ID        string `json:"id"`
+		Name      string `json:"name"`
+		Email     string `json:"email"`
+		Moderator bool   `json:"moderator"`
+		Recorder  bool   `json:"recorder"`
+	} `json:"occupant"`
+	Occupants int `json:"occupants"`
+}
+
+// prosodyEvents takes the operator's own module's events: POST /v1/prosody/events?deployment=
+// <namespace>/<name>, the body signed with that deployment's events secret (HMAC-SHA256, hex, in
+// X-Jitsi-Signature).
+func (s *Server) prosodyEvents(w http.ResponseWriter, r *http.Request) {
+	result, err := s.handleModuleEvent(w, r)
+	s.answer(w, r, "prosody", result, err)
+}
+
+func (s *Server) handleModuleEvent(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+	body, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	ns, name, _ := strings.Cut(r.URL.Query().Get("deployment"), "/")
+	d, key, err := s.deploymentSecret(r.Context(), ns, name)
+	if err != nil {
+		return nil, err
+	}
+	if !validHMAC(key, body, r.Header.Get("X-Jitsi-Signature")) {
+		return nil, fail(http.StatusUnauthorized, "BadSignature", "X-Jitsi-Signature is missing or does not match the body")
+	}
+	var e moduleEvent
+	if err := json.Unmarshal(body, &e); err != nil {
+		return nil, fail(http.StatusBadRequest, "BadJSON", "the body is not the module's JSON: %v", err)
+	}
+	at := time.UnixMilli(e.Timestamp)
+	if d := s.now().Sub(at); d > ReplayWindow || d < -ReplayWindow {
+		return nil, fail(http.StatusUnauthorized, "StaleEvent", "the event's timestamp is %s away from now", d.Round(time.Second))
+	}
+	ev, err := e.toEvent(at)
+	if err != nil {
+		return nil, err
+	}
+	return s.apply(r.Context(), d, ev.Room, []events.Event{ev})
+}
+
+func (e moduleEvent) toEvent(at time.Time) (events.Event, error) {
+	ev := events.Event{Kind: events.Kind(e.Event), Room: strings.ToLower(e.Room.Name), Time: at}
+	switch ev.Kind {
+	case events.RoomCreated, events.RoomDestroyed:
+	case events.OccupantJoined, events.OccupantLeft:
+		if e.Occupant == nil {
+			return ev, fail(http.StatusBadRequest, "MissingOccupant", "%s without an occupant", e.Event)
+		}
+		// Keyed by the occupant's JID: people sharing one invitation link share a token id.
+		ev.Occupant = &events.Occupant{Key: e.Occupant.JID, Name: e.Occupant.Name, Moderator: e.Occupant.Moderator,
+			Recorder: e.Occupant.Recorder, Nick: e.Occupant.Nick}
+	default:
+		return ev, fail(http.StatusBadRequest, "UnknownEvent", "unknown event %q", e.Event)
+	}
+	if ev.Room == "" {
+		return ev, fail(http.StatusBadRequest, "MissingRoom", "the event names no room")
+	}
+	return ev, nil
+}
+
+// validHMAC compares the hex HMAC-SHA256 of body in constant time.
+func validHMAC(key, body []byte, signature string) bool {
+	got, err := hex.DecodeString(strings.TrimSpace(signature))
+	if err != nil || len(got) != sha256.Size {
+		return false
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write(body)
+	return hmac.Equal(got, mac.Sum(nil))
+}

@@ -1,0 +1,216 @@
+package webhook_test
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+)
+
+func sign(body []byte) string {
+	mac := hmac.New(sha256.New, []byte(eventsSecret))
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// moduleEvent is a body as the operator's Prosody module sends it.
+func moduleEvent(kind, room string, at time.Time, jid, nick string, recorder bool) []byte {
+	e := map[string]any{
+		"id": fmt.Sprintf("%s-%s-%d", kind, jid, at.UnixNano()), "event": kind, "timestamp": at.UnixMilli(),
+		"room": map[string]any{"jid": room + "@muc.meet.jitsi", "name": room},
+	}
+	if jid != "" {
+		e["occupant"] = map[string]any{"jid": jid, "nick": nick, "name": nick, "moderator": false, "recorder": recorder}
+	}
+	b, _ := json.Marshal(e)
+	return b
+}
+
+type reply struct {
+	status int
+	body   map[string]any
+}
+
+func post(path string, body []byte, header map[string]string) reply {
+	req, err := http.NewRequest(http.MethodPost, receiver.URL+path, bytes.NewReader(body))
+	Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode}
+	Expect(json.Unmarshal(raw, &r.body)).To(Succeed(), "answers are JSON: %s", raw)
+	return r
+}
+
+func postModule(ns string, body []byte) reply {
+	return post("/v1/prosody/events?deployment="+ns+"/meet", body, map[string]string{"X-Jitsi-Signature": sign(body)})
+}
+
+var _ = Describe("The receiver", func() {
+	It("applies the module's signed events to the Meeting of the room", func() {
+		ns := deploymentWithMeeting("standup")
+		for _, b := range [][]byte{
+			moduleEvent("room-created", "standup", clock, "", "", false),
+			moduleEvent("occupant-joined", "standup", clock.Add(time.Second), "alice@meet.jitsi", "Alice", false),
+			moduleEvent("occupant-joined", "standup", clock.Add(2*time.Second), "recorder@hidden.meet.jitsi", "Recorder", true),
+		} {
+			r := postModule(ns, b)
+			Expect(r.status).To(Equal(http.StatusOK), "%v", r.body)
+			Expect(r.body).To(HaveKeyWithValue("applied", true))
+		}
+		st := meetingStatus(ns, "standup")
+		Expect(st.ParticipantCount).To(BeEquivalentTo(1))
+		Expect(st.Participants).To(ConsistOf(HaveField("Name", "Alice")))
+		Expect(st.StartedAt).NotTo(BeNil())
+		Expect(st.Recording).To(HaveField("State", jitsiv1alpha1.RecordingStateRecording))
+
+		By("a duplicate delivery, which changes nothing")
+		before := meetingStatus(ns, "standup")
+		r := postModule(ns, moduleEvent("occupant-joined", "standup", clock.Add(time.Second), "alice@meet.jitsi", "Alice", false))
+		Expect(r.status).To(Equal(http.StatusOK))
+		Expect(r.body).To(HaveKeyWithValue("changed", false))
+		Expect(meetingStatus(ns, "standup")).To(Equal(before))
+
+		By("a room without a Meeting, which is accepted and stored nowhere")
+		r = postModule(ns, moduleEvent("room-created", "adhoc", clock, "", "", false))
+		Expect(r.status).To(Equal(http.StatusOK))
+		Expect(r.body).To(HaveKeyWithValue("applied", false))
+	})
+
+	It("refuses what is not signed by the deployment, and changes nothing", func() {
+		ns := deploymentWithMeeting("standup")
+		body := moduleEvent("occupant-joined", "standup", clock, "mallory@meet.jitsi", "Mallory", false)
+		forged := hmac.New(sha256.New, []byte("guessed"))
+		forged.Write(body)
+		cases := map[string]reply{
+			"no signature":     post("/v1/prosody/events?deployment="+ns+"/meet", body, nil),
+			"forged signature": post("/v1/prosody/events?deployment="+ns+"/meet", body, map[string]string{"X-Jitsi-Signature": hex.EncodeToString(forged.Sum(nil))}),
+			"not hex":          post("/v1/prosody/events?deployment="+ns+"/meet", body, map[string]string{"X-Jitsi-Signature": "zz"}),
+			"other deployment": post("/v1/prosody/events?deployment="+ns+"/other", body, map[string]string{"X-Jitsi-Signature": sign(body)}),
+			"no deployment":    post("/v1/prosody/events", body, map[string]string{"X-Jitsi-Signature": sign(body)}),
+			"stale":            postModule(ns, moduleEvent("occupant-joined", "standup", clock.Add(-time.Hour), "mallory@meet.jitsi", "Mallory", false)),
+		}
+		for name, r := range cases {
+			Expect(r.status).To(Equal(http.StatusUnauthorized), name)
+			Expect(r.body).To(HaveKey("reason"), name)
+		}
+		tampered := bytes.Replace(body, []byte("Mallory"), []byte("Mallorx"), 1)
+		Expect(post("/v1/prosody/events?deployment="+ns+"/meet", tampered, map[string]string{"X-Jitsi-Signature": sign(body)}).status).To(Equal(http.StatusUnauthorized))
+		Expect(meetingStatus(ns, "standup").Participants).To(BeEmpty())
+
+		By("bad bodies get a 4xx with a reason")
+		junk := []byte(`{"event": "occupant-joined", "timestamp": 1`)
+		Expect(postModule(ns, junk).status).To(Equal(http.StatusBadRequest))
+		huge := bytes.Repeat([]byte("x"), 2<<20)
+		r := post("/v1/prosody/events?deployment="+ns+"/meet", huge, map[string]string{"X-Jitsi-Signature": sign(huge)})
+		Expect(r.status).To(Equal(http.StatusRequestEntityTooLarge))
+	})
+
+	It("takes event_sync's real payloads with its Bearer header", func() {
+		ns := deploymentWithMeeting("standup-7f3a")
+		bearer := map[string]string{"Authorization": "Bearer " + eventsSecret}
+		for _, c := range []struct{ file, path string }{
+			{"event_sync-room-created.json", "room/created"},
+			{"event_sync-occupant-joined.json", "occupant/joined"},
+			{"event_sync-occupant-joined-jibri-recorder.json", "occupant/joined"},
+			{"event_sync-occupant-left.json", "occupant/left"},
+			{"event_sync-room-destroyed.json", "room/destroyed"},
+		} {
+			body, err := os.ReadFile(filepath.Join("testdata", "event_sync", c.file))
+			Expect(err).NotTo(HaveOccurred())
+			r := post("/v1/event-sync/"+ns+"/meet/events/"+c.path, body, bearer)
+			Expect(r.status).To(Equal(http.StatusOK), "%s: %v", c.file, r.body)
+		}
+		st := meetingStatus(ns, "standup-7f3a")
+		Expect(st.StartedAt).NotTo(BeNil())
+		Expect(st.EndedAt).NotTo(BeNil())
+		Expect(st.ParticipantCount).To(BeZero())
+		Expect(st.Participants).NotTo(BeEmpty())
+		Expect(st.Recording).NotTo(BeNil())
+
+		body, _ := os.ReadFile(filepath.Join("testdata", "event_sync", "event_sync-room-created.json"))
+		Expect(post("/v1/event-sync/"+ns+"/meet/events/room/created", body, map[string]string{"Authorization": "Bearer wrong"}).status).To(Equal(http.StatusUnauthorized))
+		Expect(post("/v1/event-sync/"+ns+"/meet/events/room/created", body, nil).status).To(Equal(http.StatusUnauthorized))
+	})
+
+	It("ends in the exact status after 1,000 events sent at once, shuffled, with duplicates", func() {
+		ns := deploymentWithMeeting("town-hall")
+		rng := rand.New(rand.NewSource(7))
+		var bodies [][]byte
+		bodies = append(bodies, moduleEvent("room-created", "town-hall", clock.Add(-10*time.Minute), "", "", false))
+		for i := 0; i < 200; i++ {
+			jid := fmt.Sprintf("p%03d@meet.jitsi", i)
+			in := clock.Add(-10*time.Minute + time.Duration(1+rng.Intn(200))*time.Second)
+			bodies = append(bodies, moduleEvent("occupant-joined", "town-hall", in, jid, fmt.Sprintf("P%03d", i), false))
+			if i%4 != 0 { // three quarters leave again
+				bodies = append(bodies, moduleEvent("occupant-left", "town-hall", in.Add(time.Duration(1+rng.Intn(200))*time.Second), jid, fmt.Sprintf("P%03d", i), false))
+			}
+		}
+		for len(bodies) < 1000 {
+			bodies = append(bodies, bodies[rng.Intn(len(bodies))])
+		}
+		rng.Shuffle(len(bodies), func(i, j int) { bodies[i], bodies[j] = bodies[j], bodies[i] })
+
+		var wg sync.WaitGroup
+		work := make(chan []byte)
+		failures := make(chan string, len(bodies))
+		for w := 0; w < 16; w++ {
+			wg.Add(1)
+			go func() {
+				defer GinkgoRecover()
+				defer wg.Done()
+				for b := range work {
+					if r := postModule(ns, b); r.status != http.StatusOK {
+						failures <- fmt.Sprintf("%d %v", r.status, r.body)
+					}
+				}
+			}()
+		}
+		for _, b := range bodies {
+			work <- b
+		}
+		close(work)
+		wg.Wait()
+		close(failures)
+		var failed []string
+		for f := range failures {
+			failed = append(failed, f)
+		}
+		Expect(failed).To(BeEmpty(), strings.Join(failed, "\n"))
+
+		st := meetingStatus(ns, "town-hall")
+		Expect(st.Participants).To(HaveLen(200))
+		Expect(st.ParticipantCount).To(BeEquivalentTo(50))
+		present := 0
+		for _, p := range st.Participants {
+			if p.LeftAt == nil {
+				present++
+				n, err := strconv.Atoi(strings.TrimPrefix(p.ID, "p")[:3])
+				Expect(err).NotTo(HaveOccurred())
+				Expect(n%4).To(BeZero(), "only those who never left are present, not %s", p.ID)
+			}
+		}
+		Expect(present).To(Equal(50))
+	})
+})
