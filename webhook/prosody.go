@@ -82,8 +82,12 @@ func (e moduleEvent) toEvent(at time.Time) (events.Event, error) {
 		if e.Occupant == nil {
 			return ev, fail(http.StatusBadRequest, "MissingOccupant", "%s without an occupant", e.Event)
 		}
+		name := e.Occupant.Name // from the JWT; without one, the nick they chose
+		if name == "" {
+			name = e.Occupant.Nick
+		}
 		// Keyed by the occupant's JID: people sharing one invitation link share a token id.
-		ev.Occupant = &events.Occupant{Key: e.Occupant.JID, Name: e.Occupant.Name, Moderator: e.Occupant.Moderator,
+		ev.Occupant = &events.Occupant{Key: e.Occupant.JID, Name: name, Moderator: e.Occupant.Moderator,
 			Recorder: e.Occupant.Recorder, Nick: e.Occupant.Nick}
 	default:
 		return ev, fail(http.StatusBadRequest, "UnknownEvent", "unknown event %q", e.Event)

@@ -78,82 +78,13 @@ func TestModuleInRealProsody(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	dir := t.TempDir()
-	plugins := filepath.Join(dir, "plugins")
-	must(t, os.MkdirAll(plugins, 0o755))
-	must(t, os.WriteFile(filepath.Join(plugins, "mod_"+render.EventsModuleName+".lua"), []byte(render.EventsModule), 0o644))
-	port := freePort(t)
-	cfg := filepath.Join(dir, "prosody.cfg.lua")
-	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
-pidfile = %[1]q .. "/prosody.pid"
-data_path = %[1]q .. "/data"
-plugin_paths = { %[2]q }
-run_as_root = true
-daemonize = false
-log = { { levels = { min = "debug" }, to = "file", filename = %[1]q .. "/prosody.log" } }
-interfaces = { "127.0.0.1" }
-c2s_ports = { %[3]d }
-s2s_ports = { }
-http_ports = { }
-https_ports = { }
-component_ports = { }
-modules_enabled = { "roster", "saslauth", "disco", "ping" }
-modules_disabled = { "s2s", "tls" }
-authentication = "internal_hashed"
-c2s_require_encryption = false
--- What the operator renders into conf.d, with the secret from the environment.
-jitsi_operator_events_url = %[4]q
-jitsi_operator_events_secret = ENV_JITSI_OPERATOR_EVENTS_SECRET
-jitsi_operator_events_hidden_domain = "hidden.meet.jitsi"
-jitsi_operator_events_retries = 3
-
-VirtualHost "meet.jitsi"
-VirtualHost "hidden.meet.jitsi"
-Component "muc.meet.jitsi" "muc"
-    modules_enabled = { %[5]q }
-    muc_room_locking = false
-`, dir, plugins, port, srv.URL+"/v1/prosody/events", render.EventsModuleName)), 0o644))
-	must(t, os.MkdirAll(filepath.Join(dir, "data"), 0o755))
-	for _, u := range [][3]string{{"alice", "meet.jitsi", "alice-pw"}, {"recorder", "hidden.meet.jitsi", "recorder-pw"}} {
-		out, err := exec.Command("timeout", "30", "prosodyctl", "--config", cfg, "register", u[0], u[1], u[2]).CombinedOutput()
-		if err != nil {
-			t.Fatalf("prosodyctl register %s@%s: %v\n%s", u[0], u[1], err, out)
-		}
-	}
-
-	prosody := exec.Command("timeout", "120", "prosody", "--config", cfg, "-F")
-	prosody.Env = append(os.Environ(), "JITSI_OPERATOR_EVENTS_SECRET="+secret)
-	logFile, err := os.Create(filepath.Join(dir, "stdout.log"))
-	must(t, err)
-	prosody.Stdout, prosody.Stderr = logFile, logFile
-	must(t, prosody.Start())
-	defer func() {
-		_ = prosody.Process.Signal(os.Interrupt)
-		_ = prosody.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "prosody.log"))
-			t.Logf("prosody.log:\n%s", b)
-		}
-	}()
-	waitListening(t, port)
-
-	clients, _ := filepath.Abs("clients.py")
-	out, err := exec.Command("timeout", "60", "/usr/bin/python3", clients, fmt.Sprint(port), "standup@muc.meet.jitsi").CombinedOutput()
-	if err != nil {
-		t.Fatalf("XMPP clients: %v\n%s", err, out)
-	}
+	runProsodyAndClients(t, srv.URL+"/v1/prosody/events", secret, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 7
+	})
 
 	// room-created, 2 joins, 2 leaves, room-destroyed, and one retry of the first.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= 7 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 7 {
@@ -223,6 +154,78 @@ Component "muc.meet.jitsi" "muc"
 	if aliceJoin.Timestamp > recJoin.Timestamp || recLeave.Timestamp > aliceLeave.Timestamp {
 		t.Error("timestamps do not follow what happened")
 	}
+}
+
+// runProsodyAndClients starts Debian's Prosody with the module posting to eventsURL, signed
+// with eventsSecret, lets the XMPP clients of clients.py join and leave room "standup", waits
+// (at most 15 s) until done says everything arrived, and stops Prosody again.
+func runProsodyAndClients(t *testing.T, eventsURL, eventsSecret string, done func() bool) {
+	t.Helper()
+	dir := t.TempDir()
+	plugins := filepath.Join(dir, "plugins")
+	must(t, os.MkdirAll(plugins, 0o755))
+	must(t, os.WriteFile(filepath.Join(plugins, "mod_"+render.EventsModuleName+".lua"), []byte(render.EventsModule), 0o644))
+	port := freePort(t)
+	cfg := filepath.Join(dir, "prosody.cfg.lua")
+	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+pidfile = %[1]q .. "/prosody.pid"
+data_path = %[1]q .. "/data"
+plugin_paths = { %[2]q }
+run_as_root = true
+daemonize = false
+log = { { levels = { min = "debug" }, to = "file", filename = %[1]q .. "/prosody.log" } }
+interfaces = { "127.0.0.1" }
+c2s_ports = { %[3]d }
+s2s_ports = { }
+http_ports = { }
+https_ports = { }
+component_ports = { }
+modules_enabled = { "roster", "saslauth", "disco", "ping" }
+modules_disabled = { "s2s", "tls" }
+authentication = "internal_hashed"
+c2s_require_encryption = false
+-- What the operator renders into conf.d, with the secret from the environment.
+jitsi_operator_events_url = %[4]q
+jitsi_operator_events_secret = ENV_JITSI_OPERATOR_EVENTS_SECRET
+jitsi_operator_events_hidden_domain = "hidden.meet.jitsi"
+jitsi_operator_events_retries = 3
+
+VirtualHost "meet.jitsi"
+VirtualHost "hidden.meet.jitsi"
+Component "muc.meet.jitsi" "muc"
+    modules_enabled = { %[5]q }
+    muc_room_locking = false
+`, dir, plugins, port, eventsURL, render.EventsModuleName)), 0o644))
+	must(t, os.MkdirAll(filepath.Join(dir, "data"), 0o755))
+	for _, u := range [][3]string{{"alice", "meet.jitsi", "alice-pw"}, {"recorder", "hidden.meet.jitsi", "recorder-pw"}} {
+		out, err := exec.Command("timeout", "30", "prosodyctl", "--config", cfg, "register", u[0], u[1], u[2]).CombinedOutput()
+		if err != nil {
+			t.Fatalf("prosodyctl register %s@%s: %v\n%s", u[0], u[1], err, out)
+		}
+	}
+
+	prosody := exec.Command("timeout", "120", "prosody", "--config", cfg, "-F")
+	prosody.Env = append(os.Environ(), "JITSI_OPERATOR_EVENTS_SECRET="+eventsSecret)
+	logFile, err := os.Create(filepath.Join(dir, "stdout.log"))
+	must(t, err)
+	prosody.Stdout, prosody.Stderr = logFile, logFile
+	must(t, prosody.Start())
+	defer func() {
+		_ = prosody.Process.Signal(os.Interrupt)
+		_ = prosody.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "prosody.log"))
+			t.Logf("prosody.log:\n%s", b)
+		}
+	}()
+	waitListening(t, port)
+
+	clients, _ := filepath.Abs("clients.py")
+	out, err := exec.Command("timeout", "60", "/usr/bin/python3", clients, fmt.Sprint(port), "standup@muc.meet.jitsi").CombinedOutput()
+	if err != nil {
+		t.Fatalf("XMPP clients: %v\n%s", err, out)
+	}
+
 }
 
 func must(t *testing.T, err error) {
