@@ -105,7 +105,7 @@ func (s *Server) handleEventSync(w http.ResponseWriter, r *http.Request) (map[st
 	default:
 		return nil, fail(http.StatusNotFound, "UnknownEvent", "no event %s/%s", r.PathValue("kind"), r.PathValue("what"))
 	}
-	return s.apply(r.Context(), d, room, evs)
+	return s.apply(r.Context(), "event_sync", d, room, evs)
 }
 
 // syncRoomName is the Meeting room of an event_sync room name: "[tenant]room" names room.

@@ -71,7 +71,7 @@ func (s *Server) handleModuleEvent(w http.ResponseWriter, r *http.Request) (map[
 	if err != nil {
 		return nil, err
 	}
-	return s.apply(r.Context(), d, ev.Room, []events.Event{ev})
+	return s.apply(r.Context(), "prosody", d, ev.Room, []events.Event{ev})
 }
 
 func (e moduleEvent) toEvent(at time.Time) (events.Event, error) {

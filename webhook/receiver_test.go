@@ -20,6 +20,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 )
 
@@ -67,6 +69,37 @@ func postModule(ns string, body []byte) reply {
 	return post("/v1/prosody/events?deployment="+ns+"/meet", body, map[string]string{"X-Jitsi-Signature": sign(body)})
 }
 
+// metric sums the samples of a metric family whose labels include want.
+func metric(name string, want map[string]string) float64 {
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	samples:
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue samples
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				total += m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				total += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return total
+}
+
 var _ = Describe("The receiver", func() {
 	It("applies the module's signed events to the Meeting of the room", func() {
 		ns := deploymentWithMeeting("standup")
@@ -84,6 +117,9 @@ var _ = Describe("The receiver", func() {
 		Expect(st.Participants).To(ConsistOf(HaveField("Name", "Alice")))
 		Expect(st.StartedAt).NotTo(BeNil())
 		Expect(st.Recording).To(HaveField("State", jitsiv1alpha1.RecordingStateRecording))
+
+		Expect(metric("jitsi_operator_receiver_events_applied_total", map[string]string{"source": "prosody", "type": "occupant-joined"})).To(BeNumerically(">=", 2))
+		Expect(metric("jitsi_operator_receiver_event_to_status_seconds", map[string]string{"source": "prosody"})).To(BeNumerically(">=", 3))
 
 		By("a duplicate delivery, which changes nothing")
 		before := meetingStatus(ns, "standup")
@@ -115,6 +151,8 @@ var _ = Describe("The receiver", func() {
 			Expect(r.status).To(Equal(http.StatusUnauthorized), name)
 			Expect(r.body).To(HaveKey("reason"), name)
 		}
+		Expect(metric("jitsi_operator_receiver_rejected_total", map[string]string{"source": "prosody", "reason": "BadSignature"})).To(BeNumerically(">=", 3))
+		Expect(metric("jitsi_operator_receiver_rejected_total", map[string]string{"source": "prosody", "reason": "StaleEvent"})).To(BeNumerically(">=", 1))
 		tampered := bytes.Replace(body, []byte("Mallory"), []byte("Mallorx"), 1)
 		Expect(post("/v1/prosody/events?deployment="+ns+"/meet", tampered, map[string]string{"X-Jitsi-Signature": sign(body)}).status).To(Equal(http.StatusUnauthorized))
 		Expect(meetingStatus(ns, "standup").Participants).To(BeEmpty())

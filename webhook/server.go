@@ -99,6 +99,7 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 }
 
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, source string, result map[string]any, err error) {
+	received.WithLabelValues(source).Inc()
 	if err == nil {
 		writeJSON(w, http.StatusOK, result)
 		return
@@ -109,6 +110,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, source string, r
 		log.FromContext(r.Context()).Error(err, "event not stored", "source", source)
 		p = fail(http.StatusServiceUnavailable, "NotStored", "the event could not be stored; retry")
 	}
+	rejected.WithLabelValues(source, p.reason).Inc()
 	writeJSON(w, p.status, map[string]any{"error": p.message, "reason": p.reason})
 }
 
@@ -157,7 +159,7 @@ func (s *Server) deploymentSecret(ctx context.Context, ns, name string) (*jitsiv
 // apply applies evs to the Meeting of d's namespace whose room they are about, reading the
 // Meeting fresh and writing its status with optimistic concurrency, retried on conflict. It
 // reports whether a Meeting was found and whether its status changed.
-func (s *Server) apply(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, room string, evs []events.Event) (map[string]any, error) {
+func (s *Server) apply(ctx context.Context, source string, d *jitsiv1alpha1.JitsiDeployment, room string, evs []events.Event) (map[string]any, error) {
 	var list jitsiv1alpha1.MeetingList
 	if err := s.Client.List(ctx, &list, client.InNamespace(d.Namespace)); err != nil {
 		return nil, err
@@ -178,6 +180,11 @@ func (s *Server) apply(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, ro
 	})
 	if err != nil {
 		return nil, err
+	}
+	stored := s.now()
+	for _, e := range evs {
+		applied.WithLabelValues(source, string(e.Kind)).Inc()
+		latency.WithLabelValues(source).Observe(stored.Sub(e.Time).Seconds())
 	}
 	return map[string]any{"applied": true, "changed": changed, "meeting": target.Name}, nil
 }

@@ -1,0 +1,230 @@
+// Command benchreceiver measures the webhook receiver against a real API server (etcd and
+// kube-apiserver from bin/k8s) and prints its figures (it asserts nothing):
+//
+//   - events per second and the time from sending an event to its 2xx (which means the Meeting's
+//     status holds it), p50 and p99, with -senders concurrent senders over -meetings meetings;
+//   - how many status writes a burst of 200 joins to one meeting costs.
+//
+//	go run ./hack/benchreceiver [-events 4000] [-meetings 20] [-senders 16] [-assets bin/k8s]
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/webhook"
+)
+
+const secret = "bench-events-secret"
+
+func main() {
+	n := flag.Int("events", 4000, "events to send")
+	meetings := flag.Int("meetings", 20, "meetings the events are spread over")
+	senders := flag.Int("senders", 16, "concurrent senders")
+	assets := flag.String("assets", "bin/k8s", "control plane binaries (hack/controlplane.sh)")
+	flag.Parse()
+	if err := run(*n, *meetings, *senders, *assets); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreceiver:", err)
+		os.Exit(1)
+	}
+}
+
+// writes counts the status writes the receiver sends.
+type writes struct {
+	next http.RoundTripper
+	n    atomic.Int64
+}
+
+func (w *writes) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPut || r.Method == http.MethodPatch {
+		w.n.Add(1)
+	}
+	return w.next.RoundTrip(r)
+}
+
+func run(n, meetings, senders int, assets string) error {
+	assets, err := filepath.Abs(assets)
+	if err != nil {
+		return err
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{"config/crd/bases"},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return fmt.Errorf("start the API server (run from the repository root): %w", err)
+	}
+	defer func() { _ = env.Stop() }()
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, jitsiv1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return err
+		}
+	}
+	counter := &writes{}
+	rcfg := rest.CopyConfig(cfg)
+	rcfg.QPS, rcfg.Burst = -1, 0 // no client-side limit: measure the receiver and the API server
+	rcfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter }
+	cl, err := client.New(rcfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	ns := "default"
+	if err := cl.Create(ctx, &jitsiv1alpha1.JitsiDeployment{ObjectMeta: metav1.ObjectMeta{Name: "meet", Namespace: ns},
+		Spec: jitsiv1alpha1.JitsiDeploymentSpec{Domain: "meet.example.com"}}); err != nil {
+		return err
+	}
+	if err := cl.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "meet-generated", Namespace: ns},
+		Data: map[string][]byte{"WEBHOOK_SECRET": []byte(secret)}}); err != nil {
+		return err
+	}
+	for i := 0; i <= meetings; i++ {
+		if err := cl.Create(ctx, &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("room-%02d", i), Namespace: ns},
+			Spec: jitsiv1alpha1.MeetingSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"}}}); err != nil {
+			return err
+		}
+	}
+	// As in the operator: lookups from an informer cache, the fresh read before a write and the
+	// write itself from the API server.
+	informers, err := cache.New(rcfg, cache.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = informers.Start(cctx) }()
+	cached, err := client.New(rcfg, client.Options{Scheme: scheme, Cache: &client.CacheOptions{Reader: informers}})
+	if err != nil {
+		return err
+	}
+	for _, o := range []client.Object{&jitsiv1alpha1.JitsiDeployment{}, &corev1.Secret{}, &jitsiv1alpha1.Meeting{}} {
+		if _, err := informers.GetInformer(ctx, o); err != nil {
+			return err
+		}
+	}
+	if !informers.WaitForCacheSync(ctx) {
+		return fmt.Errorf("cache did not sync")
+	}
+	srv := httptest.NewServer((&webhook.Server{Client: cached, Reader: cl}).Handler())
+	defer srv.Close()
+	url := srv.URL + "/v1/prosody/events?deployment=" + ns + "/meet"
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}}
+
+	// Throughput and latency: joins then leaves of people spread over the meetings.
+	var bodies [][]byte
+	for i := 0; len(bodies) < n; i++ {
+		room := fmt.Sprintf("room-%02d", 1+i%meetings)
+		jid := fmt.Sprintf("p%05d@meet.jitsi", i)
+		bodies = append(bodies, event("occupant-joined", room, jid), event("occupant-left", room, jid))
+	}
+	bodies = bodies[:n]
+	before := counter.n.Load()
+	lat, elapsed, err := send(httpc, url, bodies, senders)
+	if err != nil {
+		return err
+	}
+	slices.Sort(lat)
+	fmt.Printf("%d events, %d senders, %d meetings: %.0f events/s; send to stored p50 %s, p99 %s; %d status writes (%.2f per event)\n",
+		n, senders, meetings, float64(n)/elapsed.Seconds(), lat[len(lat)/2].Round(100*time.Microsecond),
+		lat[len(lat)*99/100].Round(100*time.Microsecond), counter.n.Load()-before, float64(counter.n.Load()-before)/float64(n))
+
+	// A burst of 200 joins to one meeting.
+	var burst [][]byte
+	for i := 0; i < 200; i++ {
+		burst = append(burst, event("occupant-joined", "room-00", fmt.Sprintf("burst%03d@meet.jitsi", i)))
+	}
+	before = counter.n.Load()
+	_, elapsed, err = send(httpc, url, burst, senders)
+	if err != nil {
+		return err
+	}
+	m := &jitsiv1alpha1.Meeting{}
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: "room-00"}, m); err != nil {
+		return err
+	}
+	fmt.Printf("burst of 200 joins to one meeting from %d senders: %d status writes, %s; the meeting shows %d participants\n",
+		senders, counter.n.Load()-before, elapsed.Round(time.Millisecond), m.Status.ParticipantCount)
+	return nil
+}
+
+func send(c *http.Client, url string, bodies [][]byte, senders int) ([]time.Duration, time.Duration, error) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var firstErr error
+	work := make(chan []byte)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < senders; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				t0 := time.Now()
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+				req.Header.Set("X-Jitsi-Signature", sign(b))
+				resp, err := c.Do(req)
+				d := time.Since(t0)
+				mu.Lock()
+				switch {
+				case err != nil && firstErr == nil:
+					firstErr = err
+				case err == nil && resp.StatusCode != http.StatusOK && firstErr == nil:
+					firstErr = fmt.Errorf("answer %d", resp.StatusCode)
+				}
+				lat = append(lat, d)
+				mu.Unlock()
+				if err == nil {
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	for _, b := range bodies {
+		work <- b
+	}
+	close(work)
+	wg.Wait()
+	return lat, time.Since(start), firstErr
+}
+
+func event(kind, room, jid string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"id": kind + jid, "event": kind, "timestamp": time.Now().UnixMilli(),
+		"room":     map[string]any{"jid": room + "@muc.meet.jitsi", "name": room},
+		"occupant": map[string]any{"jid": jid, "nick": jid},
+	})
+	return b
+}
+
+func sign(body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
+}
