@@ -3,9 +3,10 @@
 //
 //   - events per second and the time from sending an event to its 2xx (which means the Meeting's
 //     status holds it), p50 and p99, with -senders concurrent senders over -meetings meetings;
+//
 //   - how many status writes a burst of 200 joins to one meeting costs.
 //
-//	go run ./hack/benchreceiver [-events 4000] [-meetings 20] [-senders 16] [-assets bin/k8s]
+//     go run ./hack/benchreceiver [-events 4000] [-meetings 20] [-senders 16] [-assets bin/k8s]
 package main
 
 import (
