@@ -11,6 +11,7 @@ import (
 	"math/rand"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
 func sign(body []byte) string {
@@ -250,5 +252,47 @@ var _ = Describe("The receiver", func() {
 			}
 		}
 		Expect(present).To(Equal(50))
+	})
+})
+
+var _ = Describe("The finalize script", func() {
+	It("reports a finished recording's files, which the Meeting's status then lists", func() {
+		ns := deploymentWithMeeting("standup-7f3a")
+		dir := filepath.Join(GinkgoT().TempDir(), "0b6f3c1e-2a9d-4f7b-8e3c-5d4a1b2c3d4e")
+		Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
+		media := bytes.Repeat([]byte("not really an mp4 "), 1000)
+		Expect(os.WriteFile(filepath.Join(dir, "standup-7f3a_2026-12-01-09-00-00.mp4"), media, 0o644)).To(Succeed())
+		metadata, err := os.ReadFile(filepath.Join("testdata", "jibri-metadata.json"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.WriteFile(filepath.Join(dir, "metadata.json"), metadata, 0o644)).To(Succeed())
+
+		script := filepath.Join(GinkgoT().TempDir(), "finalize.sh")
+		Expect(os.WriteFile(script, []byte(render.FinalizeRecordingScript), 0o755)).To(Succeed())
+		cmd := exec.Command("sh", script, dir)
+		cmd.Env = append(os.Environ(),
+			"JITSI_OPERATOR_RECORDING_URL="+receiver.URL+"/v1/jibri/recording-complete?deployment="+ns+"/meet",
+			"JITSI_OPERATOR_EVENTS_SECRET="+eventsSecret)
+		out, err := cmd.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+
+		r := meetingStatus(ns, "standup-7f3a").Recording
+		Expect(r).NotTo(BeNil())
+		Expect(r.State).To(Equal(jitsiv1alpha1.RecordingStateCompleted))
+		Expect(r.SessionID).To(Equal("0b6f3c1e-2a9d-4f7b-8e3c-5d4a1b2c3d4e"))
+		sum := sha256.Sum256(media)
+		Expect(r.Files).To(ContainElement(And(
+			HaveField("Name", "standup-7f3a_2026-12-01-09-00-00.mp4"),
+			HaveField("SizeBytes", int64(len(media))),
+			HaveField("SHA256", hex.EncodeToString(sum[:])),
+		)))
+
+		By("a script with the wrong secret, which is refused and not retried")
+		cmd = exec.Command("sh", script, dir)
+		cmd.Env = append(os.Environ(),
+			"JITSI_OPERATOR_RECORDING_URL="+receiver.URL+"/v1/jibri/recording-complete?deployment="+ns+"/meet",
+			"JITSI_OPERATOR_EVENTS_SECRET=wrong")
+		out, err = cmd.CombinedOutput()
+		Expect(err).To(HaveOccurred())
+		Expect(string(out)).To(ContainSubstring("refused"))
 	})
 })

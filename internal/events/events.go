@@ -8,6 +8,7 @@
 package events
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -24,6 +25,8 @@ const (
 	RoomDestroyed  Kind = "room-destroyed"
 	OccupantJoined Kind = "occupant-joined"
 	OccupantLeft   Kind = "occupant-left"
+	// RecordingCompleted: a recorder's finalize script reports the finished files.
+	RecordingCompleted Kind = "recording-completed"
 )
 
 // MaxParticipants bounds status.participants: the oldest who left are dropped first.
@@ -37,6 +40,14 @@ type Event struct {
 	Time time.Time
 	// Occupant is set on occupant events.
 	Occupant *Occupant
+	// Recording is set on RecordingCompleted.
+	Recording *Recording
+}
+
+// Recording is what a finalize script reports.
+type Recording struct {
+	SessionID string
+	Files     []jitsiv1alpha1.RecordingFile
 }
 
 // Occupant is who joined or left.
@@ -75,6 +86,10 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 		}
 		if r := st.Recording; r != nil && r.State == jitsiv1alpha1.RecordingStateRecording {
 			r.State, r.StoppedAt = jitsiv1alpha1.RecordingStateFinalizing, &at
+		}
+	case RecordingCompleted:
+		if e.Recording != nil {
+			completed(&st, e, at)
 		}
 	case OccupantJoined, OccupantLeft:
 		if e.Occupant == nil {
@@ -180,7 +195,9 @@ func recorder(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
 			r.State, r.StoppedAt, r.Recorder = jitsiv1alpha1.RecordingStateRecording, nil, e.Occupant.Nick
 		}
 	case OccupantLeft:
-		if r.StoppedAt == nil || r.StoppedAt.Before(&at) {
+		// A completion report that arrived first set a stand-in stop time; the leave is the real one.
+		stoodIn := r.State == jitsiv1alpha1.RecordingStateCompleted && r.StoppedAt != nil && at.Before(r.StoppedAt)
+		if r.StoppedAt == nil || r.StoppedAt.Before(&at) || stoodIn {
 			if r.StartedAt == nil || !at.Before(r.StartedAt) {
 				r.StoppedAt = &at
 				if r.State != jitsiv1alpha1.RecordingStateCompleted {
@@ -189,6 +206,31 @@ func recorder(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
 			}
 		}
 	}
+}
+
+// completed records a finished recording: its files (merged by name, so a report delivered
+// twice lists each file once) and its session.
+func completed(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
+	if st.Recording == nil {
+		st.Recording = &jitsiv1alpha1.RecordingStatus{}
+	}
+	r := st.Recording
+	r.State = jitsiv1alpha1.RecordingStateCompleted
+	if e.Recording.SessionID != "" {
+		r.SessionID = e.Recording.SessionID
+	}
+	if r.StoppedAt == nil {
+		r.StoppedAt = &at
+	}
+	for _, f := range e.Recording.Files {
+		i := slices.IndexFunc(r.Files, func(g jitsiv1alpha1.RecordingFile) bool { return g.Name == f.Name })
+		if i < 0 {
+			r.Files = append(r.Files, f)
+		} else {
+			r.Files[i] = f
+		}
+	}
+	sort.Slice(r.Files, func(i, j int) bool { return r.Files[i].Name < r.Files[j].Name })
 }
 
 // bound keeps at most MaxParticipants, dropping those who left longest ago.

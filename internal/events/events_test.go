@@ -131,3 +131,24 @@ func TestAnyOrderEndsTheSame(t *testing.T) {
 		}
 	}
 }
+
+func TestARecordingCompletes(t *testing.T) {
+	rec := &Occupant{Key: "recorder@hidden", Recorder: true, Nick: "jibri-0"}
+	done := Event{Kind: RecordingCompleted, Room: "r", Time: at(90), Recording: &Recording{SessionID: "s1", Files: []jitsiv1alpha1.RecordingFile{
+		{Name: "r_2026.mp4", SizeBytes: 1000, SHA256: "ab"}, {Name: "metadata.json", SizeBytes: 10}}}}
+	evs := []Event{
+		{Kind: OccupantJoined, Room: "r", Time: at(1), Occupant: rec},
+		{Kind: OccupantLeft, Room: "r", Time: at(80), Occupant: rec},
+		done, done,
+	}
+	st := applyAll(evs)
+	r := st.Recording
+	if r.State != jitsiv1alpha1.RecordingStateCompleted || r.SessionID != "s1" || len(r.Files) != 2 || r.Files[1].Name != "r_2026.mp4" {
+		t.Errorf("%+v", r)
+	}
+	// The report may arrive before the recorder's leave: it stays Completed.
+	st = applyAll([]Event{evs[0], done, evs[1]})
+	if st.Recording.State != jitsiv1alpha1.RecordingStateCompleted || !st.Recording.StoppedAt.Time.Equal(at(80)) {
+		t.Errorf("%+v", st.Recording)
+	}
+}
