@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/events"
+	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
@@ -183,11 +185,15 @@ func (s *Server) apply(ctx context.Context, source string, d *jitsiv1alpha1.Jits
 		return nil, err
 	}
 	stored := s.now()
+	answer := map[string]any{"applied": true, "changed": changed, "meeting": target.Name}
 	for _, e := range evs {
 		applied.WithLabelValues(source, string(e.Kind)).Inc()
 		latency.WithLabelValues(source).Observe(stored.Sub(e.Time).Seconds())
+		if e.Kind == events.RoomCreated {
+			answer["room"] = roomConfig(target, stored)
+		}
 	}
-	return map[string]any{"applied": true, "changed": changed, "meeting": target.Name}, nil
+	return answer, nil
 }
 
 // write applies evs to the Meeting's status in one write: read fresh, apply, update with the
@@ -212,6 +218,16 @@ func (s *Server) write(ctx context.Context, key client.ObjectKey, evs []events.E
 		return s.Client.Status().Update(ctx, m)
 	})
 	return changed, err
+}
+
+// roomConfig is what Prosody's module is told when a Meeting's room is created: its access, and
+// how long it may stay open (the module closes it then; 0 for a meeting that has ended).
+func roomConfig(m *jitsiv1alpha1.Meeting, now time.Time) map[string]any {
+	c := map[string]any{"access": m.Spec.Access}
+	if end, ok := meeting.End(m); ok {
+		c["maxDurationSeconds"] = max(0, int64(math.Ceil(end.Sub(now).Seconds())))
+	}
+	return c
 }
 
 func equalJSON(a, b any) bool {

@@ -1,7 +1,10 @@
 """Real XMPP clients for the Prosody module test: Alice joins a room, the recorder joins from
 the hidden domain, the recorder leaves, Alice leaves (and the room goes away).
 
-usage: clients.py <c2s port> <room jid>
+With a third argument, stay=<seconds>, only Alice joins, and stays that long (unless the room is
+closed under her).
+
+usage: clients.py <c2s port> <room jid> [stay=<seconds>]
 """
 import asyncio
 import sys
@@ -20,6 +23,16 @@ class Client(slixmpp.ClientXMPP):
     async def on_start(self, _):
         self.send_presence()
         self.started.set()
+
+
+async def stay(port, room, seconds):
+    alice = Client("alice@meet.jitsi", "alice-pw")
+    alice.connect(address=("127.0.0.1", port), force_starttls=False, disable_starttls=True)
+    await asyncio.wait_for(alice.started.wait(), 15)
+    alice.plugin["xep_0045"].join_muc(room, "Alice")
+    await asyncio.sleep(seconds)
+    alice.disconnect()
+    await asyncio.sleep(0.5)
 
 
 async def main(port, room):
@@ -44,4 +57,8 @@ async def main(port, room):
 
 
 if __name__ == "__main__":
-    asyncio.get_event_loop().run_until_complete(main(int(sys.argv[1]), sys.argv[2]))
+    port, room = int(sys.argv[1]), sys.argv[2]
+    if len(sys.argv) > 3 and sys.argv[3].startswith("stay="):
+        asyncio.get_event_loop().run_until_complete(stay(port, room, float(sys.argv[3][5:])))
+    else:
+        asyncio.get_event_loop().run_until_complete(main(port, room))

@@ -159,7 +159,7 @@ func TestModuleInRealProsody(t *testing.T) {
 // runProsodyAndClients starts Debian's Prosody with the module posting to eventsURL, signed
 // with eventsSecret, lets the XMPP clients of clients.py join and leave room "standup", waits
 // (at most 15 s) until done says everything arrived, and stops Prosody again.
-func runProsodyAndClients(t *testing.T, eventsURL, eventsSecret string, done func() bool) {
+func runProsodyAndClients(t *testing.T, eventsURL, eventsSecret string, done func() bool, clientArgs ...string) {
 	t.Helper()
 	dir := t.TempDir()
 	plugins := filepath.Join(dir, "plugins")
@@ -221,7 +221,8 @@ Component "muc.meet.jitsi" "muc"
 	waitListening(t, port)
 
 	clients, _ := filepath.Abs("clients.py")
-	out, err := exec.Command("timeout", "60", "/usr/bin/python3", clients, fmt.Sprint(port), "standup@muc.meet.jitsi").CombinedOutput()
+	args := append([]string{"60", "/usr/bin/python3", clients, fmt.Sprint(port), "standup@muc.meet.jitsi"}, clientArgs...)
+	out, err := exec.Command("timeout", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("XMPP clients: %v\n%s", err, out)
 	}

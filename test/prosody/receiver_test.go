@@ -22,7 +22,17 @@ import (
 // TestJoinsReachTheMeeting is the whole path: real XMPP clients join and leave a room of a real
 // Prosody running the operator's module, which posts to the operator's receiver, which writes the
 // Meeting's status on a real API server.
-func TestJoinsReachTheMeeting(t *testing.T) {
+// operator is a real API server with a JitsiDeployment "meet" (its events secret as the
+// controller generates it) and a Meeting "standup", and the receiver in front of it.
+type operator struct {
+	cl       client.Client
+	receiver *httptest.Server
+}
+
+const ns, key = "default", "a-generated-events-secret"
+
+func startOperator(t *testing.T, meeting func(*jitsiv1alpha1.Meeting)) *operator {
+	t.Helper()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`")
@@ -34,7 +44,7 @@ func TestJoinsReachTheMeeting(t *testing.T) {
 	}
 	cfg, err := env.Start()
 	must(t, err)
-	defer func() { _ = env.Stop() }()
+	t.Cleanup(func() { _ = env.Stop() })
 	scheme := runtime.NewScheme()
 	must(t, clientgoscheme.AddToScheme(scheme))
 	must(t, jitsiv1alpha1.AddToScheme(scheme))
@@ -42,7 +52,6 @@ func TestJoinsReachTheMeeting(t *testing.T) {
 	must(t, err)
 	ctx := context.Background()
 
-	const ns, key = "default", "a-generated-events-secret"
 	must(t, cl.Create(ctx, &jitsiv1alpha1.JitsiDeployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "meet", Namespace: ns},
 		Spec:       jitsiv1alpha1.JitsiDeploymentSpec{Domain: "meet.example.com"},
@@ -51,19 +60,34 @@ func TestJoinsReachTheMeeting(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "meet-generated", Namespace: ns},
 		Data:       map[string][]byte{"WEBHOOK_SECRET": []byte(key)},
 	}))
-	must(t, cl.Create(ctx, &jitsiv1alpha1.Meeting{
+	m := &jitsiv1alpha1.Meeting{
 		ObjectMeta: metav1.ObjectMeta{Name: "standup", Namespace: ns},
 		Spec:       jitsiv1alpha1.MeetingSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"}},
-	}))
-	receiver := httptest.NewServer((&webhook.Server{Client: cl, Reader: cl}).Handler())
-	defer receiver.Close()
-
-	status := func() jitsiv1alpha1.MeetingStatus {
-		m := &jitsiv1alpha1.Meeting{}
-		must(t, cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: "standup"}, m))
-		return m.Status
 	}
-	runProsodyAndClients(t, receiver.URL+"/v1/prosody/events?deployment="+ns+"/meet", key, func() bool {
+	if meeting != nil {
+		meeting(m)
+	}
+	must(t, cl.Create(ctx, m))
+	receiver := httptest.NewServer((&webhook.Server{Client: cl, Reader: cl}).Handler())
+	t.Cleanup(receiver.Close)
+
+	return &operator{cl: cl, receiver: receiver}
+}
+
+func (o *operator) status(t *testing.T) jitsiv1alpha1.MeetingStatus {
+	m := &jitsiv1alpha1.Meeting{}
+	must(t, o.cl.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "standup"}, m))
+	return m.Status
+}
+
+func (o *operator) eventsURL() string {
+	return o.receiver.URL + "/v1/prosody/events?deployment=" + ns + "/meet"
+}
+
+func TestJoinsReachTheMeeting(t *testing.T) {
+	o := startOperator(t, nil)
+	status := func() jitsiv1alpha1.MeetingStatus { return o.status(t) }
+	runProsodyAndClients(t, o.eventsURL(), key, func() bool {
 		return status().EndedAt != nil
 	})
 
@@ -86,5 +110,26 @@ func TestJoinsReachTheMeeting(t *testing.T) {
 	}
 	if time.Since(st.StartedAt.Time) > time.Minute {
 		t.Errorf("startedAt %v is not now", st.StartedAt)
+	}
+}
+
+// TestRoomsCloseAtTheirEnd: the receiver tells the module when the room's meeting ends, and the
+// module closes the room then, with Alice still in it.
+func TestRoomsCloseAtTheirEnd(t *testing.T) {
+	end := time.Now().Add(4 * time.Second)
+	o := startOperator(t, func(m *jitsiv1alpha1.Meeting) {
+		m.Spec.StartTime = &metav1.Time{Time: end.Add(-time.Hour)}
+		m.Spec.EndTime = &metav1.Time{Time: end}
+	})
+	runProsodyAndClients(t, o.eventsURL(), key, func() bool { return o.status(t).EndedAt != nil }, "stay=9")
+	st := o.status(t)
+	if st.EndedAt == nil {
+		t.Fatal("the room was not closed")
+	}
+	if d := st.EndedAt.Sub(end); d < -time.Second || d > 3*time.Second {
+		t.Errorf("closed at %v, %v after the meeting's end", st.EndedAt, d)
+	}
+	if len(st.Participants) != 1 || st.Participants[0].LeftAt == nil || !st.Participants[0].LeftAt.Equal(st.EndedAt) {
+		t.Errorf("Alice should have left when the room closed: %+v", st.Participants)
 	}
 }

@@ -15,6 +15,9 @@
 --     "room": { "jid", "name", "meeting_id" },
 --     "occupant": { "jid", "nick", "id", "name", "email", "moderator", "recorder" },  -- occupant events
 --     "occupants": number of occupants after the event, Jicofo not counted }
+--
+-- The receiver's answer to room-created may say when the room's meeting ends; the module then
+-- closes the room at that time.
 
 local http = require "net.http";
 local json = require "util.json";
@@ -50,7 +53,8 @@ end
 
 -- post sends one event and retries on a connection error (code 0) or a 5xx answer, waiting
 -- 1, 2, 4, ... seconds (at most 30) between attempts. The body, and so the id, never changes.
-local function post(body, attempt)
+-- on_answer, when given, gets the decoded body of a 2xx answer.
+local function post(body, attempt, on_answer)
 	local done = false;
 	local request = http.request(url, {
 		method = "POST";
@@ -59,13 +63,18 @@ local function post(body, attempt)
 			["Content-Type"] = "application/json";
 			["X-Jitsi-Signature"] = sign(body);
 		};
-	}, function(_, code)
+	}, function(response, code)
 		done = true;
-		if code == 0 or (code >= 500 and code < 600) then
+		if code >= 200 and code < 300 then
+			if on_answer then
+				local answer = json.decode(response or "");
+				if type(answer) == "table" then on_answer(answer); end
+			end
+		elseif code == 0 or (code >= 500 and code < 600) then
 			if attempt < max_retries then
 				local delay = math.floor(math.min(2 ^ attempt, 30));
 				module:log("warn", "receiver answered %s; retry %d of %d in %ds", tostring(code), attempt + 1, max_retries, delay);
-				timer.add_task(delay, function() post(body, attempt + 1); end);
+				timer.add_task(delay, function() post(body, attempt + 1, on_answer); end);
 			else
 				module:log("error", "receiver answered %s; event dropped after %d attempts", tostring(code), attempt + 1);
 			end
@@ -121,7 +130,7 @@ local function occupant_info(occupant, session)
 	};
 end
 
-local function send(kind, room, extra)
+local function send(kind, room, extra, on_answer)
 	local event = {
 		id = uuid.generate();
 		event = kind;
@@ -131,12 +140,31 @@ local function send(kind, room, extra)
 	for k, v in pairs(extra or {}) do
 		event[k] = v;
 	end
-	post(json.encode(event), 0);
+	post(json.encode(event), 0, on_answer);
+end
+
+local muc = module:depends("muc");
+
+-- close_at_end closes room once the receiver says how long its meeting may last: the answer to
+-- room-created carries {"room": {"maxDurationSeconds": n}} for rooms that have a Meeting with an
+-- end. A meeting that already ended gets 0, and its room is closed at once.
+local function close_at_end(room)
+	return function(answer)
+		local config = answer.room;
+		if type(config) ~= "table" or type(config.maxDurationSeconds) ~= "number" then return; end
+		local seconds = math.max(0, math.floor(config.maxDurationSeconds));
+		module:log("info", "room %s closes in %ds, at its meeting's end", room.jid, seconds);
+		timer.add_task(seconds, function()
+			if muc.get_room_from_jid(room.jid) == room then
+				room:destroy(nil, "The meeting has ended.");
+			end
+		end);
+	end
 end
 
 module:hook("muc-room-created", function(event)
 	if is_healthcheck(event.room) then return; end
-	send("room-created", event.room);
+	send("room-created", event.room, nil, close_at_end(event.room));
 end, -2);
 
 module:hook("muc-room-destroyed", function(event)
