@@ -5,7 +5,9 @@
 //     signed with that deployment's events secret (HMAC-SHA256, hex, X-Jitsi-Signature), with a
 //     replay window on the event's timestamp;
 //   - eventsync.go: jitsi-contrib's event_sync module, POST /v1/event-sync/<ns>/<name>/events/...,
-//     with the static "Authorization: Bearer <events secret>" its api_headers set.
+//     with the static "Authorization: Bearer <events secret>" its api_headers set;
+//   - jibri.go: the finalize script's report of a finished recording,
+//     POST /v1/jibri/recording-complete?deployment=<ns>/<name>, signed like the module's events.
 //
 // Every request is authenticated, bodies are limited to MaxBody, answers are JSON with a reason,
 // and 2xx means the change is stored. Events for one Meeting that arrive together are written
