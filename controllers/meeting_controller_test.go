@@ -135,16 +135,20 @@ var _ = Describe("Meeting", func() {
 		Expect(string(access.Data["guestURL"])).To(Equal("https://meet.example.com/standup"), "no token without JWT auth")
 
 		By("the room opening")
-		m := &jitsiv1alpha1.Meeting{}
-		Expect(k8sClient.Get(ctx, key(ns, "standup"), m)).To(Succeed())
-		m.Status.StartedAt = &metav1.Time{Time: now}
-		Expect(k8sClient.Status().Update(ctx, m)).To(Succeed())
+		// As the receiver writes: read fresh, update, again on a conflict with the controller.
+		setStatus := func(change func(*jitsiv1alpha1.MeetingStatus)) {
+			Eventually(func(g Gomega) {
+				m := &jitsiv1alpha1.Meeting{}
+				g.Expect(k8sClient.Get(ctx, key(ns, "standup"), m)).To(Succeed())
+				change(&m.Status)
+				g.Expect(k8sClient.Status().Update(ctx, m)).To(Succeed())
+			}).Should(Succeed())
+		}
+		setStatus(func(st *jitsiv1alpha1.MeetingStatus) { st.StartedAt = &metav1.Time{Time: now} })
 		Eventually(meetingStatus(ns, "standup")).Should(HaveField("Phase", jitsiv1alpha1.MeetingInProgress))
 
 		By("the room closing")
-		Expect(k8sClient.Get(ctx, key(ns, "standup"), m)).To(Succeed())
-		m.Status.EndedAt = &metav1.Time{Time: now.Add(time.Second)}
-		Expect(k8sClient.Status().Update(ctx, m)).To(Succeed())
+		setStatus(func(st *jitsiv1alpha1.MeetingStatus) { st.EndedAt = &metav1.Time{Time: now.Add(time.Second)} })
 		Eventually(meetingStatus(ns, "standup")).Should(HaveField("Phase", jitsiv1alpha1.MeetingCompleted))
 		Eventually(meetingCondition(ns, "standup", "Ready")).Should(HaveField("Reason", jitsiv1alpha1.ReasonEnded))
 		Eventually(eventReasons(ns, "standup")).Should(ContainElements("PhaseInProgress", "PhaseCompleted"))
