@@ -21,6 +21,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
@@ -294,5 +295,40 @@ var _ = Describe("The finalize script", func() {
 		out, err = cmd.CombinedOutput()
 		Expect(err).To(HaveOccurred())
 		Expect(string(out)).To(ContainSubstring("refused"))
+	})
+})
+
+var _ = Describe("Access checks", func() {
+	It("admit by the Meeting's state and access", func() {
+		ns := deploymentWithMeeting("open")
+		now := clock
+		for _, m := range []*jitsiv1alpha1.Meeting{
+			{ObjectMeta: metav1.ObjectMeta{Name: "ended", Namespace: ns}, Spec: jitsiv1alpha1.MeetingSpec{
+				JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
+				StartTime:          &metav1.Time{Time: now.Add(-2 * time.Hour)}, EndTime: &metav1.Time{Time: now.Add(-time.Hour)}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "board", Namespace: ns}, Spec: jitsiv1alpha1.MeetingSpec{
+				JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"}, Access: jitsiv1alpha1.AccessPrivate,
+				Moderators: []jitsiv1alpha1.Person{{ID: "alice"}}}},
+		} {
+			Expect(k8sClient.Create(ctx, m)).To(Succeed())
+		}
+		ask := func(room, id string, recorder bool) map[string]any {
+			b, _ := json.Marshal(map[string]any{"timestamp": now.UnixMilli(), "room": map[string]any{"name": room},
+				"occupant": map[string]any{"jid": "x@meet.jitsi", "id": id, "recorder": recorder}})
+			r := post("/v1/prosody/validate-access?deployment="+ns+"/meet", b, map[string]string{"X-Jitsi-Signature": sign(b)})
+			Expect(r.status).To(Equal(http.StatusOK), "%v", r.body)
+			return r.body
+		}
+		Expect(ask("adhoc", "", false)).To(HaveKeyWithValue("allowed", true))
+		Expect(ask("open", "", false)).To(HaveKeyWithValue("allowed", true))
+		Expect(ask("ended", "", false)).To(And(HaveKeyWithValue("allowed", false), HaveKeyWithValue("reason", "the meeting has ended")))
+		Expect(ask("ended", "", true)).To(HaveKeyWithValue("allowed", true), "the recorder still finishes")
+		Expect(ask("board", "", false)).To(HaveKeyWithValue("allowed", false))
+		Expect(ask("board", "mallory", false)).To(HaveKeyWithValue("allowed", false))
+		Expect(ask("board", "alice", false)).To(HaveKeyWithValue("allowed", true))
+		Expect(ask("board", "board-guest", false)).To(HaveKeyWithValue("allowed", true), "holders of the meeting's guest token")
+
+		b, _ := json.Marshal(map[string]any{"timestamp": now.UnixMilli(), "room": map[string]any{"name": "board"}})
+		Expect(post("/v1/prosody/validate-access?deployment="+ns+"/meet", b, nil).status).To(Equal(http.StatusUnauthorized))
 	})
 })

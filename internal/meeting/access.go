@@ -100,13 +100,13 @@ func Issue(m *jitsiv1alpha1.Meeting, publicURL string, iss *Issuer, now time.Tim
 	}
 	var err error
 	a.ModeratorToken, err = sign(iss, room, a.NotBefore, a.Expires, user{
-		ID: m.Name + "-moderator", Name: "Moderator", Moderator: true,
+		ID: ModeratorID(m), Name: "Moderator", Moderator: true,
 	}, a.ModeratorFeatures)
 	if err != nil {
 		return a, err
 	}
 	a.GuestToken, err = sign(iss, room, a.NotBefore, a.Expires, user{
-		ID: m.Name + "-guest", Name: "Guest", Moderator: false,
+		ID: GuestID(m), Name: "Guest", Moderator: false,
 	}, a.GuestFeatures)
 	if err != nil {
 		return a, err
@@ -115,6 +115,12 @@ func Issue(m *jitsiv1alpha1.Meeting, publicURL string, iss *Issuer, now time.Tim
 	a.GuestURL = a.RoomURL + "?jwt=" + a.GuestToken
 	return a, nil
 }
+
+// ModeratorID is the context.user id of the Meeting's moderator token.
+func ModeratorID(m *jitsiv1alpha1.Meeting) string { return m.Name + "-moderator" }
+
+// GuestID is the context.user id of the Meeting's guest token.
+func GuestID(m *jitsiv1alpha1.Meeting) string { return m.Name + "-guest" }
 
 type user struct {
 	ID        string `json:"id"`

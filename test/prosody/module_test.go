@@ -60,10 +60,21 @@ func TestModuleInRealProsody(t *testing.T) {
 	var mu sync.Mutex
 	var got []received
 	failedOnce := false
+	asked := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		defer mu.Unlock()
+		if r.URL.Path == "/v1/prosody/validate-access" {
+			// Every join is checked first; this stand-in admits everyone.
+			if !validSignature(body, r.Header.Get("X-Jitsi-Signature")) {
+				t.Errorf("unsigned access request: %s", body)
+			}
+			asked++
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"allowed": true}`))
+			return
+		}
 		if r.URL.Path != "/v1/prosody/events" || r.Method != http.MethodPost {
 			t.Errorf("request to %s %s", r.Method, r.URL.Path)
 		}
@@ -87,6 +98,9 @@ func TestModuleInRealProsody(t *testing.T) {
 	// room-created, 2 joins, 2 leaves, room-destroyed, and one retry of the first.
 	mu.Lock()
 	defer mu.Unlock()
+	if asked != 2 {
+		t.Errorf("%d joins were checked with the receiver, want 2", asked)
+	}
 	if len(got) != 7 {
 		t.Fatalf("receiver got %d requests, want 7 (6 events and one retry)", len(got))
 	}
@@ -226,7 +240,16 @@ Component "muc.meet.jitsi" "muc"
 	if err != nil {
 		t.Fatalf("XMPP clients: %v\n%s", err, out)
 	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !done() && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
 
+func validSignature(body []byte, signature string) bool {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return hmac.Equal([]byte(hex.EncodeToString(mac.Sum(nil))), []byte(signature))
 }
 
 func must(t *testing.T, err error) {

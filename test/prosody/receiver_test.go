@@ -14,6 +14,8 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
@@ -33,6 +35,7 @@ const ns, key = "default", "a-generated-events-secret"
 
 func startOperator(t *testing.T, meeting func(*jitsiv1alpha1.Meeting)) *operator {
 	t.Helper()
+	log.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`")
@@ -116,8 +119,10 @@ func TestJoinsReachTheMeeting(t *testing.T) {
 // TestRoomsCloseAtTheirEnd: the receiver tells the module when the room's meeting ends, and the
 // module closes the room then, with Alice still in it.
 func TestRoomsCloseAtTheirEnd(t *testing.T) {
-	end := time.Now().Add(4 * time.Second)
+	var end time.Time
 	o := startOperator(t, func(m *jitsiv1alpha1.Meeting) {
+		// Timed from when the API server is up, which takes a few seconds.
+		end = time.Now().Add(5 * time.Second)
 		m.Spec.StartTime = &metav1.Time{Time: end.Add(-time.Hour)}
 		m.Spec.EndTime = &metav1.Time{Time: end}
 	})
@@ -131,5 +136,19 @@ func TestRoomsCloseAtTheirEnd(t *testing.T) {
 	}
 	if len(st.Participants) != 1 || st.Participants[0].LeftAt == nil || !st.Participants[0].LeftAt.Equal(st.EndedAt) {
 		t.Errorf("Alice should have left when the room closed: %+v", st.Participants)
+	}
+}
+
+// TestEndedMeetingsAdmitNobody: the module asks the receiver before each join, and a Meeting
+// that has ended admits nobody.
+func TestEndedMeetingsAdmitNobody(t *testing.T) {
+	ended := time.Now().Add(-time.Hour)
+	o := startOperator(t, func(m *jitsiv1alpha1.Meeting) {
+		m.Spec.StartTime = &metav1.Time{Time: ended.Add(-time.Hour)}
+		m.Spec.EndTime = &metav1.Time{Time: ended}
+	})
+	runProsodyAndClients(t, o.eventsURL(), key, func() bool { return true }, "stay=3")
+	if st := o.status(t); len(st.Participants) != 0 {
+		t.Errorf("someone joined a meeting that ended: %+v", st.Participants)
 	}
 }

@@ -27,12 +27,17 @@ local jid = require "util.jid";
 local uuid = require "util.uuid";
 local time = require "util.time";
 local timer = require "util.timer";
+local async = require "util.async";
+local st = require "util.stanza";
 
 local url = module:get_option_string("jitsi_operator_events_url");
 local secret = module:get_option_string("jitsi_operator_events_secret");
 local hidden_domain = module:get_option_string("jitsi_operator_events_hidden_domain", "hidden.meet.jitsi");
 local max_retries = module:get_option_number("jitsi_operator_events_retries", 5);
 local timeout = module:get_option_number("jitsi_operator_events_timeout", 10);
+-- Where joins are checked: the events URL with validate-access for events.
+local validate_url = module:get_option_string("jitsi_operator_validate_url",
+	url and (url:gsub("/v1/prosody/events", "/v1/prosody/validate-access", 1)));
 
 if not url or url == "" then
 	module:log("error", "jitsi_operator_events_url is not set; no events will be sent");
@@ -161,6 +166,37 @@ local function close_at_end(room)
 		end);
 	end
 end
+
+-- Before a join, ask the receiver whether this person may enter (a meeting that ended admits
+-- nobody, a private one only its invitees). The join waits for the answer; if the receiver cannot
+-- be asked, the join goes ahead (meetings keep working while the operator is away) and the
+-- module says so in its log.
+module:hook("muc-occupant-pre-join", function(event)
+	local room, occupant, origin = event.room, event.occupant, event.origin;
+	if is_healthcheck(room) or is_focus(occupant) or not validate_url then return; end
+	if not async.ready() then
+		module:log("warn", "cannot wait for the receiver here; %s joins %s unchecked", occupant.bare_jid, room.jid);
+		return;
+	end
+	local info = occupant_info(occupant, origin);
+	local body = json.encode({ timestamp = now_ms(); room = room_info(room); occupant = info });
+	local response, err = async.wait_for(http.request(validate_url, {
+		method = "POST";
+		body = body;
+		headers = { ["Content-Type"] = "application/json"; ["X-Jitsi-Signature"] = sign(body) };
+	}));
+	if not response or response.code ~= 200 then
+		module:log("warn", "could not check %s's access to %s (%s); letting them in", occupant.bare_jid, room.jid,
+			tostring(response and response.code or err));
+		return;
+	end
+	local answer = json.decode(response.body or "");
+	if type(answer) == "table" and answer.allowed == false then
+		module:log("info", "%s may not join %s: %s", occupant.bare_jid, room.jid, tostring(answer.reason));
+		origin.send(st.error_reply(event.stanza, "auth", "forbidden", answer.reason));
+		return true;
+	end
+end, 10);
 
 module:hook("muc-room-created", function(event)
 	if is_healthcheck(event.room) then return; end
