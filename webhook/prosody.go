@@ -78,7 +78,7 @@ func (e moduleEvent) toEvent(at time.Time) (events.Event, error) {
 	ev := events.Event{Kind: events.Kind(e.Event), Room: strings.ToLower(e.Room.Name), Time: at}
 	switch ev.Kind {
 	case events.RoomCreated, events.RoomDestroyed:
-	case events.OccupantJoined, events.OccupantLeft:
+	case events.OccupantJoined, events.OccupantLeft, events.RoleChanged:
 		if e.Occupant == nil {
 			return ev, fail(http.StatusBadRequest, "MissingOccupant", "%s without an occupant", e.Event)
 		}

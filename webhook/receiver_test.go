@@ -124,6 +124,12 @@ var _ = Describe("The receiver", func() {
 		Expect(metric("jitsi_operator_receiver_events_applied_total", map[string]string{"source": "prosody", "type": "occupant-joined"})).To(BeNumerically(">=", 2))
 		Expect(metric("jitsi_operator_receiver_event_to_status_seconds", map[string]string{"source": "prosody"})).To(BeNumerically(">=", 3))
 
+		By("a role change")
+		role, _ := json.Marshal(map[string]any{"id": "r1", "event": "role-changed", "timestamp": clock.Add(3 * time.Second).UnixMilli(),
+			"room": map[string]any{"name": "standup"}, "occupant": map[string]any{"jid": "alice@meet.jitsi", "moderator": true}})
+		Expect(postModule(ns, role).status).To(Equal(http.StatusOK))
+		Expect(meetingStatus(ns, "standup").Participants).To(ConsistOf(HaveField("Moderator", true)))
+
 		By("a duplicate delivery, which changes nothing")
 		before := meetingStatus(ns, "standup")
 		r := postModule(ns, moduleEvent("occupant-joined", "standup", clock.Add(time.Second), "alice@meet.jitsi", "Alice", false))

@@ -25,6 +25,8 @@ const (
 	RoomDestroyed  Kind = "room-destroyed"
 	OccupantJoined Kind = "occupant-joined"
 	OccupantLeft   Kind = "occupant-left"
+	// RoleChanged: a participant became a moderator, or stopped being one.
+	RoleChanged Kind = "role-changed"
 	// RecordingCompleted: a recorder's finalize script reports the finished files.
 	RecordingCompleted Kind = "recording-completed"
 )
@@ -90,6 +92,16 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 	case RecordingCompleted:
 		if e.Recording != nil {
 			completed(&st, e, at)
+		}
+	case RoleChanged:
+		// Only for people already listed: a role given before the join (the room's creator)
+		// arrives with the join itself.
+		if o := e.Occupant; o != nil {
+			for i := range st.Participants {
+				if st.Participants[i].ID == o.Key {
+					st.Participants[i].Moderator = o.Moderator
+				}
+			}
 		}
 	case OccupantJoined, OccupantLeft:
 		if e.Occupant == nil {

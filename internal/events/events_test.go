@@ -152,3 +152,16 @@ func TestARecordingCompletes(t *testing.T) {
 		t.Errorf("%+v", st.Recording)
 	}
 }
+
+func TestRoleChanges(t *testing.T) {
+	role := func(s int, key string, moderator bool) Event {
+		return Event{Kind: RoleChanged, Room: "r", Time: at(s), Occupant: &Occupant{Key: key, Moderator: moderator}}
+	}
+	st := applyAll([]Event{role(0, "a", true), join(1, "a"), join(2, "b"), role(3, "b", true), role(4, "a", false)})
+	if st.Participants[0].Moderator || !st.Participants[1].Moderator {
+		t.Errorf("%+v", st.Participants)
+	}
+	if len(st.Participants) != 2 || st.ParticipantCount != 2 {
+		t.Errorf("a role change before the join listed someone: %+v", st.Participants)
+	}
+}

@@ -92,17 +92,17 @@ func TestModuleInRealProsody(t *testing.T) {
 	runProsodyAndClients(t, srv.URL+"/v1/prosody/events", secret, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(got) >= 7
+		return len(got) >= 8
 	})
 
-	// room-created, 2 joins, 2 leaves, room-destroyed, and one retry of the first.
+	// room-created, Alice made owner, 2 joins, 2 leaves, room-destroyed, and one retry of the first.
 	mu.Lock()
 	defer mu.Unlock()
 	if asked != 2 {
 		t.Errorf("%d joins were checked with the receiver, want 2", asked)
 	}
-	if len(got) != 7 {
-		t.Fatalf("receiver got %d requests, want 7 (6 events and one retry)", len(got))
+	if len(got) != 8 {
+		t.Fatalf("receiver got %d requests, want 8 (7 events and one retry)", len(got))
 	}
 	// Prosody posts each event on its own, so they arrive in any order (room-created after the
 	// first join, room-destroyed before the last leave): the receiver orders them, not the wire.
@@ -140,7 +140,7 @@ func TestModuleInRealProsody(t *testing.T) {
 			t.Errorf("%s: timestamp %d is not Unix milliseconds of now", e.Event, e.Timestamp)
 		}
 	}
-	for kind, n := range map[string]int{"room-created": 1, "occupant-joined": 2, "occupant-left": 2, "room-destroyed": 1} {
+	for kind, n := range map[string]int{"room-created": 1, "occupant-joined": 2, "occupant-left": 2, "room-destroyed": 1, "role-changed": 1} {
 		if len(byKind[kind]) != n {
 			t.Fatalf("%d %s events, want %d: %v", len(byKind[kind]), kind, n, byKind)
 		}
@@ -164,6 +164,10 @@ func TestModuleInRealProsody(t *testing.T) {
 	}
 	if recLeave.Occupants != 1 || aliceLeave.Occupants != 0 {
 		t.Errorf("occupants after the leaves: %d then %d, want 1 then 0", recLeave.Occupants, aliceLeave.Occupants)
+	}
+	// The room's creator becomes its owner, which the module reports as a role change.
+	if o := byKind["role-changed"][0].Occupant; o == nil || o.JID != "alice@meet.jitsi" || !o.Moderator {
+		t.Errorf("role change %+v", o)
 	}
 	if aliceJoin.Timestamp > recJoin.Timestamp || recLeave.Timestamp > aliceLeave.Timestamp {
 		t.Error("timestamps do not follow what happened")

@@ -11,7 +11,7 @@
 --
 -- Every event is one JSON object:
 --   { "id": unique per event (the same on every retry), "event": "room-created" | "room-destroyed" |
---     "occupant-joined" | "occupant-left", "timestamp": Unix milliseconds,
+--     "occupant-joined" | "occupant-left" | "role-changed", "timestamp": Unix milliseconds,
 --     "room": { "jid", "name", "meeting_id" },
 --     "occupant": { "jid", "nick", "id", "name", "email", "moderator", "recorder" },  -- occupant events
 --     "occupants": number of occupants after the event, Jicofo not counted }
@@ -227,6 +227,23 @@ module:hook("muc-occupant-left", function(event)
 	send("occupant-left", room, {
 		occupant = occupant_info(occupant, event.origin);
 		occupants = count;
+	});
+end, -2);
+
+-- A participant's affiliation decides whether they moderate (owner and admin do): tell the
+-- receiver when it changes.
+module:hook("muc-set-affiliation", function(event)
+	local room = event.room;
+	if is_healthcheck(room) or not event.jid or jid.node(event.jid) == "focus" then return; end
+	if event.affiliation == event.previous_affiliation then return; end
+	local _, domain = jid.split(event.jid);
+	send("role-changed", room, {
+		occupant = {
+			jid = jid.bare(event.jid);
+			moderator = event.affiliation == "owner" or event.affiliation == "admin";
+			recorder = domain == hidden_domain;
+		};
+		occupants = occupant_count(room);
 	});
 end, -2);
 
