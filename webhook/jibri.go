@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -33,26 +32,12 @@ func (s *Server) recordingComplete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRecordingComplete(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
-	body, err := readBody(w, r)
-	if err != nil {
-		return nil, err
-	}
-	ns, name, _ := strings.Cut(r.URL.Query().Get("deployment"), "/")
-	d, key, err := s.deploymentSecret(r.Context(), ns, name)
-	if err != nil {
-		return nil, err
-	}
-	if !validHMAC(key, body, r.Header.Get("X-Jitsi-Signature")) {
-		return nil, fail(http.StatusUnauthorized, "BadSignature", "X-Jitsi-Signature is missing or does not match the body")
-	}
 	var rep recordingReport
-	if err := json.Unmarshal(body, &rep); err != nil {
-		return nil, fail(http.StatusBadRequest, "BadJSON", "the body is not a recording report: %v", err)
+	d, err := s.signed(w, r, &rep, func() int64 { return rep.Timestamp })
+	if err != nil {
+		return nil, err
 	}
 	at := time.UnixMilli(rep.Timestamp)
-	if d := s.now().Sub(at); d > ReplayWindow || d < -ReplayWindow {
-		return nil, fail(http.StatusUnauthorized, "StaleEvent", "the report's timestamp is %s away from now", d.Round(time.Second))
-	}
 	room := strings.ToLower(rep.Room)
 	if room == "" {
 		return nil, fail(http.StatusBadRequest, "MissingRoom", "the report names no room (no meeting_url in metadata.json?)")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/events"
 )
 
@@ -47,27 +48,12 @@ func (s *Server) prosodyEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleModuleEvent(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
-	body, err := readBody(w, r)
-	if err != nil {
-		return nil, err
-	}
-	ns, name, _ := strings.Cut(r.URL.Query().Get("deployment"), "/")
-	d, key, err := s.deploymentSecret(r.Context(), ns, name)
-	if err != nil {
-		return nil, err
-	}
-	if !validHMAC(key, body, r.Header.Get("X-Jitsi-Signature")) {
-		return nil, fail(http.StatusUnauthorized, "BadSignature", "X-Jitsi-Signature is missing or does not match the body")
-	}
 	var e moduleEvent
-	if err := json.Unmarshal(body, &e); err != nil {
-		return nil, fail(http.StatusBadRequest, "BadJSON", "the body is not the module's JSON: %v", err)
+	d, err := s.signed(w, r, &e, func() int64 { return e.Timestamp })
+	if err != nil {
+		return nil, err
 	}
-	at := time.UnixMilli(e.Timestamp)
-	if d := s.now().Sub(at); d > ReplayWindow || d < -ReplayWindow {
-		return nil, fail(http.StatusUnauthorized, "StaleEvent", "the event's timestamp is %s away from now", d.Round(time.Second))
-	}
-	ev, err := e.toEvent(at)
+	ev, err := e.toEvent(time.UnixMilli(e.Timestamp))
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +82,32 @@ func (e moduleEvent) toEvent(at time.Time) (events.Event, error) {
 		return ev, fail(http.StatusBadRequest, "MissingRoom", "the event names no room")
 	}
 	return ev, nil
+}
+
+// signed reads a request of the operator's own senders (the Prosody module, the finalize
+// script): ?deployment=<namespace>/<name> names the deployment whose events secret signed the
+// body (hex HMAC-SHA256 in X-Jitsi-Signature); the body is decoded into v, and the Unix
+// milliseconds timestamp() reads from it must be within ReplayWindow of now.
+func (s *Server) signed(w http.ResponseWriter, r *http.Request, v any, timestamp func() int64) (*jitsiv1alpha1.JitsiDeployment, error) {
+	body, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	ns, name, _ := strings.Cut(r.URL.Query().Get("deployment"), "/")
+	d, key, err := s.deploymentSecret(r.Context(), ns, name)
+	if err != nil {
+		return nil, err
+	}
+	if !validHMAC(key, body, r.Header.Get("X-Jitsi-Signature")) {
+		return nil, fail(http.StatusUnauthorized, "BadSignature", "X-Jitsi-Signature is missing or does not match the body")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return nil, fail(http.StatusBadRequest, "BadJSON", "the body is not the expected JSON: %v", err)
+	}
+	if skew := s.now().Sub(time.UnixMilli(timestamp())); skew > ReplayWindow || skew < -ReplayWindow {
+		return nil, fail(http.StatusUnauthorized, "StaleEvent", "the timestamp is %s away from now", skew.Round(time.Second))
+	}
+	return d, nil
 }
 
 // validHMAC compares the hex HMAC-SHA256 of body in constant time.

@@ -1,11 +1,9 @@
 package webhook
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -36,26 +34,12 @@ func (s *Server) validateAccess(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleValidateAccess(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
-	body, err := readBody(w, r)
-	if err != nil {
-		return nil, err
-	}
-	ns, name, _ := strings.Cut(r.URL.Query().Get("deployment"), "/")
-	d, key, err := s.deploymentSecret(r.Context(), ns, name)
-	if err != nil {
-		return nil, err
-	}
-	if !validHMAC(key, body, r.Header.Get("X-Jitsi-Signature")) {
-		return nil, fail(http.StatusUnauthorized, "BadSignature", "X-Jitsi-Signature is missing or does not match the body")
-	}
 	var q accessRequest
-	if err := json.Unmarshal(body, &q); err != nil {
-		return nil, fail(http.StatusBadRequest, "BadJSON", "the body is not an access request: %v", err)
+	d, err := s.signed(w, r, &q, func() int64 { return q.Timestamp })
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
-	if at := time.UnixMilli(q.Timestamp); now.Sub(at) > ReplayWindow || at.Sub(now) > ReplayWindow {
-		return nil, fail(http.StatusUnauthorized, "StaleEvent", "the request's timestamp is too far from now")
-	}
 	var list jitsiv1alpha1.MeetingList
 	if err := s.Client.List(r.Context(), &list, client.InNamespace(d.Namespace)); err != nil {
 		return nil, err
