@@ -155,6 +155,10 @@ func (r *MeetingReconciler) ensureAccess(ctx context.Context, m *jitsiv1alpha1.M
 			meeting.KeyGuestToken:     []byte(access.GuestToken),
 		},
 	}
+	for _, inv := range access.Invitations {
+		secret.Data[inv.Key+".url"] = []byte(inv.URL)
+		secret.Data[inv.Key+".token"] = []byte(inv.Token)
+	}
 	if err := ctrl.SetControllerReference(m, secret, r.Scheme()); err != nil {
 		return err
 	}

@@ -64,6 +64,9 @@ var _ = Describe("Meeting", func() {
 			m.Spec.EndTime = &metav1.Time{Time: start.Add(time.Hour)}
 			m.Spec.Recording.Mode = jitsiv1alpha1.RecordingManual
 			m.Spec.Recording.JibriPoolRef = &jitsiv1alpha1.LocalObjectReference{Name: "recorders"}
+			m.Spec.Access = jitsiv1alpha1.AccessPrivate
+			m.Spec.Moderators = []jitsiv1alpha1.Person{{ID: "alice", Name: "Alice Example"}}
+			m.Spec.Participants = []jitsiv1alpha1.Person{{ID: "bob@example.com", Name: "Bob"}}
 		})
 		Eventually(meetingCondition(ns, "board-review", "Ready")).Should(And(
 			HaveField("Status", metav1.ConditionFalse),
@@ -99,6 +102,15 @@ var _ = Describe("Meeting", func() {
 		Expect(guest.Context.User.Moderator).To(BeFalse())
 		Expect(guest.Context.Features).To(HaveKeyWithValue("recording", false))
 		Eventually(eventReasons(ns, "board-review")).Should(ContainElement("AccessIssued"))
+
+		By("giving each invitee a token of their own")
+		alice := verify(ns, string(access.Data["invite-alice.token"]))
+		Expect(alice.Context.User.ID).To(Equal("alice"))
+		Expect(alice.Context.User.Moderator).To(BeTrue())
+		bob := verify(ns, string(access.Data["invite-bob_example.com.token"]))
+		Expect(bob.Context.User.ID).To(Equal("bob@example.com"))
+		Expect(bob.Context.User.Moderator).To(BeFalse())
+		Expect(string(access.Data["invite-bob_example.com.url"])).To(HaveSuffix("?jwt=" + string(access.Data["invite-bob_example.com.token"])))
 
 		By("re-issuing the tokens when the meeting's times change")
 		Eventually(func(g Gomega) {

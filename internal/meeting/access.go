@@ -46,6 +46,18 @@ type Access struct {
 	NotBefore, Expires               time.Time
 	ReissueAt                        time.Time // zero when the tokens never need re-issuing
 	ModeratorFeatures, GuestFeatures map[string]bool
+	// Invitations are the personal URLs and tokens of the Meeting's moderators and participants.
+	Invitations []Invitation
+}
+
+// Invitation is one invited person's way in: a token with their id, name and email.
+type Invitation struct {
+	// Key names the person in the access Secret: <Key>.url and <Key>.token.
+	Key       string
+	Person    jitsiv1alpha1.Person
+	Moderator bool
+	URL       string
+	Token     string
 }
 
 // Window is when a meeting's tokens are valid: from a little before the start to the end (the
@@ -113,6 +125,36 @@ func Issue(m *jitsiv1alpha1.Meeting, publicURL string, iss *Issuer, now time.Tim
 	}
 	a.ModeratorURL = a.RoomURL + "?jwt=" + a.ModeratorToken
 	a.GuestURL = a.RoomURL + "?jwt=" + a.GuestToken
+
+	taken := map[string]bool{}
+	invite := func(p jitsiv1alpha1.Person, moderator bool) error {
+		if taken[p.ID] {
+			return nil // listed as moderator and participant: the moderator invitation stands
+		}
+		taken[p.ID] = true
+		features := a.GuestFeatures
+		if moderator {
+			features = a.ModeratorFeatures
+		}
+		token, err := sign(iss, room, a.NotBefore, a.Expires, user{ID: p.ID, Name: p.Name, Email: p.Email, Moderator: moderator}, features)
+		if err != nil {
+			return err
+		}
+		a.Invitations = append(a.Invitations, Invitation{
+			Key: InvitationKey(p.ID), Person: p, Moderator: moderator, Token: token, URL: a.RoomURL + "?jwt=" + token,
+		})
+		return nil
+	}
+	for _, p := range m.Spec.Moderators {
+		if err := invite(p, true); err != nil {
+			return a, err
+		}
+	}
+	for _, p := range m.Spec.Participants {
+		if err := invite(p, false); err != nil {
+			return a, err
+		}
+	}
 	return a, nil
 }
 
@@ -125,7 +167,20 @@ func GuestID(m *jitsiv1alpha1.Meeting) string { return m.Name + "-guest" }
 type user struct {
 	ID        string `json:"id"`
 	Name      string `json:"name"`
+	Email     string `json:"email,omitempty"`
 	Moderator bool   `json:"moderator"`
+}
+
+// InvitationKey is the access Secret's key prefix for a person: "invite-" and their id, with
+// every character a Secret key cannot hold replaced by "_".
+func InvitationKey(id string) string {
+	b := []byte(id)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	return "invite-" + string(b)
 }
 
 // Claims are the claims Prosody's token_verification reads (PROTOCOLS.md section 5). The

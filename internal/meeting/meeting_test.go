@@ -161,3 +161,33 @@ func TestPhase(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestInviteesGetTheirOwnTokens(t *testing.T) {
+	m := meeting(func(m *jitsiv1alpha1.Meeting) {
+		m.Spec.Access = jitsiv1alpha1.AccessPrivate
+		m.Spec.Recording.Mode = jitsiv1alpha1.RecordingManual
+		m.Spec.Moderators = []jitsiv1alpha1.Person{{ID: "alice@example.com", Name: "Alice", Email: "alice@example.com"}}
+		m.Spec.Participants = []jitsiv1alpha1.Person{{ID: "bob", Name: "Bob"}, {ID: "alice@example.com"}}
+	})
+	a, err := Issue(m, "https://meet.example.com", iss, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Invitations) != 2 {
+		t.Fatalf("%d invitations, want one per person", len(a.Invitations))
+	}
+	alice, bob := a.Invitations[0], a.Invitations[1]
+	if alice.Key != "invite-alice_example.com" || bob.Key != "invite-bob" {
+		t.Errorf("keys %q %q", alice.Key, bob.Key)
+	}
+	c := parse(t, alice.Token)
+	if c.Context.User.ID != "alice@example.com" || !c.Context.User.Moderator || c.Context.User.Name != "Alice" || !c.Context.Features["recording"] {
+		t.Errorf("alice's claims %+v", c.Context)
+	}
+	if c := parse(t, bob.Token); c.Context.User.ID != "bob" || c.Context.User.Moderator || c.Context.Features["recording"] {
+		t.Errorf("bob's claims %+v", c.Context)
+	}
+	if bob.URL != a.RoomURL+"?jwt="+bob.Token {
+		t.Error("bob's URL")
+	}
+}
