@@ -51,6 +51,7 @@ func (r *MeetingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&jitsiv1alpha1.Meeting{}).
 		Owns(&corev1.Secret{}).
 		Watches(&jitsiv1alpha1.JitsiDeployment{}, handler.EnqueueRequestsFromMapFunc(r.meetingsOf)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.meetingsSignedWith)).
 		Complete(r)
 }
 
@@ -62,6 +63,22 @@ func (r *MeetingReconciler) meetingsOf(ctx context.Context, o client.Object) []r
 	reqs := make([]reconcile.Request, 0, len(list.Items))
 	for _, m := range list.Items {
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
+	}
+	return reqs
+}
+
+// meetingsSignedWith wakes the meetings whose tokens are signed with secret (a rotated JWT
+// secret re-issues them).
+func (r *MeetingReconciler) meetingsSignedWith(ctx context.Context, secret client.Object) []reconcile.Request {
+	var list jitsiv1alpha1.JitsiDeploymentList
+	if err := r.List(ctx, &list, client.InNamespace(secret.GetNamespace())); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if d := &list.Items[i]; d.Spec.Auth.Type == jitsiv1alpha1.AuthJWT && render.SecretsFor(d).JWT.Name == secret.GetName() {
+			reqs = append(reqs, r.meetingsOf(ctx, d)...)
+		}
 	}
 	return reqs
 }

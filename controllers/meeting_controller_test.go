@@ -130,6 +130,34 @@ var _ = Describe("Meeting", func() {
 		Expect(strings.Contains(st.RoomURL, "jwt")).To(BeFalse())
 	})
 
+	It("re-signs the tokens when the deployment's JWT secret is rotated", func() {
+		ns := newNamespace()
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "jwt", Namespace: ns},
+			Data: map[string][]byte{"key": []byte("first-signing-secret")}})).To(Succeed())
+		newJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
+			d.Spec.Auth.JWT = &jitsiv1alpha1.JWTAuthSpec{AppID: "app", SecretRef: &jitsiv1alpha1.SecretKeyReference{Name: "jwt", Key: "key"}}
+			d.Spec.JVB.Replicas = ptr(int32(1))
+		})
+		newMeeting(ns, "retro")
+		signedWith := func(signingKey string) func(Gomega) {
+			return func(g Gomega) {
+				s := &corev1.Secret{}
+				g.Expect(k8sClient.Get(ctx, key(ns, "retro-access"), s)).To(Succeed())
+				_, err := jwt.ParseWithClaims(string(s.Data["moderatorToken"]), &meeting.Claims{},
+					func(*jwt.Token) (any, error) { return []byte(signingKey), nil }, jwt.WithoutClaimsValidation())
+				g.Expect(err).NotTo(HaveOccurred())
+			}
+		}
+		Eventually(signedWith("first-signing-secret")).Should(Succeed())
+		Eventually(func(g Gomega) {
+			s := &corev1.Secret{}
+			g.Expect(k8sClient.Get(ctx, key(ns, "jwt"), s)).To(Succeed())
+			s.Data["key"] = []byte("second-signing-secret")
+			g.Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		}).Should(Succeed())
+		Eventually(signedWith("second-signing-secret")).Should(Succeed())
+	})
+
 	It("follows the room: in progress once it opens, completed when it closes, expired when nobody came", func() {
 		ns := newNamespace()
 		newJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
