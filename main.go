@@ -169,14 +169,17 @@ func clusterConfig(ctx context.Context, o options) (cfg *rest.Config, local bool
 	noop := func() {}
 	switch o.localCluster {
 	case "never", "auto":
-		cfg, err = ctrl.GetConfig()
-		if err == nil {
-			return cfg, false, noop, nil
+		if o.localCluster == "never" || clusterConfigured() {
+			cfg, err = ctrl.GetConfig()
+			if err == nil {
+				return cfg, false, noop, nil
+			}
+			if o.localCluster == "never" {
+				return nil, false, noop, fmt.Errorf("no cluster configured (set KUBECONFIG or --kubeconfig): %w", err)
+			}
+			return nil, false, noop, fmt.Errorf("the configured cluster: %w", err)
 		}
-		if o.localCluster == "never" {
-			return nil, false, noop, fmt.Errorf("no cluster configured (set KUBECONFIG or --kubeconfig): %w", err)
-		}
-		log.Info("no cluster configured; starting a local control plane", "reason", err.Error())
+		log.Info("no cluster configured (no KUBECONFIG, ~/.kube/config or in-cluster service account); starting a local control plane")
 	case "always":
 	default:
 		return nil, false, noop, fmt.Errorf("--local-cluster must be auto, always or never, not %q", o.localCluster)
@@ -221,6 +224,23 @@ Local control plane running (stops with Ctrl-C). Look at what the operator made:
 			log.Error(err, "stopping the local control plane")
 		}
 	}, nil
+}
+
+// clusterConfigured reports whether a cluster is configured the ways ctrl.GetConfig looks for
+// one: --kubeconfig, KUBECONFIG, running in a pod, or ~/.kube/config.
+func clusterConfigured() bool {
+	if f := flag.Lookup("kubeconfig"); f != nil && f.Value.String() != "" {
+		return true
+	}
+	if os.Getenv("KUBECONFIG") != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		return true
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(home, ".kube", "config"))
+	return err == nil
 }
 
 func kubectlPath(assets string) string {
