@@ -71,6 +71,47 @@ type ComponentSpec struct {
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:XValidation:rule="self.all(e, !(e.name in ['AUTH_TYPE','DISABLE_HTTPS','ENABLE_AUTH','ENABLE_GUESTS','ENABLE_HTTP_REDIRECT','ENABLE_LETSENCRYPT','ENABLE_XMPP_WEBSOCKET','JIBRI_RECORDER_PASSWORD','JIBRI_XMPP_PASSWORD','JICOFO_AUTH_PASSWORD','JICOFO_ENABLE_HEALTH_CHECKS','JICOFO_ENABLE_REST','JITSI_OPERATOR_EVENTS_SECRET','JVB_AUTH_PASSWORD','JVB_BREWERY_MUC','JWT_ACCEPTED_AUDIENCES','JWT_ACCEPTED_ISSUERS','JWT_APP_ID','JWT_APP_SECRET','JWT_SIGN_TYPE','JWT_TOKEN_AUTH_MODULE','PUBLIC_URL','TZ','XMPP_AUTH_DOMAIN','XMPP_BOSH_URL_BASE','XMPP_DOMAIN','XMPP_GUEST_DOMAIN','XMPP_HIDDEN_DOMAIN','XMPP_INTERNAL_MUC_DOMAIN','XMPP_MUC_DOMAIN','XMPP_MUC_MODULES','XMPP_PORT','XMPP_SERVER']))",message="env cannot set the variables the operator manages (XMPP domains and server, PUBLIC_URL, auth and JWT settings, passwords and secrets, TZ, and the web front end's HTTP settings); see ManagedEnv in api/v1alpha1"
 	// +optional
 	Env []corev1.EnvVar `json:"env,omitempty"`
+}
+
+// ManagedEnv are the environment variables the operator sets on Prosody, Jicofo and the web front
+// end itself, so that the components stay wired to each other; a component's env cannot set
+// them. The CEL rule on ComponentSpec.Env lists the same names (tests keep the two equal, and
+// equal to what the renderers set).
+var ManagedEnv = []string{
+	"AUTH_TYPE",
+	"DISABLE_HTTPS",
+	"ENABLE_AUTH",
+	"ENABLE_GUESTS",
+	"ENABLE_HTTP_REDIRECT",
+	"ENABLE_LETSENCRYPT",
+	"ENABLE_XMPP_WEBSOCKET",
+	"JIBRI_RECORDER_PASSWORD",
+	"JIBRI_XMPP_PASSWORD",
+	"JICOFO_AUTH_PASSWORD",
+	"JICOFO_ENABLE_HEALTH_CHECKS",
+	"JICOFO_ENABLE_REST",
+	"JITSI_OPERATOR_EVENTS_SECRET",
+	"JVB_AUTH_PASSWORD",
+	"JVB_BREWERY_MUC",
+	"JWT_ACCEPTED_AUDIENCES",
+	"JWT_ACCEPTED_ISSUERS",
+	"JWT_APP_ID",
+	"JWT_APP_SECRET",
+	"JWT_SIGN_TYPE",
+	"JWT_TOKEN_AUTH_MODULE",
+	"PUBLIC_URL",
+	"TZ",
+	"XMPP_AUTH_DOMAIN",
+	"XMPP_BOSH_URL_BASE",
+	"XMPP_DOMAIN",
+	"XMPP_GUEST_DOMAIN",
+	"XMPP_HIDDEN_DOMAIN",
+	"XMPP_INTERNAL_MUC_DOMAIN",
+	"XMPP_MUC_DOMAIN",
+	"XMPP_MUC_MODULES",
+	"XMPP_PORT",
+	"XMPP_SERVER",
 }

@@ -1,6 +1,7 @@
 package v1alpha1_test
 
 import (
+	"fmt"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -8,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
 )
 
@@ -304,5 +306,25 @@ spec: {jitsiDeploymentRef: {name: meet}}`)
 		Expect(unstructured.SetNestedField(obj.Object, "standup", "spec", "roomName")).To(Succeed())
 		Expect(unstructured.SetNestedField(obj.Object, "Stand-up", "spec", "title")).To(Succeed())
 		Expect(k8sClient.Update(ctx, obj)).To(Succeed())
+	})
+})
+
+var _ = Describe("Component env", func() {
+	It("refuses every variable the operator manages, on every component", func() {
+		ns := newNamespace()
+		for i, name := range jitsiv1alpha1.ManagedEnv {
+			component := []string{"prosody", "jicofo", "web"}[i%3]
+			obj := object(fmt.Sprintf(`
+apiVersion: jitsi.operator.dev/v1alpha1
+kind: JitsiDeployment
+metadata: {name: meet-%d}
+spec:
+  domain: meet.example.com
+  %s:
+    env: [{name: ENABLE_LOBBY, value: "1"}, {name: %s, value: "x"}]
+`, i, component, name))
+			obj.SetNamespace(ns)
+			expectRejected(k8sClient.Create(ctx, obj), "env cannot set the variables the operator manages")
+		}
 	})
 })

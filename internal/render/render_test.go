@@ -415,3 +415,29 @@ func TestDeploymentConditions(t *testing.T) {
 		}
 	})
 }
+
+// TestManagedEnvIsWhatTheRenderersSet keeps the API's list of managed variables (and so its CEL
+// rule) equal to what the renderers set on Prosody, Jicofo and web.
+func TestManagedEnvIsWhatTheRenderersSet(t *testing.T) {
+	set := map[string]bool{}
+	for _, auth := range []jitsiv1alpha1.AuthType{jitsiv1alpha1.AuthJWT, jitsiv1alpha1.AuthInternal, jitsiv1alpha1.AuthAnonymous} {
+		in := input(deployment(func(d *jitsiv1alpha1.JitsiDeployment) { d.Spec.Auth.Type = auth }))
+		for _, dep := range []*appsv1.Deployment{ProsodyDeployment(in), JicofoDeployment(in), WebDeployment(in)} {
+			for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+				set[e.Name] = true
+			}
+		}
+	}
+	listed := map[string]bool{}
+	for _, n := range jitsiv1alpha1.ManagedEnv {
+		listed[n] = true
+		if !set[n] {
+			t.Errorf("ManagedEnv lists %s, which no renderer sets", n)
+		}
+	}
+	for n := range set {
+		if !listed[n] {
+			t.Errorf("the renderers set %s, which ManagedEnv (and the CEL rule) does not list", n)
+		}
+	}
+}
