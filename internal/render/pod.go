@@ -90,7 +90,8 @@ func secretEnv(name string, from corev1.SecretKeySelector) corev1.EnvVar {
 }
 
 // withUserEnv appends the user's variables, except those the operator manages: a user value
-// would silently break the wiring between components.
+// would break the wiring between components. The API refuses those already (ManagedEnv); this
+// keeps the renderers safe on their own.
 func withUserEnv(managed []corev1.EnvVar, user []corev1.EnvVar) []corev1.EnvVar {
 	taken := map[string]bool{}
 	for _, e := range managed {
@@ -100,22 +101,6 @@ func withUserEnv(managed []corev1.EnvVar, user []corev1.EnvVar) []corev1.EnvVar 
 	for _, e := range user {
 		if !taken[e.Name] {
 			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// IgnoredUserEnv lists the user's variables that the operator manages itself and so ignores, for
-// a warning.
-func IgnoredUserEnv(managed []corev1.EnvVar, user []corev1.EnvVar) []string {
-	taken := map[string]bool{}
-	for _, e := range managed {
-		taken[e.Name] = true
-	}
-	var out []string
-	for _, e := range user {
-		if taken[e.Name] {
-			out = append(out, e.Name)
 		}
 	}
 	return out
