@@ -2,9 +2,12 @@ package controllers
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -172,6 +175,13 @@ func (r *MeetingReconciler) ensureAccess(ctx context.Context, m *jitsiv1alpha1.M
 			meeting.KeyGuestToken:     []byte(access.GuestToken),
 		},
 	}
+	if m.Spec.Streaming.Mode != "" && m.Spec.Streaming.Mode != jitsiv1alpha1.StreamingNone {
+		key, err := r.streamKey(ctx, m)
+		if err != nil {
+			return err
+		}
+		secret.Data[meeting.KeyStreamKey] = []byte(key)
+	}
 	for _, inv := range access.Invitations {
 		secret.Data[inv.Key+".url"] = []byte(inv.URL)
 		secret.Data[inv.Key+".token"] = []byte(inv.Token)
@@ -188,6 +198,25 @@ func (r *MeetingReconciler) ensureAccess(ctx context.Context, m *jitsiv1alpha1.M
 			"Secret %s holds the moderator and guest URLs, valid until %s", secret.Name, access.Expires.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// streamKey is the Meeting's RTMP stream name: generated once, then kept in the access Secret.
+// It is "<namespace>.<meeting>.<random>", so the receiver finds the Meeting and then compares the
+// whole key.
+func (r *MeetingReconciler) streamKey(ctx context.Context, m *jitsiv1alpha1.Meeting) (string, error) {
+	existing := &corev1.Secret{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: AccessSecretName(m)}, existing)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return "", err
+	}
+	if k := string(existing.Data[meeting.KeyStreamKey]); k != "" {
+		return k, nil
+	}
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return m.Namespace + "." + m.Name + "." + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)), nil
 }
 
 func (r *MeetingReconciler) applier() *applier {

@@ -158,6 +158,40 @@ var _ = Describe("Meeting", func() {
 		Eventually(signedWith("second-signing-secret")).Should(Succeed())
 	})
 
+	It("keeps a streaming Meeting's stream key across re-issues", func() {
+		ns := newNamespace()
+		newJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) { d.Spec.JVB.Replicas = ptr(int32(1)) })
+		start := time.Now().Add(time.Hour).Truncate(time.Second)
+		newMeeting(ns, "keynote", func(m *jitsiv1alpha1.Meeting) {
+			m.Spec.StartTime = &metav1.Time{Time: start}
+			m.Spec.EndTime = &metav1.Time{Time: start.Add(time.Hour)}
+			m.Spec.Streaming = jitsiv1alpha1.MeetingStreamingSpec{
+				Mode: jitsiv1alpha1.StreamingManual, JibriPoolRef: &jitsiv1alpha1.LocalObjectReference{Name: "recorders"},
+				Destinations: []jitsiv1alpha1.StreamDestination{{Name: "youtube", URL: "rtmp://a.rtmp.youtube.com/live2",
+					StreamKeySecretRef: jitsiv1alpha1.SecretKeyReference{Name: "youtube", Key: "key"}}},
+			}
+		})
+		streamKey := func(g Gomega) string {
+			s := &corev1.Secret{}
+			g.Expect(k8sClient.Get(ctx, key(ns, "keynote-access"), s)).To(Succeed())
+			return string(s.Data["streamKey"])
+		}
+		Eventually(streamKey).Should(MatchRegexp(`^` + ns + `\.keynote\.[a-z2-7]{32}$`))
+		first := streamKey(Default)
+		Eventually(func(g Gomega) {
+			m := &jitsiv1alpha1.Meeting{}
+			g.Expect(k8sClient.Get(ctx, key(ns, "keynote"), m)).To(Succeed())
+			m.Spec.EndTime = &metav1.Time{Time: start.Add(2 * time.Hour)}
+			g.Expect(k8sClient.Update(ctx, m)).To(Succeed())
+		}).Should(Succeed())
+		Eventually(func(g Gomega) time.Time {
+			s := &corev1.Secret{}
+			g.Expect(k8sClient.Get(ctx, key(ns, "keynote-access"), s)).To(Succeed())
+			return verify(ns, string(s.Data["moderatorToken"])).ExpiresAt.Time
+		}).Should(BeTemporally("==", start.Add(2*time.Hour)))
+		Expect(streamKey(Default)).To(Equal(first))
+	})
+
 	It("follows the room: in progress once it opens, completed when it closes, expired when nobody came", func() {
 		ns := newNamespace()
 		newJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {

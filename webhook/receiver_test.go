@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -336,5 +338,59 @@ var _ = Describe("Access checks", func() {
 
 		b, _ := json.Marshal(map[string]any{"timestamp": now.UnixMilli(), "room": map[string]any{"name": "board"}})
 		Expect(post("/v1/prosody/validate-access?deployment="+ns+"/meet", b, nil).status).To(Equal(http.StatusUnauthorized))
+	})
+})
+
+var _ = Describe("The RTMP relay's callbacks", func() {
+	form := func(path, name string) int {
+		resp, err := http.PostForm(receiver.URL+path, url.Values{
+			"app": {"live"}, "call": {"publish"}, "addr": {"127.0.0.1"}, "name": {name}, "type": {"live"},
+		})
+		Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	streaming := func(ns, name string, end time.Time) string {
+		m := &jitsiv1alpha1.Meeting{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: jitsiv1alpha1.MeetingSpec{
+				JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
+				StartTime:          &metav1.Time{Time: end.Add(-2 * time.Hour)},
+				EndTime:            &metav1.Time{Time: end},
+				Streaming: jitsiv1alpha1.MeetingStreamingSpec{
+					Mode:         jitsiv1alpha1.StreamingManual,
+					JibriPoolRef: &jitsiv1alpha1.LocalObjectReference{Name: "recorders"},
+					Destinations: []jitsiv1alpha1.StreamDestination{{Name: "youtube", URL: "rtmp://a.rtmp.youtube.com/live2",
+						StreamKeySecretRef: jitsiv1alpha1.SecretKeyReference{Name: "youtube", Key: "key"}}},
+				},
+			},
+		}
+		Expect(k8sClient.Create(ctx, m)).To(Succeed())
+		key := ns + "." + name + ".s3cr3tstreamkey"
+		// As the Meeting controller keeps it.
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-access", Namespace: ns},
+			Data: map[string][]byte{"streamKey": []byte(key)}})).To(Succeed())
+		return key
+	}
+
+	It("admit only a live Meeting's stream key, and follow the stream", func() {
+		ns := deploymentWithMeeting("unused")
+		key := streaming(ns, "keynote", clock.Add(time.Hour))
+		Expect(form("/v1/rtmp/publish", key)).To(Equal(http.StatusOK))
+		Expect(meetingStatus(ns, "keynote").Streaming).To(HaveField("State", jitsiv1alpha1.StreamingStateLive))
+
+		Expect(form("/v1/rtmp/publish", ns+".keynote.guessed")).To(Equal(http.StatusForbidden))
+		Expect(form("/v1/rtmp/publish", "keynote")).To(Equal(http.StatusForbidden))
+		Expect(form("/v1/rtmp/publish", ns+".nosuchmeeting.s3cr3tstreamkey")).To(Equal(http.StatusForbidden))
+
+		Expect(form("/v1/rtmp/publish-done", key)).To(Equal(http.StatusOK))
+		st := meetingStatus(ns, "keynote").Streaming
+		Expect(st.State).To(Equal(jitsiv1alpha1.StreamingStateStopped))
+		Expect(st.StoppedAt).NotTo(BeNil())
+
+		By("a meeting that has ended")
+		old := streaming(ns, "yesterday", clock.Add(-time.Hour))
+		Expect(form("/v1/rtmp/publish", old)).To(Equal(http.StatusForbidden))
+		Expect(meetingStatus(ns, "yesterday").Streaming).To(BeNil())
 	})
 })

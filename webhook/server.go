@@ -77,6 +77,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/event-sync/{namespace}/{deployment}/events/{kind}/{what}", s.eventSync)
 	mux.HandleFunc("POST /v1/prosody/validate-access", s.validateAccess)
 	mux.HandleFunc("POST /v1/jibri/recording-complete", s.recordingComplete)
+	mux.HandleFunc("POST /v1/rtmp/publish", s.rtmpPublish)
+	mux.HandleFunc("POST /v1/rtmp/publish-done", s.rtmpPublishDone)
 	mux.HandleFunc("GET /v1/jitsi/health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})

@@ -27,6 +27,9 @@ const (
 	OccupantLeft   Kind = "occupant-left"
 	// RoleChanged: a participant became a moderator, or stopped being one.
 	RoleChanged Kind = "role-changed"
+	// StreamStarted and StreamStopped: the RTMP relay admitted a live stream, and it ended.
+	StreamStarted Kind = "stream-started"
+	StreamStopped Kind = "stream-stopped"
 	// RecordingCompleted: a recorder's finalize script reports the finished files.
 	RecordingCompleted Kind = "recording-completed"
 )
@@ -93,6 +96,8 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 		if e.Recording != nil {
 			completed(&st, e, at)
 		}
+	case StreamStarted, StreamStopped:
+		stream(&st, e.Kind, at)
 	case RoleChanged:
 		// Only for people already listed: a role given before the join (the room's creator)
 		// arrives with the join itself.
@@ -215,6 +220,29 @@ func recorder(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
 				if r.State != jitsiv1alpha1.RecordingStateCompleted {
 					r.State = jitsiv1alpha1.RecordingStateFinalizing
 				}
+			}
+		}
+	}
+}
+
+// stream records a live stream's start and end; a start after the last stop means it is live again.
+func stream(st *jitsiv1alpha1.MeetingStatus, kind Kind, at metav1.Time) {
+	if st.Streaming == nil {
+		st.Streaming = &jitsiv1alpha1.StreamingStatus{}
+	}
+	s := st.Streaming
+	switch kind {
+	case StreamStarted:
+		if s.StartedAt == nil || s.StartedAt.Before(&at) {
+			s.StartedAt = &at
+		}
+		if s.StoppedAt == nil || s.StoppedAt.Before(s.StartedAt) {
+			s.State, s.StoppedAt = jitsiv1alpha1.StreamingStateLive, nil
+		}
+	case StreamStopped:
+		if s.StoppedAt == nil || s.StoppedAt.Before(&at) {
+			if s.StartedAt == nil || !at.Before(s.StartedAt) {
+				s.State, s.StoppedAt = jitsiv1alpha1.StreamingStateStopped, &at
 			}
 		}
 	}

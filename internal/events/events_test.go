@@ -165,3 +165,17 @@ func TestRoleChanges(t *testing.T) {
 		t.Errorf("a role change before the join listed someone: %+v", st.Participants)
 	}
 }
+
+func TestStreams(t *testing.T) {
+	start, stop := Event{Kind: StreamStarted, Room: "r", Time: at(10)}, Event{Kind: StreamStopped, Room: "r", Time: at(20)}
+	for _, order := range [][]Event{{start, stop}, {stop, start}, {start, stop, start, stop}} {
+		st := applyAll(order)
+		if s := st.Streaming; s.State != jitsiv1alpha1.StreamingStateStopped || !s.StartedAt.Time.Equal(at(10)) || !s.StoppedAt.Time.Equal(at(20)) {
+			t.Errorf("%+v", s)
+		}
+	}
+	again := Event{Kind: StreamStarted, Room: "r", Time: at(30)}
+	if s := applyAll([]Event{start, stop, again}).Streaming; s.State != jitsiv1alpha1.StreamingStateLive || s.StoppedAt != nil {
+		t.Errorf("a new stream after the last stop: %+v", s)
+	}
+}

@@ -19,6 +19,8 @@ const (
 	KeyGuestURL       = "guestURL"
 	KeyModeratorToken = "moderatorToken"
 	KeyGuestToken     = "guestToken"
+	// KeyStreamKey is the RTMP stream name recorders publish the meeting's live stream under.
+	KeyStreamKey = "streamKey"
 )
 
 // notBeforeSlack lets people in a little before the start, and absorbs clock skew.

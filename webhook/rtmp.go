@@ -1,0 +1,85 @@
+package webhook
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/events"
+	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
+)
+
+// rtmpPublish answers the RTMP relay's on_publish (nginx RTMP module, form-encoded): a 2xx admits
+// the publisher. The stream name must be a Meeting's stream key ("<namespace>.<meeting>.<secret>",
+// kept in its access Secret); the Meeting must stream and must not have ended.
+func (s *Server) rtmpPublish(w http.ResponseWriter, r *http.Request) {
+	result, err := s.handleRTMP(w, r, events.StreamStarted)
+	s.answer(w, r, "rtmp", result, err)
+}
+
+// rtmpPublishDone takes on_publish_done: the stream ended.
+func (s *Server) rtmpPublishDone(w http.ResponseWriter, r *http.Request) {
+	result, err := s.handleRTMP(w, r, events.StreamStopped)
+	s.answer(w, r, "rtmp", result, err)
+}
+
+func (s *Server) handleRTMP(w http.ResponseWriter, r *http.Request, kind events.Kind) (map[string]any, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, fail(http.StatusRequestEntityTooLarge, "BodyTooLarge", "the body is larger than %d bytes", MaxBody)
+		}
+		return nil, fail(http.StatusBadRequest, "BadForm", "the body is not a form")
+	}
+	name := r.PostForm.Get("name")
+	refused := fail(http.StatusForbidden, "UnknownStream", "the stream name is not a live Meeting's stream key")
+	parts := strings.SplitN(name, ".", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return nil, refused
+	}
+	m := &jitsiv1alpha1.Meeting{}
+	if err := s.Client.Get(r.Context(), types.NamespacedName{Namespace: parts[0], Name: parts[1]}, m); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, refused
+		}
+		return nil, err
+	}
+	secret := &corev1.Secret{}
+	if err := s.Client.Get(r.Context(), types.NamespacedName{Namespace: m.Namespace, Name: m.Name + "-access"}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, refused
+		}
+		return nil, err
+	}
+	key := secret.Data[meeting.KeyStreamKey]
+	if len(key) == 0 || subtle.ConstantTimeCompare(key, []byte(name)) != 1 {
+		return nil, refused
+	}
+	now := s.now()
+	if kind == events.StreamStarted {
+		if m.Spec.Streaming.Mode == "" || m.Spec.Streaming.Mode == jitsiv1alpha1.StreamingNone {
+			return nil, fail(http.StatusForbidden, "StreamingOff", "the Meeting does not stream")
+		}
+		switch phase, _ := meeting.Phase(m, now); phase {
+		case jitsiv1alpha1.MeetingCompleted, jitsiv1alpha1.MeetingExpired, jitsiv1alpha1.MeetingFailed:
+			return nil, fail(http.StatusForbidden, "MeetingEnded", "the meeting has ended")
+		}
+	}
+	ev := events.Event{Kind: kind, Room: m.RoomName(), Time: now}
+	changed, err := s.batches.submit(client.ObjectKeyFromObject(m).String(), []events.Event{ev}, func(all []events.Event) (bool, error) {
+		return s.write(r.Context(), client.ObjectKeyFromObject(m), all)
+	})
+	if err != nil {
+		return nil, err
+	}
+	applied.WithLabelValues("rtmp", string(kind)).Inc()
+	return map[string]any{"applied": true, "changed": changed, "meeting": m.Name}, nil
+}
