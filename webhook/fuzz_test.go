@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -85,4 +86,42 @@ func FuzzSignature(f *testing.F) {
 func mustHex(s string) []byte {
 	b, _ := hex.DecodeString(s)
 	return b
+}
+
+// FuzzRecordingReport: any body decodes to a valid event or an error, never a panic.
+func FuzzRecordingReport(f *testing.F) {
+	f.Add([]byte(`{"timestamp":1,"session":"s","room":"standup","files":[{"name":"a.mp4","sizeBytes":10,"sha256":"ab"}]}`))
+	f.Add([]byte(`{"room":"","files":[{}]}`))
+	f.Add([]byte(`{"room":"r","files":[{"name":"x","sizeBytes":-1}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var rep recordingReport
+		if json.Unmarshal(body, &rep) != nil {
+			return
+		}
+		ev, err := rep.toEvent()
+		if err != nil {
+			return
+		}
+		if ev.Room == "" || ev.Recording == nil {
+			t.Fatalf("accepted %s as %+v", body, ev)
+		}
+		for _, f := range ev.Recording.Files {
+			if f.Name == "" || f.SizeBytes < 0 {
+				t.Fatalf("accepted a bad file %+v", f)
+			}
+		}
+	})
+}
+
+// FuzzStreamKey: a stream name is either three non-empty dot-separated parts or refused.
+func FuzzStreamKey(f *testing.F) {
+	f.Add("default.keynote.abcdef")
+	f.Add("..")
+	f.Add("a.b")
+	f.Fuzz(func(t *testing.T, name string) {
+		ns, m, ok := parseStreamKey(name)
+		if ok && (ns == "" || m == "" || !strings.HasPrefix(name, ns+"."+m+".") || len(name) <= len(ns)+len(m)+2) {
+			t.Fatalf("%q parsed as %q %q", name, ns, m)
+		}
+	})
 }

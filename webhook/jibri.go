@@ -37,16 +37,27 @@ func (s *Server) handleRecordingComplete(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return nil, err
 	}
-	at := time.UnixMilli(rep.Timestamp)
+	ev, err := rep.toEvent()
+	if err != nil {
+		return nil, err
+	}
+	return s.apply(r.Context(), "jibri", d, ev.Room, []events.Event{ev})
+}
+
+// toEvent is the report as a RecordingCompleted event.
+func (rep recordingReport) toEvent() (events.Event, error) {
 	room := strings.ToLower(rep.Room)
 	if room == "" {
-		return nil, fail(http.StatusBadRequest, "MissingRoom", "the report names no room (no meeting_url in metadata.json?)")
+		return events.Event{}, fail(http.StatusBadRequest, "MissingRoom", "the report names no room (no meeting_url in metadata.json?)")
 	}
 	result := &events.Recording{SessionID: rep.Session}
 	for _, f := range rep.Files {
+		if f.Name == "" || f.SizeBytes < 0 {
+			return events.Event{}, fail(http.StatusBadRequest, "BadFile", "a file without a name, or with a negative size")
+		}
 		result.Files = append(result.Files, jitsiv1alpha1.RecordingFile{
 			Name: f.Name, Path: f.Path, URL: f.URL, SizeBytes: f.SizeBytes, SHA256: f.SHA256,
 		})
 	}
-	return s.apply(r.Context(), "jibri", d, room, []events.Event{{Kind: events.RecordingCompleted, Room: room, Time: at, Recording: result}})
+	return events.Event{Kind: events.RecordingCompleted, Room: room, Time: time.UnixMilli(rep.Timestamp), Recording: result}, nil
 }

@@ -41,12 +41,12 @@ func (s *Server) handleRTMP(w http.ResponseWriter, r *http.Request, kind events.
 	}
 	name := r.PostForm.Get("name")
 	refused := fail(http.StatusForbidden, "UnknownStream", "the stream name is not a live Meeting's stream key")
-	parts := strings.SplitN(name, ".", 3)
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+	ns, meetingName, ok := parseStreamKey(name)
+	if !ok {
 		return nil, refused
 	}
 	m := &jitsiv1alpha1.Meeting{}
-	if err := s.Client.Get(r.Context(), types.NamespacedName{Namespace: parts[0], Name: parts[1]}, m); err != nil {
+	if err := s.Client.Get(r.Context(), types.NamespacedName{Namespace: ns, Name: meetingName}, m); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, refused
 		}
@@ -82,4 +82,13 @@ func (s *Server) handleRTMP(w http.ResponseWriter, r *http.Request, kind events.
 	}
 	applied.WithLabelValues("rtmp", string(kind)).Inc()
 	return map[string]any{"applied": true, "changed": changed, "meeting": m.Name}, nil
+}
+
+// parseStreamKey splits "<namespace>.<meeting>.<secret>"; the secret is compared elsewhere.
+func parseStreamKey(name string) (ns, meeting string, ok bool) {
+	parts := strings.SplitN(name, ".", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
 }
