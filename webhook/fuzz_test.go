@@ -28,7 +28,8 @@ func FuzzModuleEvent(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if ev.Room == "" || (ev.Occupant == nil) != (ev.Kind == "room-created" || ev.Kind == "room-destroyed") {
+		roomEvent := ev.Kind == "room-created" || ev.Kind == "room-destroyed" || ev.Kind == "recording-status"
+		if ev.Room == "" || (ev.Occupant == nil) != roomEvent || (ev.Kind == "recording-status") != (ev.Status != nil) {
 			t.Fatalf("accepted a malformed event: %+v from %s", ev, body)
 		}
 	})

@@ -37,6 +37,12 @@ type moduleEvent struct {
 		Recorder  bool   `json:"recorder"`
 	} `json:"occupant"`
 	Occupants int `json:"occupants"`
+	Recording *struct {
+		Status        string `json:"status"`
+		Mode          string `json:"mode"`
+		SessionID     string `json:"session_id"`
+		FailureReason string `json:"failure_reason"`
+	} `json:"recording"`
 }
 
 // prosodyEvents takes the operator's own module's events: POST /v1/prosody/events?deployment=
@@ -64,6 +70,12 @@ func (e moduleEvent) toEvent(at time.Time) (events.Event, error) {
 	ev := events.Event{Kind: events.Kind(e.Event), Room: strings.ToLower(e.Room.Name), Time: at}
 	switch ev.Kind {
 	case events.RoomCreated, events.RoomDestroyed:
+	case events.RecordingStatus:
+		if e.Recording == nil {
+			return ev, fail(http.StatusBadRequest, "MissingRecording", "recording-status without a recording")
+		}
+		ev.Status = &events.JibriStatus{Status: e.Recording.Status, Mode: e.Recording.Mode,
+			SessionID: e.Recording.SessionID, FailureReason: e.Recording.FailureReason}
 	case events.OccupantJoined, events.OccupantLeft, events.RoleChanged:
 		if e.Occupant == nil {
 			return ev, fail(http.StatusBadRequest, "MissingOccupant", "%s without an occupant", e.Event)

@@ -27,6 +27,8 @@ const (
 	OccupantLeft   Kind = "occupant-left"
 	// RoleChanged: a participant became a moderator, or stopped being one.
 	RoleChanged Kind = "role-changed"
+	// RecordingStatus: Jicofo announced a recording's or live stream's state.
+	RecordingStatus Kind = "recording-status"
 	// StreamStarted and StreamStopped: the RTMP relay admitted a live stream, and it ended.
 	StreamStarted Kind = "stream-started"
 	StreamStopped Kind = "stream-stopped"
@@ -47,6 +49,14 @@ type Event struct {
 	Occupant *Occupant
 	// Recording is set on RecordingCompleted.
 	Recording *Recording
+	// Status is set on RecordingStatus.
+	Status *JibriStatus
+}
+
+// JibriStatus is Jicofo's jibri-recording-status: Status is on, off or pending; Mode file or
+// stream.
+type JibriStatus struct {
+	Status, Mode, SessionID, FailureReason string
 }
 
 // Recording is what a finalize script reports.
@@ -95,6 +105,10 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 	case RecordingCompleted:
 		if e.Recording != nil {
 			completed(&st, e, at)
+		}
+	case RecordingStatus:
+		if e.Status != nil {
+			jibriStatus(&st, e.Status, at)
 		}
 	case StreamStarted, StreamStopped:
 		stream(&st, e.Kind, at)
@@ -221,6 +235,52 @@ func recorder(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
 					r.State = jitsiv1alpha1.RecordingStateFinalizing
 				}
 			}
+		}
+	}
+}
+
+// jibriStatus applies Jicofo's announcement. A recording ("file") goes Pending, Recording, then
+// Finalizing when it is off (Completed once the finalize script reports); a live stream
+// ("stream") goes Pending, Live, Stopped. A failure reason makes it Failed.
+func jibriStatus(st *jitsiv1alpha1.MeetingStatus, j *JibriStatus, at metav1.Time) {
+	if j.Mode == "stream" {
+		if st.Streaming == nil {
+			st.Streaming = &jitsiv1alpha1.StreamingStatus{}
+		}
+		s := st.Streaming
+		switch {
+		case j.FailureReason != "":
+			s.State = jitsiv1alpha1.StreamingStateFailed
+		case j.Status == "pending" && s.State != jitsiv1alpha1.StreamingStateLive:
+			s.State = jitsiv1alpha1.StreamingStatePending
+		case j.Status == "on":
+			stream(st, StreamStarted, at)
+		case j.Status == "off":
+			stream(st, StreamStopped, at)
+		}
+		return
+	}
+	if st.Recording == nil {
+		st.Recording = &jitsiv1alpha1.RecordingStatus{}
+	}
+	r := st.Recording
+	if j.SessionID != "" {
+		r.SessionID = j.SessionID
+	}
+	switch {
+	case j.FailureReason != "":
+		r.State, r.Error = jitsiv1alpha1.RecordingStateFailed, j.FailureReason
+	case j.Status == "pending" && r.State == "" || j.Status == "pending" && r.State == jitsiv1alpha1.RecordingStateNone:
+		r.State = jitsiv1alpha1.RecordingStatePending
+	case j.Status == "on" && r.State != jitsiv1alpha1.RecordingStateFinalizing && r.State != jitsiv1alpha1.RecordingStateCompleted:
+		r.State = jitsiv1alpha1.RecordingStateRecording
+		if r.StartedAt == nil || at.Before(r.StartedAt) {
+			r.StartedAt = &at
+		}
+	case j.Status == "off" && r.State != jitsiv1alpha1.RecordingStateCompleted:
+		r.State = jitsiv1alpha1.RecordingStateFinalizing
+		if r.StoppedAt == nil || r.StoppedAt.Before(&at) {
+			r.StoppedAt = &at
 		}
 	}
 }

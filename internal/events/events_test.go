@@ -179,3 +179,29 @@ func TestStreams(t *testing.T) {
 		t.Errorf("a new stream after the last stop: %+v", s)
 	}
 }
+
+func TestJicofoRecordingStatus(t *testing.T) {
+	status := func(s int, st, mode string) Event {
+		return Event{Kind: RecordingStatus, Room: "r", Time: at(s), Status: &JibriStatus{Status: st, Mode: mode, SessionID: "sess"}}
+	}
+	st := applyAll([]Event{status(1, "pending", "file"), status(2, "on", "file")})
+	if r := st.Recording; r.State != jitsiv1alpha1.RecordingStateRecording || r.SessionID != "sess" || !r.StartedAt.Time.Equal(at(2)) {
+		t.Errorf("%+v", r)
+	}
+	st = Apply(st, status(9, "off", "file"))
+	if r := st.Recording; r.State != jitsiv1alpha1.RecordingStateFinalizing || !r.StoppedAt.Time.Equal(at(9)) {
+		t.Errorf("%+v", r)
+	}
+	// A late "on" does not reopen a recording that is finalizing.
+	if r := Apply(st, status(2, "on", "file")).Recording; r.State != jitsiv1alpha1.RecordingStateFinalizing {
+		t.Errorf("%+v", r)
+	}
+	failed := Apply(st, Event{Kind: RecordingStatus, Room: "r", Time: at(10), Status: &JibriStatus{Status: "off", Mode: "file", FailureReason: "no recorder"}})
+	if r := failed.Recording; r.State != jitsiv1alpha1.RecordingStateFailed || r.Error != "no recorder" {
+		t.Errorf("%+v", r)
+	}
+	live := applyAll([]Event{status(1, "on", "stream")})
+	if live.Streaming.State != jitsiv1alpha1.StreamingStateLive || live.Recording != nil {
+		t.Errorf("a live stream: %+v %+v", live.Streaming, live.Recording)
+	}
+}

@@ -4,10 +4,14 @@ the hidden domain, the recorder leaves, Alice leaves (and the room goes away).
 With a third argument, stay=<seconds>, only Alice joins, and stays that long (unless the room is
 closed under her).
 
-usage: clients.py <c2s port> <room jid> [stay=<seconds>]
+With "recording", Alice joins, then Jicofo's account joins and announces a recording in its
+presence (on, then off), as Jicofo does.
+
+usage: clients.py <c2s port> <room jid> [stay=<seconds> | recording]
 """
 import asyncio
 import sys
+import xml.etree.ElementTree as ET
 
 import slixmpp
 
@@ -35,6 +39,36 @@ async def stay(port, room, seconds):
     await asyncio.sleep(0.5)
 
 
+def recording_status(status):
+    return ET.fromstring(
+        '<jibri-recording-status xmlns="http://jitsi.org/protocol/jibri" status="%s" '
+        'recording_mode="file" session_id="0b6f3c1e-2a9d-4f7b-8e3c-5d4a1b2c3d4e"/>' % status)
+
+
+async def recording(port, room):
+    alice = Client("alice@meet.jitsi", "alice-pw")
+    focus = Client("focus@auth.meet.jitsi", "focus-pw")
+    for c in (alice, focus):
+        c.connect(address=("127.0.0.1", port), force_starttls=False, disable_starttls=True)
+    await asyncio.wait_for(alice.started.wait(), 15)
+    await asyncio.wait_for(focus.started.wait(), 15)
+    alice.plugin["xep_0045"].join_muc(room, "Alice")
+    await asyncio.sleep(1)
+    focus.plugin["xep_0045"].join_muc(room, "focus")
+    await asyncio.sleep(1)
+    for status in ("on", "off"):
+        p = focus.make_presence(pto=room + "/focus")
+        p.append(recording_status(status))
+        p.send()
+        await asyncio.sleep(1)
+    for c in (focus, alice):
+        c.plugin["xep_0045"].leave_muc(room, "focus" if c is focus else "Alice")
+    await asyncio.sleep(1)
+    for c in (alice, focus):
+        c.disconnect()
+    await asyncio.sleep(0.5)
+
+
 async def main(port, room):
     alice = Client("alice@meet.jitsi", "alice-pw")
     recorder = Client("recorder@hidden.meet.jitsi", "recorder-pw")
@@ -58,7 +92,9 @@ async def main(port, room):
 
 if __name__ == "__main__":
     port, room = int(sys.argv[1]), sys.argv[2]
-    if len(sys.argv) > 3 and sys.argv[3].startswith("stay="):
+    if len(sys.argv) > 3 and sys.argv[3] == "recording":
+        asyncio.get_event_loop().run_until_complete(recording(port, room))
+    elif len(sys.argv) > 3 and sys.argv[3].startswith("stay="):
         asyncio.get_event_loop().run_until_complete(stay(port, room, float(sys.argv[3][5:])))
     else:
         asyncio.get_event_loop().run_until_complete(main(port, room))

@@ -210,12 +210,13 @@ jitsi_operator_events_retries = 3
 
 VirtualHost "meet.jitsi"
 VirtualHost "hidden.meet.jitsi"
+VirtualHost "auth.meet.jitsi"
 Component "muc.meet.jitsi" "muc"
     modules_enabled = { %[5]q }
     muc_room_locking = false
 `, dir, plugins, port, eventsURL, render.EventsModuleName)), 0o644))
 	must(t, os.MkdirAll(filepath.Join(dir, "data"), 0o755))
-	for _, u := range [][3]string{{"alice", "meet.jitsi", "alice-pw"}, {"recorder", "hidden.meet.jitsi", "recorder-pw"}} {
+	for _, u := range [][3]string{{"alice", "meet.jitsi", "alice-pw"}, {"recorder", "hidden.meet.jitsi", "recorder-pw"}, {"focus", "auth.meet.jitsi", "focus-pw"}} {
 		out, err := exec.Command("timeout", "30", "prosodyctl", "--config", cfg, "register", u[0], u[1], u[2]).CombinedOutput()
 		if err != nil {
 			t.Fatalf("prosodyctl register %s@%s: %v\n%s", u[0], u[1], err, out)

@@ -152,3 +152,23 @@ func TestEndedMeetingsAdmitNobody(t *testing.T) {
 		t.Errorf("someone joined a meeting that ended: %+v", st.Participants)
 	}
 }
+
+// TestJicofosRecordingStatusReachesTheMeeting: Jicofo announces a recording in its presence in the
+// room; the module posts each change and the Meeting's status follows it. Jicofo's account is not
+// a participant.
+func TestJicofosRecordingStatusReachesTheMeeting(t *testing.T) {
+	o := startOperator(t, nil)
+	runProsodyAndClients(t, o.eventsURL(), key, func() bool {
+		r := o.status(t).Recording
+		return r != nil && r.State == jitsiv1alpha1.RecordingStateFinalizing
+	}, "recording")
+	st := o.status(t)
+	r := st.Recording
+	if r == nil || r.State != jitsiv1alpha1.RecordingStateFinalizing || r.SessionID != "0b6f3c1e-2a9d-4f7b-8e3c-5d4a1b2c3d4e" ||
+		r.StartedAt == nil || r.StoppedAt == nil || r.StoppedAt.Before(r.StartedAt) {
+		t.Fatalf("recording %+v", r)
+	}
+	if len(st.Participants) != 1 || st.Participants[0].ID != "alice@meet.jitsi" {
+		t.Errorf("participants %+v: Jicofo is not one", st.Participants)
+	}
+}

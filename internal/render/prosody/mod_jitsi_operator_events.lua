@@ -11,9 +11,11 @@
 --
 -- Every event is one JSON object:
 --   { "id": unique per event (the same on every retry), "event": "room-created" | "room-destroyed" |
---     "occupant-joined" | "occupant-left" | "role-changed", "timestamp": Unix milliseconds,
+--     "occupant-joined" | "occupant-left" | "role-changed" | "recording-status",
+--     "timestamp": Unix milliseconds,
 --     "room": { "jid", "name", "meeting_id" },
 --     "occupant": { "jid", "nick", "id", "name", "email", "moderator", "recorder" },  -- occupant events
+--     "recording": { "status", "mode", "session_id", "failure_reason" },  -- recording-status
 --     "occupants": number of occupants after the event, Jicofo not counted }
 --
 -- The receiver's answer to room-created may say when the room's meeting ends; the module then
@@ -228,6 +230,30 @@ module:hook("muc-occupant-left", function(event)
 		occupant = occupant_info(occupant, event.origin);
 		occupants = count;
 	});
+end, -2);
+
+-- Jicofo announces a recording or live stream in its own presence in the room, as
+-- <jibri-recording-status xmlns='http://jitsi.org/protocol/jibri' status='on|off|pending'
+-- recording_mode='file|stream' session_id='...' failure_reason='...'/>. Each change is posted as
+-- a recording-status event.
+local JIBRI_NS = "http://jitsi.org/protocol/jibri";
+local last_recording_status = setmetatable({}, { __mode = "k" }); -- room -> last status posted
+
+module:hook("muc-broadcast-presence", function(event)
+	local room, occupant, stanza = event.room, event.occupant, event.stanza;
+	if not occupant or not is_focus(occupant) or is_healthcheck(room) then return; end
+	local status = stanza:get_child("jibri-recording-status", JIBRI_NS);
+	if not status then return; end
+	local recording = {
+		status = status.attr.status;
+		mode = status.attr.recording_mode;
+		session_id = status.attr.session_id;
+		failure_reason = status.attr.failure_reason;
+	};
+	local key = table.concat({ recording.status or "", recording.mode or "", recording.session_id or "", recording.failure_reason or "" }, "|");
+	if last_recording_status[room] == key then return; end
+	last_recording_status[room] = key;
+	send("recording-status", room, { recording = recording });
 end, -2);
 
 -- A participant's affiliation decides whether they moderate (owner and admin do): tell the
