@@ -24,6 +24,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
@@ -392,5 +393,42 @@ var _ = Describe("The RTMP relay's callbacks", func() {
 		old := streaming(ns, "yesterday", clock.Add(-time.Hour))
 		Expect(form("/v1/rtmp/publish", old)).To(Equal(http.StatusForbidden))
 		Expect(meetingStatus(ns, "yesterday").Streaming).To(BeNil())
+	})
+})
+
+var _ = Describe("meeting-service-style modules (mod_jitsi_webhooks)", func() {
+	It("take their camelCase events with X-Webhook-Secret", func() {
+		ns := deploymentWithMeeting("standup")
+		// The header names no deployment: the secret does, so it must be this deployment's own.
+		own := "own-secret-of-" + ns
+		s := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "meet-generated"}, s)).To(Succeed())
+		s.Data["WEBHOOK_SECRET"] = []byte(own)
+		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		hook := func(event string, body map[string]any, secret string) reply {
+			body["timestamp"] = clock.Unix()
+			b, _ := json.Marshal(body)
+			return post("/webhooks/jitsi/"+event, b, map[string]string{"X-Webhook-Secret": secret})
+		}
+		Expect(hook("room-created", map[string]any{"roomName": "standup"}, own).status).To(Equal(http.StatusOK))
+		Expect(hook("user-joined", map[string]any{"roomName": "standup", "userId": "alice", "userJid": "alice@meet.jitsi", "isModerator": false}, own).status).To(Equal(http.StatusOK))
+		Expect(hook("moderator-changed", map[string]any{"roomName": "standup", "userId": "alice", "isModerator": true}, own).status).To(Equal(http.StatusOK))
+		Expect(hook("recording", map[string]any{"roomName": "standup", "status": "on", "sessionId": "s-1"}, own).status).To(Equal(http.StatusOK))
+		st := meetingStatus(ns, "standup")
+		Expect(st.Participants).To(ConsistOf(And(HaveField("ID", "alice@meet.jitsi"), HaveField("Moderator", true))))
+		Expect(st.Recording).To(And(HaveField("State", jitsiv1alpha1.RecordingStateRecording), HaveField("SessionID", "s-1")))
+
+		r := hook("validate-access", map[string]any{"roomName": "standup", "userId": "bob", "userJid": "bob@meet.jitsi"}, own)
+		Expect(r.status).To(Equal(http.StatusOK))
+		Expect(r.body).To(HaveKeyWithValue("allowed", true))
+
+		Expect(hook("user-left", map[string]any{"roomName": "standup", "userJid": "alice@meet.jitsi"}, "wrong").status).To(Equal(http.StatusUnauthorized))
+		deploymentWithMeeting("standup")
+		deploymentWithMeeting("standup") // two deployments with the same events secret
+		Expect(hook("user-left", map[string]any{"roomName": "standup", "userJid": "alice@meet.jitsi"}, eventsSecret).body).To(HaveKeyWithValue("reason", "AmbiguousSecret"))
+		Expect(hook("user-left", map[string]any{"roomName": "standup", "userJid": "alice@meet.jitsi"}, "").status).To(Equal(http.StatusUnauthorized))
+		Expect(meetingStatus(ns, "standup").ParticipantCount).To(BeEquivalentTo(1))
+		Expect(hook("user-left", map[string]any{"roomName": "standup", "userJid": "alice@meet.jitsi"}, own).status).To(Equal(http.StatusOK))
+		Expect(meetingStatus(ns, "standup").ParticipantCount).To(BeZero())
 	})
 })

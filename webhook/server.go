@@ -77,6 +77,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/event-sync/{namespace}/{deployment}/events/{kind}/{what}", s.eventSync)
 	mux.HandleFunc("POST /v1/prosody/validate-access", s.validateAccess)
 	mux.HandleFunc("POST /v1/jibri/recording-complete", s.recordingComplete)
+	mux.HandleFunc("POST /webhooks/jitsi/{event}", s.jitsiWebhooks)
 	mux.HandleFunc("POST /v1/rtmp/publish", s.rtmpPublish)
 	mux.HandleFunc("POST /v1/rtmp/publish-done", s.rtmpPublishDone)
 	mux.HandleFunc("GET /v1/jitsi/health", func(w http.ResponseWriter, _ *http.Request) {
@@ -97,6 +98,8 @@ func (p *problem) Error() string { return p.reason + ": " + p.message }
 func fail(status int, reason, format string, args ...any) *problem {
 	return &problem{status: status, reason: reason, message: fmt.Sprintf(format, args...)}
 }
+
+func asProblem(err error, p **problem) bool { return errors.As(err, p) }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,38 +40,43 @@ func (s *Server) handleValidateAccess(w http.ResponseWriter, r *http.Request) (m
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	var list jitsiv1alpha1.MeetingList
-	if err := s.Client.List(r.Context(), &list, client.InNamespace(d.Namespace)); err != nil {
+	ok, reason, _, err := s.decideAccess(r.Context(), d, q.Room.Name, q.Occupant.ID, q.Occupant.Recorder)
+	if err != nil {
 		return nil, err
 	}
-	room := strings.ToLower(q.Room.Name)
+	return map[string]any{"allowed": ok, "reason": reason}, nil
+}
+
+// decideAccess is the access rule for person id (a token's context.user id; empty without one)
+// joining room of deployment d. It also returns the room's Meeting, nil when there is none.
+func (s *Server) decideAccess(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, room, id string, recorder bool) (bool, string, *jitsiv1alpha1.Meeting, error) {
+	var list jitsiv1alpha1.MeetingList
+	if err := s.Client.List(ctx, &list, client.InNamespace(d.Namespace)); err != nil {
+		return false, "", nil, err
+	}
 	i := slices.IndexFunc(list.Items, func(m jitsiv1alpha1.Meeting) bool {
 		return m.Spec.JitsiDeploymentRef.Name == d.Name && strings.EqualFold(m.RoomName(), room)
 	})
-	allow := func(ok bool, reason string) (map[string]any, error) {
-		return map[string]any{"allowed": ok, "reason": reason}, nil
-	}
 	if i < 0 {
-		return allow(true, "no Meeting for this room")
+		return true, "no Meeting for this room", nil, nil
 	}
 	m := &list.Items[i]
-	if q.Occupant.Recorder {
-		return allow(true, "the recorder")
+	if recorder {
+		return true, "the recorder", m, nil
 	}
-	switch phase, _ := meeting.Phase(m, now); phase {
+	switch phase, _ := meeting.Phase(m, s.now()); phase {
 	case jitsiv1alpha1.MeetingCompleted, jitsiv1alpha1.MeetingExpired, jitsiv1alpha1.MeetingFailed:
-		return allow(false, "the meeting has ended")
+		return false, "the meeting has ended", m, nil
 	}
 	if m.Spec.Access != jitsiv1alpha1.AccessPrivate {
-		return allow(true, "a public meeting")
+		return true, "a public meeting", m, nil
 	}
 	invited := []string{meeting.ModeratorID(m), meeting.GuestID(m)}
 	for _, p := range append(m.Spec.Moderators, m.Spec.Participants...) {
 		invited = append(invited, p.ID)
 	}
-	if q.Occupant.ID != "" && slices.Contains(invited, q.Occupant.ID) {
-		return allow(true, "invited")
+	if id != "" && slices.Contains(invited, id) {
+		return true, "invited", m, nil
 	}
-	return allow(false, "a private meeting: only invited people may join")
+	return false, "a private meeting: only invited people may join", m, nil
 }

@@ -10,6 +10,7 @@ package events
 import (
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -115,9 +116,11 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 	case RoleChanged:
 		// Only for people already listed: a role given before the join (the room's creator)
 		// arrives with the join itself.
+		// Some modules name the person by their JID's node alone; that matches their JID.
 		if o := e.Occupant; o != nil {
 			for i := range st.Participants {
-				if st.Participants[i].ID == o.Key {
+				id := st.Participants[i].ID
+				if id == o.Key || !strings.Contains(o.Key, "@") && strings.HasPrefix(id, o.Key+"@") {
 					st.Participants[i].Moderator = o.Moderator
 				}
 			}

@@ -1,0 +1,162 @@
+package webhook
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/events"
+	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
+)
+
+// webhookEvent is what meeting-service-style modules (mod_jitsi_webhooks) post: camelCase
+// fields, Unix seconds, the node of the user's JID as userId.
+type webhookEvent struct {
+	RoomName    string `json:"roomName"`
+	UserID      string `json:"userId"`
+	UserJID     string `json:"userJid"`
+	IsModerator bool   `json:"isModerator"`
+	JWTToken    string `json:"jwtToken"`
+	Status      string `json:"status"`
+	SessionID   string `json:"sessionId"`
+	Timestamp   int64  `json:"timestamp"`
+}
+
+// jitsiWebhooks takes POST /webhooks/jitsi/{room-created, validate-access, user-joined,
+// user-left, room-destroyed, moderator-changed, recording}, authenticated by the static header
+// X-Webhook-Secret, which must be one deployment's events secret (that is how the deployment is
+// found).
+func (s *Server) jitsiWebhooks(w http.ResponseWriter, r *http.Request) {
+	result, err := s.handleJitsiWebhook(w, r)
+	s.answer(w, r, "jitsi_webhooks", result, err)
+}
+
+func (s *Server) handleJitsiWebhook(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+	body, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.deploymentBySecret(r.Context(), r.Header.Get("X-Webhook-Secret"))
+	if err != nil {
+		return nil, err
+	}
+	var e webhookEvent
+	if err := json.Unmarshal(body, &e); err != nil {
+		return nil, fail(http.StatusBadRequest, "BadJSON", "the body is not the module's JSON: %v", err)
+	}
+	at := time.Unix(e.Timestamp, 0)
+	if skew := s.now().Sub(at); skew > ReplayWindow || skew < -ReplayWindow {
+		return nil, fail(http.StatusUnauthorized, "StaleEvent", "the timestamp is %s away from now", skew.Round(time.Second))
+	}
+	room := syncRoomName(e.RoomName)
+	if room == "" {
+		return nil, fail(http.StatusBadRequest, "MissingRoom", "the event names no room")
+	}
+	key := e.UserJID
+	if key == "" {
+		key = e.UserID // moderator-changed carries only the JID's node
+	}
+	occupant := &events.Occupant{Key: key, Name: e.UserID, Moderator: e.IsModerator,
+		Recorder: strings.HasSuffix(e.UserJID, "@"+render.XMPPHiddenDomain)}
+	var ev events.Event
+	switch r.PathValue("event") {
+	case "validate-access":
+		return s.webhookAccess(r.Context(), d, room, e)
+	case "room-created":
+		ev = events.Event{Kind: events.RoomCreated, Room: room, Time: at}
+	case "room-destroyed":
+		ev = events.Event{Kind: events.RoomDestroyed, Room: room, Time: at}
+	case "user-joined":
+		ev = events.Event{Kind: events.OccupantJoined, Room: room, Time: at, Occupant: occupant}
+	case "user-left":
+		ev = events.Event{Kind: events.OccupantLeft, Room: room, Time: at, Occupant: occupant}
+	case "moderator-changed":
+		ev = events.Event{Kind: events.RoleChanged, Room: room, Time: at, Occupant: occupant}
+	case "recording":
+		ev = events.Event{Kind: events.RecordingStatus, Room: room, Time: at,
+			Status: &events.JibriStatus{Status: e.Status, Mode: "file", SessionID: e.SessionID}}
+	default:
+		return nil, fail(http.StatusNotFound, "UnknownEvent", "no event %q", r.PathValue("event"))
+	}
+	if (ev.Kind == events.OccupantJoined || ev.Kind == events.OccupantLeft) && e.UserJID == "" {
+		return nil, fail(http.StatusBadRequest, "MissingUser", "%s without a userJid", r.PathValue("event"))
+	}
+	return s.apply(r.Context(), "jitsi_webhooks", d, room, []events.Event{ev})
+}
+
+// webhookAccess answers validate-access as those modules expect: {"allowed": bool, "reason",
+// "roomConfiguration": {"maxDurationMinutes"}}. A jwtToken in the request, when it verifies with
+// the deployment's JWT secret, gives the person's id.
+func (s *Server) webhookAccess(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, room string, e webhookEvent) (map[string]any, error) {
+	id := ""
+	if e.JWTToken != "" && d.Spec.Auth.Type == jitsiv1alpha1.AuthJWT {
+		ref := render.SecretsFor(d).JWT
+		secret := &corev1.Secret{}
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: ref.Name}, secret); err == nil {
+			c := &meeting.Claims{}
+			if _, err := jwt.ParseWithClaims(e.JWTToken, c, func(*jwt.Token) (any, error) { return secret.Data[ref.Key], nil },
+				jwt.WithValidMethods([]string{"HS256"})); err == nil {
+				id = c.Context.User.ID
+			}
+		}
+	}
+	ok, reason, m, err := s.decideAccess(ctx, d, room, id, strings.HasSuffix(e.UserJID, "@"+render.XMPPHiddenDomain))
+	if err != nil {
+		return nil, err
+	}
+	answer := map[string]any{"allowed": ok, "reason": reason}
+	if m != nil {
+		if end, has := meeting.End(m); has {
+			answer["roomConfiguration"] = map[string]any{
+				"maxDurationMinutes": max(0, int64(math.Ceil(end.Sub(s.now()).Minutes()))),
+			}
+		}
+	}
+	return answer, nil
+}
+
+// deploymentBySecret finds the deployment whose events secret is secret, comparing each in
+// constant time. Anything else is the same 401.
+func (s *Server) deploymentBySecret(ctx context.Context, secret string) (*jitsiv1alpha1.JitsiDeployment, error) {
+	unauthorized := fail(http.StatusUnauthorized, "Unauthorized", "X-Webhook-Secret is missing or not a deployment's events secret")
+	if secret == "" {
+		return nil, unauthorized
+	}
+	var list jitsiv1alpha1.JitsiDeploymentList
+	if err := s.Client.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	var found *jitsiv1alpha1.JitsiDeployment
+	for i := range list.Items {
+		d := &list.Items[i]
+		_, key, err := s.deploymentSecret(ctx, d.Namespace, d.Name)
+		if err != nil {
+			if p := (*problem)(nil); asProblem(err, &p) || apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, err
+		}
+		if subtle.ConstantTimeCompare(key, []byte(secret)) == 1 {
+			if found != nil {
+				return nil, fail(http.StatusUnauthorized, "AmbiguousSecret",
+					"several deployments share this events secret, so it does not say which sent the event; give each its own")
+			}
+			found = d
+		}
+	}
+	if found == nil {
+		return nil, unauthorized
+	}
+	return found, nil
+}
