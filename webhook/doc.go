@@ -6,6 +6,9 @@
 //     replay window on the event's timestamp;
 //   - eventsync.go: jitsi-contrib's event_sync module, POST /v1/event-sync/<ns>/<name>/events/...,
 //     with the static "Authorization: Bearer <events secret>" its api_headers set;
+//   - jitsiwebhooks.go: meeting-service-style modules (mod_jitsi_webhooks), POST
+//     /webhooks/jitsi/<event>, camelCase bodies, X-Webhook-Secret naming the deployment;
+//   - rtmp.go: the RTMP relay's on_publish and on_publish_done, the stream key in the name;
 //   - jibri.go: the finalize script's report of a finished recording,
 //     POST /v1/jibri/recording-complete?deployment=<ns>/<name>, signed like the module's events.
 //

@@ -140,6 +140,12 @@ var _ = Describe("The receiver", func() {
 		Expect(r.body).To(HaveKeyWithValue("changed", false))
 		Expect(meetingStatus(ns, "standup")).To(Equal(before))
 
+		By("the same event on the Reflector-style path")
+		left := moduleEvent("occupant-left", "standup", clock.Add(4*time.Second), "alice@meet.jitsi", "Alice", false)
+		r = post("/v1/jitsi/events?deployment="+ns+"/meet", left, map[string]string{"X-Jitsi-Signature": sign(left)})
+		Expect(r.status).To(Equal(http.StatusOK))
+		Expect(meetingStatus(ns, "standup").ParticipantCount).To(BeZero())
+
 		By("a room without a Meeting, which is accepted and stored nowhere")
 		r = postModule(ns, moduleEvent("room-created", "adhoc", clock, "", "", false))
 		Expect(r.status).To(Equal(http.StatusOK))

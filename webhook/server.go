@@ -76,6 +76,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/prosody/events", s.prosodyEvents)
 	mux.HandleFunc("POST /v1/event-sync/{namespace}/{deployment}/events/{kind}/{what}", s.eventSync)
 	mux.HandleFunc("POST /v1/prosody/validate-access", s.validateAccess)
+	// The Reflector-style path of API.md's table: the same signed events as the module's.
+	mux.HandleFunc("POST /v1/jitsi/events", s.prosodyEvents)
 	mux.HandleFunc("POST /v1/jibri/recording-complete", s.recordingComplete)
 	mux.HandleFunc("POST /webhooks/jitsi/{event}", s.jitsiWebhooks)
 	mux.HandleFunc("POST /v1/rtmp/publish", s.rtmpPublish)
