@@ -114,6 +114,9 @@ var _ = Describe("JitsiDeployment", func() {
 			Eventually(func() error { return k8sClient.Get(ctx, key(ns, name), &corev1.Service{}) }).Should(Succeed())
 		}
 		Eventually(func() error { return k8sClient.Get(ctx, key(ns, "meet-prosody-config"), &corev1.ConfigMap{}) }).Should(Succeed())
+		scripts := &corev1.ConfigMap{}
+		Eventually(func() error { return k8sClient.Get(ctx, key(ns, "meet-jibri-scripts"), scripts) }).Should(Succeed())
+		Expect(scripts.Data["finalize-recording.sh"]).To(ContainSubstring("/v1/jibri/recording-complete"))
 		prosody := deploymentOf(ns, "meet-prosody")(Default)
 		Expect(envValue(prosody, "XMPP_MUC_MODULES")).To(Equal("jitsi_operator_events"))
 		cm := &corev1.ConfigMap{}

@@ -26,6 +26,7 @@ func (r *JitsiDeploymentReconciler) ensureStack(ctx context.Context, d *jitsiv1a
 		render.WebService(in),
 		render.WebDeployment(in),
 		render.JVBScriptsConfigMap(in),
+		render.JibriScriptsConfigMap(in),
 	}
 	for _, b := range in.Bridges {
 		children = append(children, render.JVBDeployment(in, b))

@@ -9,6 +9,8 @@
 //   - jitsiwebhooks.go: meeting-service-style modules (mod_jitsi_webhooks), POST
 //     /webhooks/jitsi/<event>, camelCase bodies, X-Webhook-Secret naming the deployment;
 //   - rtmp.go: the RTMP relay's on_publish and on_publish_done, the stream key in the name;
+//   - jibristatus.go: Jibri's webhook subscriber calls, a per-pool token in the path, the
+//     recorder's state kept on its Pod;
 //   - jibri.go: the finalize script's report of a finished recording,
 //     POST /v1/jibri/recording-complete?deployment=<ns>/<name>, signed like the module's events.
 //
@@ -16,3 +18,10 @@
 // and 2xx means the change is stored. Events for one Meeting that arrive together are written
 // together (batch.go).
 package webhook
+
+// The receiver reads deployments, pools, Secrets and Meetings, writes Meeting status, and keeps
+// its recorders' Jibri state on their Pods.
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments;jibripools;meetings,verbs=get;list;watch
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch;patch

@@ -438,3 +438,50 @@ var _ = Describe("meeting-service-style modules (mod_jitsi_webhooks)", func() {
 		Expect(meetingStatus(ns, "standup").ParticipantCount).To(BeZero())
 	})
 })
+
+var _ = Describe("Jibri's webhooks", func() {
+	It("keep each recorder's state on its Pod, for its pool only", func() {
+		ns := deploymentWithMeeting("unused")
+		Expect(k8sClient.Create(ctx, &jitsiv1alpha1.JibriPool{
+			ObjectMeta: metav1.ObjectMeta{Name: "pool-a", Namespace: ns},
+			Spec:       jitsiv1alpha1.JibriPoolSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"}},
+		})).To(Succeed())
+		pod := func(name, pool string) {
+			Expect(k8sClient.Create(ctx, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"jitsi.operator.dev/pool": pool}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "jibri", Image: "ghcr.io/jitsi/jibri:stable-11146-2"}}},
+			})).To(Succeed())
+		}
+		pod("jibri-pool-a-0", "pool-a")
+		pod("stranger", "pool-b")
+		base := "/v1/jibri/pools/" + ns + "/pool-a/" + render.JibriWebhookToken([]byte(eventsSecret), ns, "pool-a")
+		vector := func(name string) []byte {
+			b, err := os.ReadFile(filepath.Join("testdata", name))
+			Expect(err).NotTo(HaveOccurred())
+			return b
+		}
+		annotations := func() map[string]string {
+			p := &corev1.Pod{}
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "jibri-pool-a-0"}, p)).To(Succeed())
+			return p.Annotations
+		}
+
+		Expect(post(base+"/v1/status", vector("jibri-webhook-status-busy.json"), nil).status).To(Equal(http.StatusOK))
+		Expect(annotations()).To(And(HaveKeyWithValue("jitsi.operator.dev/jibri-busy-status", "BUSY"),
+			HaveKeyWithValue("jitsi.operator.dev/jibri-health", "HEALTHY")))
+		Expect(post(base+"/v1/session/status", vector("jibri-webhook-session-status-on.json"), nil).status).To(Equal(http.StatusOK))
+		Expect(annotations()).To(HaveKeyWithValue("jitsi.operator.dev/jibri-session", "3f2c9a4e-8d1b-4c7e-a5f0-6b2d9e1c4a77 ON"))
+		Expect(post(base+"/v1/status", vector("jibri-webhook-status-idle.json"), nil).status).To(Equal(http.StatusOK))
+		Expect(annotations()).To(HaveKeyWithValue("jitsi.operator.dev/jibri-busy-status", "IDLE"))
+		Expect(post(base+"/v1/status", vector("jibri-webhook-status-unhealthy.json"), nil).status).To(Equal(http.StatusOK))
+		Expect(annotations()).To(HaveKeyWithValue("jitsi.operator.dev/jibri-health", "UNHEALTHY"))
+
+		By("refusing a wrong token, another pool's recorder and unknown pools")
+		wrong := "/v1/jibri/pools/" + ns + "/pool-a/" + strings.Repeat("0", 40) + "/v1/status"
+		Expect(post(wrong, vector("jibri-webhook-status-busy.json"), nil).status).To(Equal(http.StatusUnauthorized))
+		stranger := []byte(`{"jibriId": "stranger", "status": {"busyStatus": "BUSY", "health": {"healthStatus": "HEALTHY"}}}`)
+		Expect(post(base+"/v1/status", stranger, nil).status).To(Equal(http.StatusForbidden))
+		Expect(post("/v1/jibri/pools/"+ns+"/nopool/x/v1/status", stranger, nil).status).To(Equal(http.StatusUnauthorized))
+		Expect(annotations()).To(HaveKeyWithValue("jitsi.operator.dev/jibri-health", "UNHEALTHY"))
+	})
+})

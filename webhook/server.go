@@ -79,6 +79,8 @@ func (s *Server) Handler() http.Handler {
 	// The Reflector-style path of API.md's table: the same signed events as the module's.
 	mux.HandleFunc("POST /v1/jitsi/events", s.prosodyEvents)
 	mux.HandleFunc("POST /v1/jibri/recording-complete", s.recordingComplete)
+	mux.HandleFunc("POST /v1/jibri/pools/{namespace}/{pool}/{token}/v1/status", s.jibriStatus)
+	mux.HandleFunc("POST /v1/jibri/pools/{namespace}/{pool}/{token}/v1/session/status", s.jibriStatus)
 	mux.HandleFunc("POST /webhooks/jitsi/{event}", s.jitsiWebhooks)
 	mux.HandleFunc("POST /v1/rtmp/publish", s.rtmpPublish)
 	mux.HandleFunc("POST /v1/rtmp/publish-done", s.rtmpPublishDone)

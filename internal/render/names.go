@@ -27,5 +27,8 @@ func JVB(d *jitsiv1alpha1.JitsiDeployment, i int) string { return fmt.Sprintf("%
 // JVBScripts names the ConfigMap of the videobridge's lifecycle scripts (graceful shutdown).
 func JVBScripts(d *jitsiv1alpha1.JitsiDeployment) string { return d.Name + "-jvb-scripts" }
 
+// JibriScripts names the ConfigMap of the recorders' scripts (the finalize script).
+func JibriScripts(d *jitsiv1alpha1.JitsiDeployment) string { return d.Name + "-jibri-scripts" }
+
 // GeneratedSecret names the Secret of passwords and keys the operator generates once.
 func GeneratedSecret(d *jitsiv1alpha1.JitsiDeployment) string { return d.Name + "-generated" }

@@ -70,7 +70,7 @@ func TestEveryChildIsLabelledAndOwned(t *testing.T) {
 		"prosody-config": ProsodyConfigMap(in), "prosody-svc": ProsodyService(in), "prosody": ProsodyDeployment(in),
 		"jicofo-svc": JicofoService(in), "jicofo": JicofoDeployment(in),
 		"web-svc": WebService(in), "web": WebDeployment(in),
-		"jvb-scripts": JVBScriptsConfigMap(in), "jvb": JVBDeployment(in, in.Bridges[0]), "jvb-svc": JVBMediaService(in, 0),
+		"jvb-scripts": JVBScriptsConfigMap(in), "jibri-scripts": JibriScriptsConfigMap(in), "jvb": JVBDeployment(in, in.Bridges[0]), "jvb-svc": JVBMediaService(in, 0),
 	}
 	for name, c := range children {
 		l := c.GetLabels()
