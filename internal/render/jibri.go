@@ -37,6 +37,6 @@ func JibriScriptsConfigMap(in Input) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: objectMeta(d, JibriScripts(d), Labels(d, ComponentJibri)),
-		Data:       map[string]string{FinalizeRecordingFile: FinalizeRecordingScript},
+		Data:       map[string]string{FinalizeRecordingFile: FinalizeRecordingScript, CustomJibriConf: customJibriConf},
 	}
 }

@@ -1,0 +1,169 @@
+package render
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/scaling"
+)
+
+// Recorder pod conventions (docker-jitsi-meet's jibri image, PROTOCOLS.md 3.8).
+const (
+	JibriAPIPort       = 2222
+	jibriScriptsDir    = "/opt/jitsi-operator"
+	jibriRecordingsDir = "/storage/recordings"
+	// CustomJibriConf is the file the image includes last (/config/custom-jibri.conf).
+	CustomJibriConf = "custom-jibri.conf"
+	// KeyWebhookSubscribers is the key, in the pool's Secret, of the webhook subscriber URL (it
+	// carries the pool's token, so it is a secret).
+	KeyWebhookSubscribers = "JIBRI_WEBHOOK_SUBSCRIBERS"
+	// KeyRecordingURL is the key, in the pool's Secret, of the finalize script's report URL.
+	KeyRecordingURL = "JITSI_OPERATOR_RECORDING_URL"
+)
+
+// customJibriConf exposes the external API to the operator (the internal one, unauthenticated
+// shutdown control, stays on loopback) and lets a SndAloop recorder capture from its own ALSA
+// card (optional substitutions: unset, the image's PulseAudio settings stand).
+const customJibriConf = `# Rendered by jitsi-operator.
+jibri.api.http.external-api-host = "0.0.0.0"
+jibri.ffmpeg.audio-source = ${?JITSI_OPERATOR_AUDIO_SOURCE}
+jibri.ffmpeg.audio-device = ${?JITSI_OPERATOR_AUDIO_DEVICE}
+`
+
+// JibriPoolSecret names a pool's Secret of webhook and report URLs.
+func JibriPoolSecret(pool *jitsiv1alpha1.JibriPool) string { return pool.Name + "-jibri" }
+
+// JibriPod renders recorder name of pool. card is its ALSA loopback card (SndAloop audio), nil
+// for PulseAudio. Recorders are pods of the pool itself, not of a Deployment, so that a
+// scale-down picks exactly which one goes.
+func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scaling.Card) *corev1.Pod {
+	d := in.Deployment
+	labels := Labels(d, ComponentJibri)
+	labels[LabelPool] = pool.Name
+	yes := true
+	poolSecret := JibriPoolSecret(pool)
+	managed := append(xmppEnv(d),
+		env("DISPLAY", ":0"),
+		env("JIBRI_INSTANCE_ID", name),
+		env("JIBRI_BREWERY_MUC", "jibribrewery"),
+		env("JIBRI_XMPP_USER", "jibri"),
+		secretEnv("JIBRI_XMPP_PASSWORD", selector(in.Secrets.Generated, KeyJibriPassword)),
+		env("JIBRI_RECORDER_USER", "recorder"),
+		secretEnv("JIBRI_RECORDER_PASSWORD", selector(in.Secrets.Generated, KeyRecorderPassword)),
+		env("JIBRI_RECORDING_DIR", jibriRecordingsDir),
+		env("JIBRI_FINALIZE_RECORDING_SCRIPT_PATH", jibriScriptsDir+"/"+FinalizeRecordingFile),
+		env("JIBRI_HTTP_API_EXTERNAL_PORT", fmt.Sprint(JibriAPIPort)),
+		secretEnv("JIBRI_WEBHOOK_SUBSCRIBERS", selector(poolSecret, KeyWebhookSubscribers)),
+		secretEnv(KeyRecordingURL, selector(poolSecret, KeyRecordingURL)),
+		secretEnv("JITSI_OPERATOR_EVENTS_SECRET", in.Secrets.Webhook),
+	)
+	if card != nil {
+		managed = append(managed,
+			env("JITSI_OPERATOR_AUDIO_SOURCE", "alsa"),
+			// The capture side (device 1) of the recorder's own loopback card.
+			env("JITSI_OPERATOR_AUDIO_DEVICE", fmt.Sprintf("hw:%d,1", card.Index)),
+			env("JITSI_OPERATOR_ALSA_CARD", fmt.Sprint(card.Index)))
+	}
+	// Jibri's health endpoint answers 200 even while it records or is unhealthy: a busy recorder
+	// stays Ready, and its state comes from the body, which the operator reads.
+	probe := httpProbe("/jibri/api/v1.0/health", "http-api", 10, 6)
+	shm := resource.MustParse("2Gi")
+	mode := int32(0o755)
+	pod := corev1.PodSpec{
+		// A recording is finalized (uploaded) before the recorder stops.
+		TerminationGracePeriodSeconds: ptrInt64(3600),
+		Containers: []corev1.Container{{
+			Name:           ComponentJibri,
+			Image:          image(d, ComponentJibri),
+			Env:            managed,
+			Ports:          []corev1.ContainerPort{{Name: "http-api", ContainerPort: JibriAPIPort, Protocol: corev1.ProtocolTCP}},
+			ReadinessProbe: probe,
+			LivenessProbe:  httpProbe("/jibri/api/v1.0/health", "http-api", 30, 5),
+			StartupProbe:   httpProbe("/jibri/api/v1.0/health", "http-api", 5, 60),
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: "shm", MountPath: "/dev/shm"},
+				{Name: "recordings", MountPath: "/storage"},
+				{Name: "scripts", MountPath: jibriScriptsDir, ReadOnly: true},
+				{Name: "scripts", MountPath: "/config/" + CustomJibriConf, SubPath: CustomJibriConf, ReadOnly: true},
+			},
+		}},
+		Volumes: []corev1.Volume{
+			{Name: "shm", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &shm}}},
+			{Name: "recordings", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			{Name: "scripts", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: JibriScripts(d)}, DefaultMode: &mode,
+			}}},
+		},
+	}
+	placement(&pod, pool.Spec.Placement)
+	restrictedPod(&pod, d, "/run", "/tmp")
+	if card != nil {
+		sndAloop(&pod, pool, card)
+	}
+	return &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: pool.Namespace, Labels: labels,
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: jitsiv1alpha1.GroupVersion.String(), Kind: "JibriPool", Name: pool.Name, UID: pool.UID,
+				Controller: &yes, BlockOwnerDeletion: &yes,
+			}}},
+		Spec: pod,
+	}
+}
+
+// sndAloop gives a recorder its ALSA loopback card: the node's /dev/snd, the pod pinned to the
+// card's node, and (unless the nodes are prepared) a privileged init container that loads
+// snd-aloop with the host's modules.
+func sndAloop(pod *corev1.PodSpec, pool *jitsiv1alpha1.JibriPool, card *scaling.Card) {
+	hostDir := corev1.HostPathDirectory
+	pod.Volumes = append(pod.Volumes,
+		corev1.Volume{Name: "snd", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/dev/snd", Type: &hostDir}}})
+	pod.Containers[0].VolumeMounts = append(pod.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "snd", MountPath: "/dev/snd"})
+	if pod.NodeSelector == nil {
+		pod.NodeSelector = map[string]string{}
+	}
+	pod.NodeSelector[LabelHostname] = card.Node
+	prepared := pool.Spec.SndAloop != nil && pool.Spec.SndAloop.NodesPrepared
+	check := fmt.Sprintf("test -e /dev/snd/pcmC%dD0p || { echo 'loopback card %d missing: load snd-aloop with enough cards (index=%d or more)'; exit 1; }", card.Index, card.Index, card.Index)
+	if prepared {
+		pod.InitContainers = append(pod.InitContainers, corev1.Container{
+			Name: "check-snd-aloop", Image: pod.Containers[0].Image, Command: []string{"sh", "-c", check},
+			VolumeMounts: []corev1.VolumeMount{{Name: "snd", MountPath: "/dev/snd", ReadOnly: true}},
+		})
+		return
+	}
+	yes := true
+	pod.Volumes = append(pod.Volumes,
+		corev1.Volume{Name: "modules", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/lib/modules", Type: &hostDir}}})
+	pod.InitContainers = append(pod.InitContainers, corev1.Container{
+		Name:            "load-snd-aloop",
+		Image:           pod.Containers[0].Image,
+		Command:         []string{"sh", "-c", fmt.Sprintf("modprobe snd-aloop %s && %s", aloopParams(pool), check)},
+		SecurityContext: &corev1.SecurityContext{Privileged: &yes, RunAsUser: ptrInt64(0), RunAsNonRoot: ptrBool(false)},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: "modules", MountPath: "/lib/modules", ReadOnly: true},
+			{Name: "snd", MountPath: "/dev/snd"},
+		},
+	})
+}
+
+// aloopParams loads as many loopback cards as the pool places per node, at indices 0..n-1.
+func aloopParams(pool *jitsiv1alpha1.JibriPool) string {
+	n := 8
+	if s := pool.Spec.SndAloop; s != nil && s.CardsPerNode > 0 {
+		n = int(s.CardsPerNode)
+	}
+	enable, index := "1", "0"
+	for i := 1; i < n; i++ {
+		enable += ",1"
+		index += fmt.Sprintf(",%d", i)
+	}
+	return "enable=" + enable + " index=" + index
+}
+
+func ptrInt64(v int64) *int64 { return &v }
+func ptrBool(v bool) *bool    { return &v }

@@ -1,0 +1,89 @@
+package render
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/scaling"
+)
+
+func jibriPool(audio jitsiv1alpha1.AudioType) *jitsiv1alpha1.JibriPool {
+	return &jitsiv1alpha1.JibriPool{
+		ObjectMeta: metav1.ObjectMeta{Name: "recorders", Namespace: "video", UID: "pool-uid"},
+		Spec:       jitsiv1alpha1.JibriPoolSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"}, Audio: audio},
+	}
+}
+
+func TestRecorderPodWithPulseAudio(t *testing.T) {
+	in := input(deployment())
+	pod := JibriPod(in, jibriPool(jitsiv1alpha1.AudioPulseAudio), "recorders-x1", nil)
+	if pod.Labels[LabelPool] != "recorders" || pod.Labels[LabelComponent] != ComponentJibri || pod.OwnerReferences[0].Kind != "JibriPool" {
+		t.Errorf("labels %v owners %v", pod.Labels, pod.OwnerReferences)
+	}
+	c := pod.Spec.Containers[0]
+	env := envOf(t, c)
+	for _, name := range []string{"DISPLAY", "XMPP_SERVER", "XMPP_DOMAIN", "XMPP_AUTH_DOMAIN", "XMPP_INTERNAL_MUC_DOMAIN", "XMPP_MUC_DOMAIN", "XMPP_HIDDEN_DOMAIN", "PUBLIC_URL"} {
+		if _, ok := env[name]; !ok {
+			t.Errorf("the image needs %s", name)
+		}
+	}
+	if value(t, env, "JIBRI_INSTANCE_ID") != "recorders-x1" {
+		t.Error("jibriId must be the pod's name: the receiver checks it")
+	}
+	for _, name := range []string{"JIBRI_XMPP_PASSWORD", "JIBRI_RECORDER_PASSWORD", "JIBRI_WEBHOOK_SUBSCRIBERS", "JITSI_OPERATOR_EVENTS_SECRET", KeyRecordingURL} {
+		if e := env[name]; e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.Value != "" {
+			t.Errorf("%s must come from a Secret: %+v", name, e)
+		}
+	}
+	if _, ok := env["JITSI_OPERATOR_AUDIO_SOURCE"]; ok {
+		t.Error("PulseAudio recorders keep the image's audio settings")
+	}
+	var shm *corev1.Volume
+	for i, v := range pod.Spec.Volumes {
+		if v.Name == "shm" {
+			shm = &pod.Spec.Volumes[i]
+		}
+		if v.HostPath != nil {
+			t.Errorf("a PulseAudio recorder mounts the host: %+v", v)
+		}
+	}
+	if shm == nil || shm.EmptyDir.Medium != corev1.StorageMediumMemory || shm.EmptyDir.SizeLimit.String() != "2Gi" {
+		t.Errorf("/dev/shm %+v", shm)
+	}
+	if len(pod.Spec.InitContainers) != 0 || *c.SecurityContext.AllowPrivilegeEscalation || !*c.SecurityContext.ReadOnlyRootFilesystem {
+		t.Error("a PulseAudio recorder needs no privilege")
+	}
+	if p := c.ReadinessProbe.HTTPGet; p == nil || p.Path != "/jibri/api/v1.0/health" {
+		t.Errorf("readiness %+v: Jibri's health answers 200 while busy, so a busy recorder stays Ready", c.ReadinessProbe)
+	}
+	conf := JibriScriptsConfigMap(in).Data[CustomJibriConf]
+	if !strings.Contains(conf, `external-api-host = "0.0.0.0"`) || strings.Contains(conf, "internal-api-host") {
+		t.Errorf("custom-jibri.conf exposes the external API only:\n%s", conf)
+	}
+}
+
+func TestRecorderPodWithSndAloop(t *testing.T) {
+	in := input(deployment())
+	pool := jibriPool(jitsiv1alpha1.AudioSndAloop)
+	pod := JibriPod(in, pool, "recorders-x2", &scaling.Card{Node: "node-a", Index: 3})
+	env := envOf(t, pod.Spec.Containers[0])
+	if value(t, env, "JITSI_OPERATOR_AUDIO_SOURCE") != "alsa" || value(t, env, "JITSI_OPERATOR_AUDIO_DEVICE") != "hw:3,1" {
+		t.Error("not capturing from its own card")
+	}
+	if pod.Spec.NodeSelector[LabelHostname] != "node-a" {
+		t.Error("not pinned to its card's node")
+	}
+	init := pod.Spec.InitContainers
+	if len(init) != 1 || !*init[0].SecurityContext.Privileged || !strings.Contains(strings.Join(init[0].Command, " "), "modprobe snd-aloop enable=1,1,1,1,1,1,1,1 index=0,1,2,3,4,5,6,7") {
+		t.Errorf("init %+v", init)
+	}
+	pool.Spec.SndAloop = &jitsiv1alpha1.SndAloopSpec{NodesPrepared: true, CardsPerNode: 4}
+	prepared := JibriPod(in, pool, "recorders-x3", &scaling.Card{Node: "node-a", Index: 1}).Spec.InitContainers
+	if len(prepared) != 1 || prepared[0].SecurityContext != nil || !strings.Contains(strings.Join(prepared[0].Command, " "), "pcmC1D0p") {
+		t.Errorf("prepared nodes: only a check, no privilege: %+v", prepared)
+	}
+}
