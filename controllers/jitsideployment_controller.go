@@ -162,6 +162,8 @@ func (r *JitsiDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 type deploymentObservation struct {
 	in    render.Input
 	facts render.DeploymentFacts
+	// deployments are the stack's Deployments as ensureStack rendered and applied them.
+	deployments []*appsv1.Deployment
 }
 
 func (r *JitsiDeploymentReconciler) applier() *applier {

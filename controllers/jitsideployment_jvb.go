@@ -275,15 +275,12 @@ func nodeAddress(n *corev1.Node) string {
 // The pod's preStop hook drains the bridge (graceful shutdown, bounded by its long termination
 // grace period), so a running conference is not cut.
 func (r *JitsiDeploymentReconciler) removeExtraBridges(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, obs *deploymentObservation) error {
-	count := len(obs.in.Bridges)
-	wanted := map[string]bool{}
-	for i := 0; i < count; i++ {
-		wanted[render.JVB(d, i)] = true
+	bridges := map[string]bool{}
+	for _, b := range obs.in.Bridges {
+		bridges[render.JVB(d, b.Index)] = true
 	}
-	if d.Spec.JVB.Media.Type == jitsiv1alpha1.MediaHostPort {
-		// HostPort bridges have no Service.
-		wanted = map[string]bool{}
-	}
+	// HostPort bridges have no Service.
+	hostPort := d.Spec.JVB.Media.Type == jitsiv1alpha1.MediaHostPort
 	sel := client.MatchingLabels(render.SelectorLabels(d, render.ComponentJVB))
 	var deps appsv1.DeploymentList
 	if err := r.List(ctx, &deps, client.InNamespace(d.Namespace), sel); err != nil {
@@ -291,7 +288,7 @@ func (r *JitsiDeploymentReconciler) removeExtraBridges(ctx context.Context, d *j
 	}
 	for i := range deps.Items {
 		dep := &deps.Items[i]
-		if bridgeWanted(d, dep.Name, count) || !metav1.IsControlledBy(dep, d) {
+		if bridges[dep.Name] || !metav1.IsControlledBy(dep, d) {
 			continue
 		}
 		if err := r.Delete(ctx, dep, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
@@ -306,7 +303,7 @@ func (r *JitsiDeploymentReconciler) removeExtraBridges(ctx context.Context, d *j
 	}
 	for i := range svcs.Items {
 		svc := &svcs.Items[i]
-		if wanted[svc.Name] || !metav1.IsControlledBy(svc, d) {
+		if bridges[svc.Name] && !hostPort || !metav1.IsControlledBy(svc, d) {
 			continue
 		}
 		if err := r.Delete(ctx, svc); client.IgnoreNotFound(err) != nil {
@@ -314,13 +311,4 @@ func (r *JitsiDeploymentReconciler) removeExtraBridges(ctx context.Context, d *j
 		}
 	}
 	return nil
-}
-
-func bridgeWanted(d *jitsiv1alpha1.JitsiDeployment, name string, count int) bool {
-	for i := 0; i < count; i++ {
-		if render.JVB(d, i) == name {
-			return true
-		}
-	}
-	return false
 }

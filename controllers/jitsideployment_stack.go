@@ -17,24 +17,19 @@ import (
 func (r *JitsiDeploymentReconciler) ensureStack(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, obs *deploymentObservation) error {
 	in := obs.in
 	a := r.applier()
+	obs.deployments = stackDeployments(in)
 	children := []client.Object{
 		render.ProsodyConfigMap(in),
 		render.ProsodyService(in),
-		render.ProsodyDeployment(in),
 		render.JicofoService(in),
-		render.JicofoDeployment(in),
 		render.WebService(in),
-		render.WebDeployment(in),
 		render.JVBScriptsConfigMap(in),
 		render.JibriScriptsConfigMap(in),
 	}
-	for _, b := range in.Bridges {
-		children = append(children, render.JVBDeployment(in, b))
+	for _, dep := range obs.deployments {
+		children = append(children, dep)
 	}
 	for _, c := range children {
-		if c == nil || isNilObject(c) {
-			continue
-		}
 		if _, err := a.apply(ctx, d, c); err != nil {
 			return err
 		}
@@ -56,19 +51,6 @@ func (r *JitsiDeploymentReconciler) ensureStack(ctx context.Context, d *jitsiv1a
 
 func endpointString(d *jitsiv1alpha1.JitsiDeployment, e jitsiv1alpha1.MediaEndpoint) string {
 	return render.JVBAdvertise(d, render.Bridge{AdvertiseIP: e.Address, AdvertisePort: e.Port})
-}
-
-// isNilObject catches typed nil pointers in the children list.
-func isNilObject(o client.Object) bool {
-	switch t := o.(type) {
-	case *corev1.Service:
-		return t == nil
-	case *corev1.ConfigMap:
-		return t == nil
-	case *appsv1.Deployment:
-		return t == nil
-	}
-	return false
 }
 
 // stackDeployments are the Deployments of the stack as rendered from in.

@@ -23,8 +23,8 @@ import (
 // comes from the rendered objects, not the cache, which may not show a write made a moment ago;
 // a Deployment counts as ready only once its controller has seen the current spec.
 func (r *JitsiDeploymentReconciler) observe(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, obs *deploymentObservation) error {
-	in, facts := obs.in, &obs.facts
-	for _, want := range stackDeployments(in) {
+	facts := &obs.facts
+	for _, want := range obs.deployments {
 		c := want.Labels[render.LabelComponent]
 		f := facts.Components[c]
 		replicas := int32(1)
