@@ -253,11 +253,10 @@ func (r *MeetingReconciler) writeMeetingStatus(ctx context.Context, m *jitsiv1al
 		roomURL, secretName = obs.access.RoomURL, AccessSecretName(m)
 		issued.Status, issued.Reason = metav1.ConditionTrue, jitsiv1alpha1.ReasonIssued
 		issued.Message = fmt.Sprintf("Secret %s holds the moderator and guest URLs", secretName)
-		switch phase {
-		case jitsiv1alpha1.MeetingCompleted, jitsiv1alpha1.MeetingExpired, jitsiv1alpha1.MeetingFailed:
+		if meeting.Ended(phase) {
 			ready.Status, ready.Reason = metav1.ConditionFalse, jitsiv1alpha1.ReasonEnded
 			ready.Message = fmt.Sprintf("the meeting is %s", phase)
-		default:
+		} else {
 			ready.Status, ready.Reason = metav1.ConditionTrue, jitsiv1alpha1.ReasonIssued
 			ready.Message = "people can join at " + roomURL
 		}

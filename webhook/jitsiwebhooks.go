@@ -11,7 +11,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
@@ -140,14 +139,11 @@ func (s *Server) deploymentBySecret(ctx context.Context, secret string) (*jitsiv
 	var found *jitsiv1alpha1.JitsiDeployment
 	for i := range list.Items {
 		d := &list.Items[i]
-		_, key, err := s.deploymentSecret(ctx, d.Namespace, d.Name)
+		key, err := s.eventsSecretOf(ctx, d)
 		if err != nil {
-			if p := (*problem)(nil); asProblem(err, &p) || apierrors.IsNotFound(err) {
-				continue
-			}
 			return nil, err
 		}
-		if subtle.ConstantTimeCompare(key, []byte(secret)) == 1 {
+		if key != nil && subtle.ConstantTimeCompare(key, []byte(secret)) == 1 {
 			if found != nil {
 				return nil, fail(http.StatusUnauthorized, "AmbiguousSecret",
 					"several deployments share this events secret, so it does not say which sent the event; give each its own")

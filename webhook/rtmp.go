@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/events"
@@ -68,19 +67,15 @@ func (s *Server) handleRTMP(w http.ResponseWriter, r *http.Request, kind events.
 		if m.Spec.Streaming.Mode == "" || m.Spec.Streaming.Mode == jitsiv1alpha1.StreamingNone {
 			return nil, fail(http.StatusForbidden, "StreamingOff", "the Meeting does not stream")
 		}
-		switch phase, _ := meeting.Phase(m, now); phase {
-		case jitsiv1alpha1.MeetingCompleted, jitsiv1alpha1.MeetingExpired, jitsiv1alpha1.MeetingFailed:
+		if phase, _ := meeting.Phase(m, now); meeting.Ended(phase) {
 			return nil, fail(http.StatusForbidden, "MeetingEnded", "the meeting has ended")
 		}
 	}
 	ev := events.Event{Kind: kind, Room: m.RoomName(), Time: now}
-	changed, err := s.batches.submit(client.ObjectKeyFromObject(m).String(), []events.Event{ev}, func(all []events.Event) (bool, error) {
-		return s.write(r.Context(), client.ObjectKeyFromObject(m), all)
-	})
+	changed, err := s.store(r.Context(), "rtmp", m, []events.Event{ev})
 	if err != nil {
 		return nil, err
 	}
-	applied.WithLabelValues("rtmp", string(kind)).Inc()
 	return map[string]any{"applied": true, "changed": changed, "meeting": m.Name}, nil
 }
 

@@ -103,8 +103,6 @@ func fail(status int, reason, format string, args ...any) *problem {
 	return &problem{status: status, reason: reason, message: fmt.Sprintf(format, args...)}
 }
 
-func asProblem(err error, p **problem) bool { return errors.As(err, p) }
-
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -154,56 +152,84 @@ func (s *Server) deploymentSecret(ctx context.Context, ns, name string) (*jitsiv
 		}
 		return nil, nil, err
 	}
-	ref := render.SecretsFor(d).Webhook
-	secret := &corev1.Secret{}
-	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil, unauthorized
-		}
+	key, err := s.eventsSecretOf(ctx, d)
+	if err != nil {
 		return nil, nil, err
 	}
-	key := secret.Data[ref.Key]
-	if len(key) == 0 {
+	if key == nil {
 		return nil, nil, unauthorized
 	}
 	return d, key, nil
+}
+
+// eventsSecretOf is d's events secret, nil when its Secret or key does not exist (yet).
+func (s *Server) eventsSecretOf(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment) ([]byte, error) {
+	ref := render.SecretsFor(d).Webhook
+	secret := &corev1.Secret{}
+	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: ref.Name}, secret); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	if key := secret.Data[ref.Key]; len(key) > 0 {
+		return key, nil
+	}
+	return nil, nil
+}
+
+// meetingForRoom is the Meeting of d whose room is room, nil when there is none.
+func (s *Server) meetingForRoom(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, room string) (*jitsiv1alpha1.Meeting, error) {
+	var list jitsiv1alpha1.MeetingList
+	if err := s.Client.List(ctx, &list, client.InNamespace(d.Namespace)); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		if m := &list.Items[i]; m.Spec.JitsiDeploymentRef.Name == d.Name && strings.EqualFold(m.RoomName(), room) {
+			return m, nil
+		}
+	}
+	return nil, nil
 }
 
 // apply applies evs to the Meeting of d's namespace whose room they are about, reading the
 // Meeting fresh and writing its status with optimistic concurrency, retried on conflict. It
 // reports whether a Meeting was found and whether its status changed.
 func (s *Server) apply(ctx context.Context, source string, d *jitsiv1alpha1.JitsiDeployment, room string, evs []events.Event) (map[string]any, error) {
-	var list jitsiv1alpha1.MeetingList
-	if err := s.Client.List(ctx, &list, client.InNamespace(d.Namespace)); err != nil {
+	target, err := s.meetingForRoom(ctx, d, room)
+	if err != nil {
 		return nil, err
-	}
-	var target *jitsiv1alpha1.Meeting
-	for i := range list.Items {
-		m := &list.Items[i]
-		if m.Spec.JitsiDeploymentRef.Name == d.Name && strings.EqualFold(m.RoomName(), room) {
-			target = m
-		}
 	}
 	if target == nil {
 		// Rooms without a Meeting are normal (ad-hoc rooms): accepted, nothing to store.
 		return map[string]any{"applied": false, "reason": "no Meeting for room " + room}, nil
 	}
-	changed, err := s.batches.submit(client.ObjectKeyFromObject(target).String(), evs, func(all []events.Event) (bool, error) {
-		return s.write(ctx, client.ObjectKeyFromObject(target), all)
-	})
+	changed, err := s.store(ctx, source, target, evs)
 	if err != nil {
 		return nil, err
 	}
-	stored := s.now()
 	answer := map[string]any{"applied": true, "changed": changed, "meeting": target.Name}
 	for _, e := range evs {
-		applied.WithLabelValues(source, string(e.Kind)).Inc()
-		latency.WithLabelValues(source).Observe(stored.Sub(e.Time).Seconds())
 		if e.Kind == events.RoomCreated {
-			answer["room"] = roomConfig(target, stored)
+			answer["room"] = roomConfig(target, s.now())
 		}
 	}
 	return answer, nil
+}
+
+// store applies evs to m's status (coalesced with other events for m arriving meanwhile) and
+// counts them.
+func (s *Server) store(ctx context.Context, source string, m *jitsiv1alpha1.Meeting, evs []events.Event) (bool, error) {
+	key := client.ObjectKeyFromObject(m)
+	changed, err := s.batches.submit(key.String(), evs, func(all []events.Event) (bool, error) {
+		return s.write(ctx, key, all)
+	})
+	if err != nil {
+		return false, err
+	}
+	stored := s.now()
+	for _, e := range evs {
+		applied.WithLabelValues(source, string(e.Kind)).Inc()
+		latency.WithLabelValues(source).Observe(stored.Sub(e.Time).Seconds())
+	}
+	return changed, nil
 }
 
 // write applies evs to the Meeting's status in one write: read fresh, apply, update with the

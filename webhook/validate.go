@@ -4,9 +4,6 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"strings"
-
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
@@ -50,22 +47,17 @@ func (s *Server) handleValidateAccess(w http.ResponseWriter, r *http.Request) (m
 // decideAccess is the access rule for person id (a token's context.user id; empty without one)
 // joining room of deployment d. It also returns the room's Meeting, nil when there is none.
 func (s *Server) decideAccess(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, room, id string, recorder bool) (bool, string, *jitsiv1alpha1.Meeting, error) {
-	var list jitsiv1alpha1.MeetingList
-	if err := s.Client.List(ctx, &list, client.InNamespace(d.Namespace)); err != nil {
+	m, err := s.meetingForRoom(ctx, d, room)
+	if err != nil {
 		return false, "", nil, err
 	}
-	i := slices.IndexFunc(list.Items, func(m jitsiv1alpha1.Meeting) bool {
-		return m.Spec.JitsiDeploymentRef.Name == d.Name && strings.EqualFold(m.RoomName(), room)
-	})
-	if i < 0 {
+	if m == nil {
 		return true, "no Meeting for this room", nil, nil
 	}
-	m := &list.Items[i]
 	if recorder {
 		return true, "the recorder", m, nil
 	}
-	switch phase, _ := meeting.Phase(m, s.now()); phase {
-	case jitsiv1alpha1.MeetingCompleted, jitsiv1alpha1.MeetingExpired, jitsiv1alpha1.MeetingFailed:
+	if phase, _ := meeting.Phase(m, s.now()); meeting.Ended(phase) {
 		return false, "the meeting has ended", m, nil
 	}
 	if m.Spec.Access != jitsiv1alpha1.AccessPrivate {

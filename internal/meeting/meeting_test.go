@@ -191,3 +191,14 @@ func TestInviteesGetTheirOwnTokens(t *testing.T) {
 		t.Error("bob's URL")
 	}
 }
+
+func TestEnded(t *testing.T) {
+	for phase, want := range map[jitsiv1alpha1.MeetingPhase]bool{
+		jitsiv1alpha1.MeetingScheduled: false, jitsiv1alpha1.MeetingInProgress: false,
+		jitsiv1alpha1.MeetingCompleted: true, jitsiv1alpha1.MeetingExpired: true, jitsiv1alpha1.MeetingFailed: true,
+	} {
+		if Ended(phase) != want {
+			t.Errorf("Ended(%s) = %v", phase, !want)
+		}
+	}
+}

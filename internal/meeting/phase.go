@@ -38,3 +38,12 @@ func Phase(m *jitsiv1alpha1.Meeting, now time.Time) (phase jitsiv1alpha1.Meeting
 	}
 	return jitsiv1alpha1.MeetingScheduled, end
 }
+
+// Ended reports whether a meeting in phase p is over: nobody joins it or streams it any more.
+func Ended(p jitsiv1alpha1.MeetingPhase) bool {
+	switch p {
+	case jitsiv1alpha1.MeetingCompleted, jitsiv1alpha1.MeetingExpired, jitsiv1alpha1.MeetingFailed:
+		return true
+	}
+	return false
+}
