@@ -32,7 +32,7 @@ func (r *JitsiDeploymentReconciler) ensureSecrets(ctx context.Context, d *jitsiv
 		if ref.Name == in.Secrets.Generated {
 			continue
 		}
-		v, err := r.secretValue(ctx, d.Namespace, ref)
+		v, err := secretValue(ctx, r, d.Namespace, ref)
 		if err != nil {
 			if apierrors.IsNotFound(err) || errors.Is(err, errMissingKey) {
 				obs.facts.MissingSecrets = append(obs.facts.MissingSecrets, ref.Name+"/"+ref.Key)
@@ -50,7 +50,8 @@ func (r *JitsiDeploymentReconciler) ensureSecrets(ctx context.Context, d *jitsiv
 
 var errMissingKey = errors.New("key not in secret")
 
-func (r *JitsiDeploymentReconciler) secretValue(ctx context.Context, ns string, ref corev1.SecretKeySelector) ([]byte, error) {
+// secretValue reads the key ref names; errMissingKey when the Secret lacks it.
+func secretValue(ctx context.Context, r client.Reader, ns string, ref corev1.SecretKeySelector) ([]byte, error) {
 	s := &corev1.Secret{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, s); err != nil {
 		return nil, err

@@ -135,9 +135,8 @@ func (r *MeetingReconciler) ensureAccess(ctx context.Context, m *jitsiv1alpha1.M
 	var iss *meeting.Issuer
 	if d.Spec.Auth.Type == jitsiv1alpha1.AuthJWT {
 		ref := render.SecretsFor(d).JWT
-		s := &corev1.Secret{}
-		err := r.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: ref.Name}, s)
-		if apierrors.IsNotFound(err) || (err == nil && len(s.Data[ref.Key]) == 0) {
+		key, err := secretValue(ctx, r, m.Namespace, ref)
+		if apierrors.IsNotFound(err) || errors.Is(err, errMissingKey) || (err == nil && len(key) == 0) {
 			obs.reason = jitsiv1alpha1.ReasonSecretNotFound
 			obs.message = fmt.Sprintf("the JWT signing secret %s/%s of JitsiDeployment %s does not exist yet", ref.Name, ref.Key, d.Name)
 			return nil
@@ -146,7 +145,7 @@ func (r *MeetingReconciler) ensureAccess(ctx context.Context, m *jitsiv1alpha1.M
 			return err
 		}
 		appID, issuer, audience := render.JWTSettings(d)
-		iss = &meeting.Issuer{AppID: appID, Issuer: issuer, Audience: audience, XMPPDomain: render.XMPPDomain, Secret: s.Data[ref.Key]}
+		iss = &meeting.Issuer{AppID: appID, Issuer: issuer, Audience: audience, XMPPDomain: render.XMPPDomain, Secret: key}
 	}
 	access, err := meeting.Issue(m, render.PublicURL(d), iss, obs.now)
 	if err != nil {
