@@ -55,6 +55,25 @@ func verify(ns, token string) *meeting.Claims {
 	return c
 }
 
+// setEndTime moves a Meeting's end, retrying conflicts with the controller.
+func setEndTime(ns, name string, end time.Time) {
+	Eventually(func(g Gomega) {
+		m := &jitsiv1alpha1.Meeting{}
+		g.Expect(k8sClient.Get(ctx, key(ns, name), m)).To(Succeed())
+		m.Spec.EndTime = &metav1.Time{Time: end}
+		g.Expect(k8sClient.Update(ctx, m)).To(Succeed())
+	}).Should(Succeed())
+}
+
+// moderatorTokenExpiry reads the expiry of the moderator token in a Meeting's access Secret.
+func moderatorTokenExpiry(ns, name string) func(Gomega) time.Time {
+	return func(g Gomega) time.Time {
+		s := &corev1.Secret{}
+		g.Expect(k8sClient.Get(ctx, key(ns, name+"-access"), s)).To(Succeed())
+		return verify(ns, string(s.Data["moderatorToken"])).ExpiresAt.Time
+	}
+}
+
 var _ = Describe("Meeting", func() {
 	It("waits for its JitsiDeployment, then issues URLs with tokens Prosody accepts", func() {
 		ns := newNamespace()
@@ -113,17 +132,8 @@ var _ = Describe("Meeting", func() {
 		Expect(string(access.Data["invite-bob_example.com.url"])).To(HaveSuffix("?jwt=" + string(access.Data["invite-bob_example.com.token"])))
 
 		By("re-issuing the tokens when the meeting's times change")
-		Eventually(func(g Gomega) {
-			m := &jitsiv1alpha1.Meeting{}
-			g.Expect(k8sClient.Get(ctx, key(ns, "board-review"), m)).To(Succeed())
-			m.Spec.EndTime = &metav1.Time{Time: start.Add(2 * time.Hour)}
-			g.Expect(k8sClient.Update(ctx, m)).To(Succeed())
-		}).Should(Succeed())
-		Eventually(func(g Gomega) time.Time {
-			s := &corev1.Secret{}
-			g.Expect(k8sClient.Get(ctx, key(ns, "board-review-access"), s)).To(Succeed())
-			return verify(ns, string(s.Data["moderatorToken"])).ExpiresAt.Time
-		}).Should(BeTemporally("==", start.Add(2*time.Hour)))
+		setEndTime(ns, "board-review", start.Add(2*time.Hour))
+		Eventually(moderatorTokenExpiry(ns, "board-review")).Should(BeTemporally("==", start.Add(2*time.Hour)))
 
 		By("never putting a token in the status or events")
 		st = meetingStatus(ns, "board-review")(Default)
@@ -178,17 +188,8 @@ var _ = Describe("Meeting", func() {
 		}
 		Eventually(streamKey).Should(MatchRegexp(`^` + ns + `\.keynote\.[a-z2-7]{32}$`))
 		first := streamKey(Default)
-		Eventually(func(g Gomega) {
-			m := &jitsiv1alpha1.Meeting{}
-			g.Expect(k8sClient.Get(ctx, key(ns, "keynote"), m)).To(Succeed())
-			m.Spec.EndTime = &metav1.Time{Time: start.Add(2 * time.Hour)}
-			g.Expect(k8sClient.Update(ctx, m)).To(Succeed())
-		}).Should(Succeed())
-		Eventually(func(g Gomega) time.Time {
-			s := &corev1.Secret{}
-			g.Expect(k8sClient.Get(ctx, key(ns, "keynote-access"), s)).To(Succeed())
-			return verify(ns, string(s.Data["moderatorToken"])).ExpiresAt.Time
-		}).Should(BeTemporally("==", start.Add(2*time.Hour)))
+		setEndTime(ns, "keynote", start.Add(2*time.Hour))
+		Eventually(moderatorTokenExpiry(ns, "keynote")).Should(BeTemporally("==", start.Add(2*time.Hour)))
 		Expect(streamKey(Default)).To(Equal(first))
 	})
 
