@@ -29,14 +29,27 @@ class Client(slixmpp.ClientXMPP):
         self.started.set()
 
 
+async def connect(port, *accounts):
+    """Signs in every (jid, password) and returns the clients once all sessions have started."""
+    clients = [Client(jid, password) for jid, password in accounts]
+    for c in clients:
+        c.connect(address=("127.0.0.1", port), force_starttls=False, disable_starttls=True)
+    for c in clients:
+        await asyncio.wait_for(c.started.wait(), 15)
+    return clients
+
+
+async def disconnect(*clients):
+    for c in clients:
+        c.disconnect()
+    await asyncio.sleep(0.5)
+
+
 async def stay(port, room, seconds):
-    alice = Client("alice@meet.jitsi", "alice-pw")
-    alice.connect(address=("127.0.0.1", port), force_starttls=False, disable_starttls=True)
-    await asyncio.wait_for(alice.started.wait(), 15)
+    (alice,) = await connect(port, ("alice@meet.jitsi", "alice-pw"))
     alice.plugin["xep_0045"].join_muc(room, "Alice")
     await asyncio.sleep(seconds)
-    alice.disconnect()
-    await asyncio.sleep(0.5)
+    await disconnect(alice)
 
 
 def recording_status(status):
@@ -46,12 +59,7 @@ def recording_status(status):
 
 
 async def recording(port, room):
-    alice = Client("alice@meet.jitsi", "alice-pw")
-    focus = Client("focus@auth.meet.jitsi", "focus-pw")
-    for c in (alice, focus):
-        c.connect(address=("127.0.0.1", port), force_starttls=False, disable_starttls=True)
-    await asyncio.wait_for(alice.started.wait(), 15)
-    await asyncio.wait_for(focus.started.wait(), 15)
+    alice, focus = await connect(port, ("alice@meet.jitsi", "alice-pw"), ("focus@auth.meet.jitsi", "focus-pw"))
     alice.plugin["xep_0045"].join_muc(room, "Alice")
     await asyncio.sleep(1)
     focus.plugin["xep_0045"].join_muc(room, "focus")
@@ -64,18 +72,11 @@ async def recording(port, room):
     for c in (focus, alice):
         c.plugin["xep_0045"].leave_muc(room, "focus" if c is focus else "Alice")
     await asyncio.sleep(1)
-    for c in (alice, focus):
-        c.disconnect()
-    await asyncio.sleep(0.5)
+    await disconnect(alice, focus)
 
 
 async def main(port, room):
-    alice = Client("alice@meet.jitsi", "alice-pw")
-    recorder = Client("recorder@hidden.meet.jitsi", "recorder-pw")
-    for c in (alice, recorder):
-        c.connect(address=("127.0.0.1", port), force_starttls=False, disable_starttls=True)
-    await asyncio.wait_for(alice.started.wait(), 15)
-    await asyncio.wait_for(recorder.started.wait(), 15)
+    alice, recorder = await connect(port, ("alice@meet.jitsi", "alice-pw"), ("recorder@hidden.meet.jitsi", "recorder-pw"))
 
     alice.plugin["xep_0045"].join_muc(room, "Alice")
     await asyncio.sleep(1)
@@ -85,9 +86,7 @@ async def main(port, room):
     await asyncio.sleep(1)
     alice.plugin["xep_0045"].leave_muc(room, "Alice")
     await asyncio.sleep(1)
-    for c in (alice, recorder):
-        c.disconnect()
-    await asyncio.sleep(0.5)
+    await disconnect(alice, recorder)
 
 
 if __name__ == "__main__":
