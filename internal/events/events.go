@@ -226,7 +226,11 @@ func recorder(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
 			r.StartedAt = &at
 		}
 		if r.StoppedAt == nil || r.StoppedAt.Before(&at) {
-			r.State, r.StoppedAt, r.Recorder = jitsiv1alpha1.RecordingStateRecording, nil, e.Occupant.Nick
+			// A recorder the pool assigned (Pending) is named by its pod; keep that name.
+			if r.State != jitsiv1alpha1.RecordingStatePending || r.Recorder == "" {
+				r.Recorder = e.Occupant.Nick
+			}
+			r.State, r.StoppedAt = jitsiv1alpha1.RecordingStateRecording, nil
 		}
 	case OccupantLeft:
 		// A completion report that arrived first set a stand-in stop time; the leave is the real one.

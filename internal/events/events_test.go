@@ -205,3 +205,17 @@ func TestJicofoRecordingStatus(t *testing.T) {
 		t.Errorf("a live stream: %+v %+v", live.Streaming, live.Recording)
 	}
 }
+
+func TestTheRecorderThePoolAssignedKeepsItsName(t *testing.T) {
+	st := jitsiv1alpha1.MeetingStatus{Recording: &jitsiv1alpha1.RecordingStatus{
+		State: jitsiv1alpha1.RecordingStatePending, Recorder: "rec-x7k2p", SessionID: "standup-abc"}}
+	st = Apply(st, Event{Kind: OccupantJoined, Room: "r", Time: at(3), Occupant: &Occupant{Key: "recorder@hidden", Recorder: true, Nick: "a1b2c3"}})
+	if r := st.Recording; r.State != jitsiv1alpha1.RecordingStateRecording || r.Recorder != "rec-x7k2p" || r.SessionID != "standup-abc" {
+		t.Fatalf("after the recorder joined: %+v", r)
+	}
+	// A recording nobody assigned (a moderator's button) is named by the recorder's nick.
+	st = Apply(jitsiv1alpha1.MeetingStatus{}, Event{Kind: OccupantJoined, Room: "r", Time: at(3), Occupant: &Occupant{Key: "recorder@hidden", Recorder: true, Nick: "a1b2c3"}})
+	if st.Recording.Recorder != "a1b2c3" {
+		t.Fatalf("unassigned recording: %+v", st.Recording)
+	}
+}

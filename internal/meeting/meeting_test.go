@@ -202,3 +202,48 @@ func TestEnded(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordingWanted(t *testing.T) {
+	open := jitsiv1alpha1.MeetingStatus{StartedAt: &metav1.Time{Time: start.Add(time.Minute)}, ParticipantCount: 1, PeakParticipants: 1}
+	closed := open
+	closed.EndedAt = &metav1.Time{Time: start.Add(10 * time.Minute)}
+	two := open
+	two.ParticipantCount, two.PeakParticipants = 2, 2
+	wentDownToOne := open
+	wentDownToOne.PeakParticipants = 2
+	recording := open
+	recording.Recording = &jitsiv1alpha1.RecordingStatus{State: jitsiv1alpha1.RecordingStateRecording}
+	now := start.Add(15 * time.Minute)
+	cases := []struct {
+		name   string
+		mode   jitsiv1alpha1.RecordingMode
+		ask    string
+		status jitsiv1alpha1.MeetingStatus
+		want   bool
+	}{
+		{"automatic, not started", jitsiv1alpha1.RecordingAutomatic, "", jitsiv1alpha1.MeetingStatus{}, false},
+		{"automatic, in progress", jitsiv1alpha1.RecordingAutomatic, "", open, true},
+		{"automatic, ended", jitsiv1alpha1.RecordingAutomatic, "", closed, false},
+		{"second participant, one in", jitsiv1alpha1.RecordingAutomaticOnSecondParticipant, "", open, false},
+		{"second participant, two in", jitsiv1alpha1.RecordingAutomaticOnSecondParticipant, "", two, true},
+		{"second participant, back to one", jitsiv1alpha1.RecordingAutomaticOnSecondParticipant, "", wentDownToOne, true},
+		{"second participant, recording", jitsiv1alpha1.RecordingAutomaticOnSecondParticipant, "", recording, true},
+		{"manual, not asked", jitsiv1alpha1.RecordingManual, "", open, false},
+		{"manual, asked", jitsiv1alpha1.RecordingManual, "on", open, true},
+		{"manual, asked to stop", jitsiv1alpha1.RecordingManual, "off", recording, false},
+		{"manual, asked, ended", jitsiv1alpha1.RecordingManual, "on", closed, false},
+		{"none", jitsiv1alpha1.RecordingNone, "on", open, false},
+	}
+	for _, tc := range cases {
+		m := meeting(func(m *jitsiv1alpha1.Meeting) {
+			m.Spec.Recording.Mode = tc.mode
+			if tc.ask != "" {
+				m.Annotations = map[string]string{AnnotationRecording: tc.ask}
+			}
+		})
+		m.Status = tc.status
+		if got := RecordingWanted(m, now); got != tc.want {
+			t.Errorf("%s: wanted %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
