@@ -15,14 +15,6 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
-// Annotations the receiver keeps on a recorder's Pod from its Jibri's webhooks; the JibriPool
-// controller counts busy and idle recorders from them, and never removes a busy one.
-const (
-	AnnotationJibriBusy    = "jitsi.operator.dev/jibri-busy-status"
-	AnnotationJibriHealth  = "jitsi.operator.dev/jibri-health"
-	AnnotationJibriSession = "jitsi.operator.dev/jibri-session"
-)
-
 type jibriHealthEvent struct {
 	JibriID string `json:"jibriId"`
 	Status  *struct {
@@ -82,10 +74,10 @@ func (s *Server) handleJibriStatus(w http.ResponseWriter, r *http.Request) (map[
 	annotations := map[string]string{}
 	switch {
 	case e.Status != nil:
-		annotations[AnnotationJibriBusy] = strings.ToUpper(e.Status.BusyStatus)
-		annotations[AnnotationJibriHealth] = strings.ToUpper(e.Status.Health.HealthStatus)
+		annotations[render.AnnotationJibriBusy] = strings.ToUpper(e.Status.BusyStatus)
+		annotations[render.AnnotationJibriHealth] = strings.ToUpper(e.Status.Health.HealthStatus)
 	case e.Session != nil:
-		annotations[AnnotationJibriSession] = e.Session.SessionID + " " + strings.ToUpper(e.Session.Status)
+		annotations[render.AnnotationJibriSession] = e.Session.SessionID + " " + strings.ToUpper(e.Session.Status)
 	default:
 		return nil, fail(http.StatusBadRequest, "NoStatus", "neither status nor session in the body")
 	}

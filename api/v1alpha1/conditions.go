@@ -54,6 +54,10 @@ const (
 	ReasonAllBusy = "AllRecordersBusy"
 	// ReasonNoHealthyRecorders: no recorder reports healthy.
 	ReasonNoHealthyRecorders = "NoHealthyRecorders"
+	// ReasonNoLoopbackCards: SndAloop recorders wanted, and no schedulable node has a free loopback card.
+	ReasonNoLoopbackCards = "NoLoopbackCards"
+	// ReasonAtMaxReplicas: recordings wait, and the pool runs maxReplicas recorders already.
+	ReasonAtMaxReplicas = "AtMaxReplicas"
 	// ReasonRollingOut: components are being created or updated.
 	ReasonRollingOut = "RollingOut"
 	// ReasonAsExpected: nothing needs attention.

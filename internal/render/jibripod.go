@@ -23,7 +23,14 @@ const (
 	KeyWebhookSubscribers = "JIBRI_WEBHOOK_SUBSCRIBERS"
 	// KeyRecordingURL is the key, in the pool's Secret, of the finalize script's report URL.
 	KeyRecordingURL = "JITSI_OPERATOR_RECORDING_URL"
+	// JibriRecorderUser is the recorder's account on the hidden domain: the participant that
+	// joins a meeting to record it.
+	JibriRecorderUser = "recorder"
 )
+
+// drainScript asks Jibri (its internal API, on loopback) to exit once idle, and waits until it is.
+const drainScript = `curl -s -X POST http://127.0.0.1:3333/jibri/api/internal/v1.0/gracefulShutdown || true
+while curl -s http://127.0.0.1:2222/jibri/api/v1.0/health | grep -q '"busyStatus":"BUSY"'; do sleep 5; done`
 
 // customJibriConf exposes the external API to the operator (the internal one, unauthenticated
 // shutdown control, stays on loopback) and lets a SndAloop recorder capture from its own ALSA
@@ -52,7 +59,7 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 		env("JIBRI_BREWERY_MUC", "jibribrewery"),
 		env("JIBRI_XMPP_USER", "jibri"),
 		secretEnv("JIBRI_XMPP_PASSWORD", selector(in.Secrets.Generated, KeyJibriPassword)),
-		env("JIBRI_RECORDER_USER", "recorder"),
+		env("JIBRI_RECORDER_USER", JibriRecorderUser),
 		secretEnv("JIBRI_RECORDER_PASSWORD", selector(in.Secrets.Generated, KeyRecorderPassword)),
 		env("JIBRI_RECORDING_DIR", jibriRecordingsDir),
 		env("JIBRI_FINALIZE_RECORDING_SCRIPT_PATH", jibriScriptsDir+"/"+FinalizeRecordingFile),
@@ -84,6 +91,9 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 			ReadinessProbe: probe,
 			LivenessProbe:  httpProbe("/jibri/api/v1.0/health", "http-api", 30, 5),
 			StartupProbe:   httpProbe("/jibri/api/v1.0/health", "http-api", 5, 60),
+			// The operator removes only idle recorders; should a session start in between (Jicofo
+			// hands out recordings too), Jibri's graceful shutdown lets it finish first.
+			Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", drainScript}}}},
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: "shm", MountPath: "/dev/shm"},
 				{Name: "recordings", MountPath: "/storage"},
@@ -104,9 +114,13 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 	if card != nil {
 		sndAloop(&pod, pool, card)
 	}
+	var annotations map[string]string
+	if card != nil {
+		annotations = map[string]string{AnnotationALSACard: fmt.Sprint(card.Index)}
+	}
 	return &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: pool.Namespace, Labels: labels,
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: pool.Namespace, Labels: labels, Annotations: annotations,
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: jitsiv1alpha1.GroupVersion.String(), Kind: "JibriPool", Name: pool.Name, UID: pool.UID,
 				Controller: &yes, BlockOwnerDeletion: &yes,

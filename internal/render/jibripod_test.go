@@ -1,6 +1,7 @@
 package render
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -85,5 +86,54 @@ func TestRecorderPodWithSndAloop(t *testing.T) {
 	prepared := JibriPod(in, pool, "recorders-x3", &scaling.Card{Node: "node-a", Index: 1}).Spec.InitContainers
 	if len(prepared) != 1 || prepared[0].SecurityContext != nil || !strings.Contains(strings.Join(prepared[0].Command, " "), "pcmC1D0p") {
 		t.Errorf("prepared nodes: only a check, no privilege: %+v", prepared)
+	}
+}
+
+func TestPoolSecretAndConditions(t *testing.T) {
+	pool := jibriPool(jitsiv1alpha1.AudioPulseAudio)
+	s := JibriPoolSecretObject(deployment(), pool, "http://op:9090", "tok")
+	if got := s.StringData[KeyWebhookSubscribers]; got != "http://op:9090/v1/jibri/pools/"+pool.Namespace+"/"+pool.Name+"/tok" {
+		t.Errorf("subscriber URL %q", got)
+	}
+	if ref := metav1.GetControllerOf(s); ref == nil || ref.Kind != "JibriPool" || ref.Name != pool.Name {
+		t.Errorf("owner %+v", ref)
+	}
+	find := func(conds []metav1.Condition, typ string) metav1.Condition {
+		for _, c := range conds {
+			if c.Type == typ {
+				return c
+			}
+		}
+		t.Fatalf("no %s in %+v", typ, conds)
+		return metav1.Condition{}
+	}
+	cases := []struct {
+		name               string
+		facts              PoolFacts
+		err                error
+		ready, available   metav1.ConditionStatus
+		readyReason, avail string
+	}{
+		{"all well", PoolFacts{DeploymentFound: true, Replicas: 2, Ready: 2, Busy: 1, Idle: 1, Desired: 2, MaxReplicas: 5},
+			nil, metav1.ConditionTrue, metav1.ConditionTrue, jitsiv1alpha1.ReasonAvailable, jitsiv1alpha1.ReasonAvailable},
+		{"scaling up", PoolFacts{DeploymentFound: true, Replicas: 2, Ready: 1, Busy: 1, Desired: 2, MaxReplicas: 5},
+			nil, metav1.ConditionFalse, metav1.ConditionFalse, jitsiv1alpha1.ReasonComponentsNotReady, jitsiv1alpha1.ReasonAllBusy},
+		{"at max with a queue", PoolFacts{DeploymentFound: true, Replicas: 2, Ready: 2, Busy: 2, Queue: 3, Desired: 2, MaxReplicas: 2},
+			nil, metav1.ConditionTrue, metav1.ConditionFalse, jitsiv1alpha1.ReasonAvailable, jitsiv1alpha1.ReasonAtMaxReplicas},
+		{"no cards", PoolFacts{DeploymentFound: true, Replicas: 1, Ready: 1, Idle: 1, Desired: 3, MaxReplicas: 3, Unplaced: "2 more"},
+			nil, metav1.ConditionFalse, metav1.ConditionTrue, jitsiv1alpha1.ReasonNoLoopbackCards, jitsiv1alpha1.ReasonAvailable},
+		{"nothing healthy", PoolFacts{DeploymentFound: true, Replicas: 1, Desired: 1, MaxReplicas: 3},
+			nil, metav1.ConditionFalse, metav1.ConditionFalse, jitsiv1alpha1.ReasonComponentsNotReady, jitsiv1alpha1.ReasonNoHealthyRecorders},
+		{"step failed", PoolFacts{DeploymentFound: true, Idle: 1}, errors.New("scale: boom"),
+			metav1.ConditionFalse, metav1.ConditionTrue, jitsiv1alpha1.ReasonReconcileError, jitsiv1alpha1.ReasonAvailable},
+		{"no deployment", PoolFacts{}, nil, metav1.ConditionFalse, metav1.ConditionUnknown, jitsiv1alpha1.ReasonDeploymentNotFound, jitsiv1alpha1.ReasonDeploymentNotFound},
+	}
+	for _, tc := range cases {
+		conds := PoolConditions(4, tc.facts, tc.err)
+		ready, available := find(conds, jitsiv1alpha1.ConditionReady), find(conds, jitsiv1alpha1.ConditionRecordersAvailable)
+		if ready.Status != tc.ready || ready.Reason != tc.readyReason || available.Status != tc.available || available.Reason != tc.avail ||
+			ready.ObservedGeneration != 4 {
+			t.Errorf("%s: Ready %s/%s, RecordersAvailable %s/%s", tc.name, ready.Status, ready.Reason, available.Status, available.Reason)
+		}
 	}
 }

@@ -19,6 +19,21 @@ const (
 	AppName   = "jitsi"
 )
 
+// Annotations on a recorder's Pod. The receiver keeps the first three from its Jibri's webhooks;
+// the JibriPool controller writes the assignment, and the renderer the loopback card.
+const (
+	// AnnotationJibriBusy is the last busyStatus the recorder posted (IDLE, BUSY, EXPIRED).
+	AnnotationJibriBusy = "jitsi.operator.dev/jibri-busy-status"
+	// AnnotationJibriHealth is the last healthStatus it posted (HEALTHY, UNHEALTHY).
+	AnnotationJibriHealth = "jitsi.operator.dev/jibri-health"
+	// AnnotationJibriSession is "<session id> <status>" of the last session status it posted.
+	AnnotationJibriSession = "jitsi.operator.dev/jibri-session"
+	// AnnotationJibriAssignment is "<meeting> <session id>": the recording the operator started on it.
+	AnnotationJibriAssignment = "jitsi.operator.dev/jibri-assignment"
+	// AnnotationALSACard is the index of the recorder's loopback card on its node (SndAloop audio).
+	AnnotationALSACard = "jitsi.operator.dev/alsa-card"
+)
+
 // Components, the values of LabelComponent.
 const (
 	ComponentProsody = "prosody"

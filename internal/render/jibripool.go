@@ -1,0 +1,89 @@
+package render
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+)
+
+// JibriPoolSecretObject renders a pool's Secret: the Jibri webhook subscriber base URL (it carries
+// the pool's token) and the finalize script's report URL. Recorders read both through secretKeyRef.
+func JibriPoolSecretObject(d *jitsiv1alpha1.JitsiDeployment, pool *jitsiv1alpha1.JibriPool, receiverURL, token string) *corev1.Secret {
+	labels := Labels(d, ComponentJibri)
+	labels[LabelPool] = pool.Name
+	yes := true
+	return &corev1.Secret{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: JibriPoolSecret(pool), Namespace: pool.Namespace, Labels: labels,
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: jitsiv1alpha1.GroupVersion.String(), Kind: "JibriPool", Name: pool.Name, UID: pool.UID,
+				Controller: &yes, BlockOwnerDeletion: &yes,
+			}}},
+		Type: corev1.SecretTypeOpaque,
+		StringData: map[string]string{
+			KeyWebhookSubscribers: fmt.Sprintf("%s/v1/jibri/pools/%s/%s/%s", receiverURL, pool.Namespace, pool.Name, token),
+			KeyRecordingURL:       fmt.Sprintf("%s/v1/jibri/recording-complete?deployment=%s/%s", receiverURL, d.Namespace, d.Name),
+		},
+	}
+}
+
+// PoolFacts is everything a JibriPool's conditions are derived from.
+type PoolFacts struct {
+	// DeploymentFound: the referenced JitsiDeployment exists.
+	DeploymentFound bool
+	// Replicas, Ready, Busy and Idle count the recorders; Queue the recordings waiting for one.
+	Replicas, Ready, Busy, Idle, Queue, Desired, MaxReplicas int32
+	// Unplaced says why wanted SndAloop recorders have no node (no free loopback card); empty when
+	// every wanted recorder is placed.
+	Unplaced string
+}
+
+// PoolConditions derives a JibriPool's conditions (Ready, RecordersAvailable) from facts; stepErr
+// is the error of the reconcile step that failed, if any.
+func PoolConditions(generation int64, f PoolFacts, stepErr error) []metav1.Condition {
+	cond := func(t string, ok bool, reason, msg string) metav1.Condition {
+		s := metav1.ConditionFalse
+		if ok {
+			s = metav1.ConditionTrue
+		}
+		return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: generation}
+	}
+	var ready metav1.Condition
+	switch {
+	case !f.DeploymentFound:
+		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonDeploymentNotFound,
+			"the JitsiDeployment named in spec.jitsiDeploymentRef does not exist")
+	case stepErr != nil:
+		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonReconcileError, stepErr.Error())
+	case f.Unplaced != "":
+		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonNoLoopbackCards, f.Unplaced)
+	case f.Ready < f.Desired:
+		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonComponentsNotReady,
+			fmt.Sprintf("%d of %d recorders ready", f.Ready, f.Desired))
+	default:
+		ready = cond(jitsiv1alpha1.ConditionReady, true, jitsiv1alpha1.ReasonAvailable,
+			fmt.Sprintf("%d recorders ready: %d busy, %d idle", f.Ready, f.Busy, f.Idle))
+	}
+	var available metav1.Condition
+	switch {
+	case !f.DeploymentFound:
+		available = metav1.Condition{Type: jitsiv1alpha1.ConditionRecordersAvailable, Status: metav1.ConditionUnknown,
+			Reason: jitsiv1alpha1.ReasonDeploymentNotFound, Message: "no recorders without a JitsiDeployment", ObservedGeneration: generation}
+	case f.Idle > 0:
+		available = cond(jitsiv1alpha1.ConditionRecordersAvailable, true, jitsiv1alpha1.ReasonAvailable,
+			fmt.Sprintf("%d idle recorders", f.Idle))
+	case f.Busy == 0:
+		available = cond(jitsiv1alpha1.ConditionRecordersAvailable, false, jitsiv1alpha1.ReasonNoHealthyRecorders,
+			fmt.Sprintf("none of %d recorders is ready and healthy", f.Replicas))
+	case f.Queue > 0 && f.Replicas >= f.MaxReplicas:
+		available = cond(jitsiv1alpha1.ConditionRecordersAvailable, false, jitsiv1alpha1.ReasonAtMaxReplicas,
+			fmt.Sprintf("all %d recorders busy and %d recordings waiting: the pool is at maxReplicas (%d)", f.Busy, f.Queue, f.MaxReplicas))
+	default:
+		available = cond(jitsiv1alpha1.ConditionRecordersAvailable, false, jitsiv1alpha1.ReasonAllBusy,
+			fmt.Sprintf("all %d recorders busy, %d recordings waiting", f.Busy, f.Queue))
+	}
+	return []metav1.Condition{ready, available}
+}
