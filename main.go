@@ -33,6 +33,7 @@ import (
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/config"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
+	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
@@ -56,6 +57,7 @@ type options struct {
 	applySamples           bool
 	samplesNamespace       string
 	receiverURL            string
+	jibriHealthPeriod      time.Duration
 	receiverAddr           string
 }
 
@@ -73,6 +75,7 @@ func main() {
 	flag.StringVar(&o.samplesNamespace, "samples-namespace", "default", "namespace the samples are applied in")
 	flag.StringVar(&o.receiverURL, "receiver-url", "http://jitsi-operator-receiver.jitsi-operator.svc:9090",
 		"base URL at which Prosody and Jibri reach the operator's webhook receiver (the Helm chart sets it to its Service)")
+	flag.DurationVar(&o.jibriHealthPeriod, "jibri-health-period", 10*time.Second, "how often each recorder's health API is polled")
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", ":9090", "address the webhook receiver listens on; every replica answers")
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -113,6 +116,7 @@ func run(o options) error {
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "jitsi-operator.jitsi.operator.dev",
+		Cache:                  controllers.CacheOptions(),
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
@@ -138,6 +142,17 @@ func run(o options) error {
 		Recorder: mgr.GetEventRecorder("jitsi-operator"),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("Meeting controller: %w", err)
+	}
+
+	if err := (&controllers.JibriPoolReconciler{
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Recorder:     mgr.GetEventRecorder("jitsi-operator"),
+		ReceiverURL:  func(string) string { return receiver },
+		Jibri:        &jibri.Client{},
+		HealthPeriod: o.jibriHealthPeriod,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("JibriPool controller: %w", err)
 	}
 
 	if err := mgr.Add(&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Addr: o.receiverAddr}); err != nil {

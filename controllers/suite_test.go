@@ -2,8 +2,11 @@ package controllers_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,8 +28,10 @@ import (
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
+	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
+	"github.com/jitsi-operator/jitsi-operator/webhook"
 )
 
 // The controllers run against the local control plane: a real kube-apiserver for ownership,
@@ -45,6 +50,11 @@ var (
 
 	stopManager context.CancelFunc
 	managerDone chan struct{}
+
+	// receiver serves the operator's webhook receiver (the current manager's) on loopback: the
+	// fake recorders post their Jibri webhooks to it.
+	receiver        *httptest.Server
+	receiverHandler atomic.Pointer[http.Handler]
 )
 
 func TestControllers(t *testing.T) {
@@ -78,6 +88,10 @@ var _ = BeforeSuite(func() {
 	_, err = manifests.InstallCRDs(ctx, k8sClient)
 	Expect(err).NotTo(HaveOccurred())
 
+	receiver = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*receiverHandler.Load()).ServeHTTP(w, r)
+	}))
+	DeferCleanup(receiver.Close)
 	startManager()
 })
 
@@ -95,6 +109,7 @@ func startManager() {
 		HealthProbeBindAddress: "0",
 		// The specs restart the manager in one process; a real restart is a new process.
 		Controller: ctrlconfig.Controller{SkipNameValidation: ptr(true)},
+		Cache:      controllers.CacheOptions(),
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect((&controllers.JitsiDeploymentReconciler{
@@ -106,6 +121,16 @@ func startManager() {
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("jitsi-operator"),
 	}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&controllers.JibriPoolReconciler{
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Recorder:     mgr.GetEventRecorder("jitsi-operator"),
+		ReceiverURL:  func(string) string { return receiver.URL },
+		Jibri:        &jibri.Client{HTTP: &http.Client{Timeout: time.Second}},
+		HealthPeriod: time.Second,
+	}).SetupWithManager(mgr)).To(Succeed())
+	h := (&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}).Handler()
+	receiverHandler.Store(&h)
 	var mctx context.Context
 	mctx, stopManager = context.WithCancel(ctx)
 	managerDone = make(chan struct{})

@@ -1,0 +1,258 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
+	"github.com/jitsi-operator/jitsi-operator/internal/scaling"
+)
+
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools,verbs=get;list;watch
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools/finalizers,verbs=update
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings,verbs=get;list;watch
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch;create;delete;patch
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=core,resources=nodes,verbs=get;list;watch
+
+// JibriPoolReconciler runs a pool's recorders as pods of its own, starts and stops recordings on
+// them through Jibri's HTTP API, and scales the pool with the recordings waiting for a recorder.
+// It never deletes a busy recorder.
+type JibriPoolReconciler struct {
+	client.Client
+	// APIReader lists the pool's pods fresh from the API server, so that a pod created a moment
+	// ago is never created twice.
+	APIReader client.Reader
+	Recorder  recorder.EventRecorder
+	// ReceiverURL is the operator's webhook receiver as recorders in namespace ns reach it,
+	// without a trailing slash.
+	ReceiverURL func(ns string) string
+	// Jibri calls the recorders' HTTP API (port 2222 by default).
+	Jibri *jibri.Client
+	// HealthPeriod is how often each recorder's health is polled (default 10 s).
+	HealthPeriod time.Duration
+	// Workers is the number of pools reconciled at once (default 4).
+	Workers int
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+
+	// surplus remembers, per pool, since when it has had more recorders than it needs (the
+	// scale-down delay runs from there). A restart forgets it, which only delays a scale-down.
+	surplusMu sync.Mutex
+	surplus   map[types.NamespacedName]time.Time
+	// cards serializes loopback card assignment across pools (cards are per node, not per pool).
+	cards sync.Mutex
+	// health remembers polls, so that a burst of reconciles polls each recorder once.
+	health healthCache
+	// stopping holds the sessions whose stopService call is under way.
+	stopping sync.Map
+}
+
+const (
+	indexPoolDeploymentRef = "spec.jitsiDeploymentRef.name"
+	indexMeetingPools      = "spec.jibriPoolRefs"
+)
+
+// SetupWithManager registers the reconciler: it owns the recorder pods and the pool's Secret, and
+// wakes when a Meeting that names the pool changes (that is how demand arrives) and when the
+// pool's JitsiDeployment changes.
+func (r *JibriPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.surplus == nil {
+		r.surplus = map[types.NamespacedName]time.Time{}
+	}
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(context.Background(), &jitsiv1alpha1.JibriPool{}, indexPoolDeploymentRef,
+		func(o client.Object) []string {
+			return []string{o.(*jitsiv1alpha1.JibriPool).Spec.JitsiDeploymentRef.Name}
+		}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(context.Background(), &jitsiv1alpha1.Meeting{}, indexMeetingPools, poolsOf); err != nil {
+		return err
+	}
+	workers := r.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&jitsiv1alpha1.JibriPool{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Owns(&corev1.Pod{}).
+		Owns(&corev1.Secret{}).
+		Watches(&jitsiv1alpha1.Meeting{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			var reqs []reconcile.Request
+			for _, p := range poolsOf(o) {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: p}})
+			}
+			return reqs
+		})).
+		Watches(&jitsiv1alpha1.JitsiDeployment{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfDeployment)).
+		Complete(r)
+}
+
+// poolsOf names the pools a Meeting records or streams with.
+func poolsOf(o client.Object) []string {
+	m := o.(*jitsiv1alpha1.Meeting)
+	var out []string
+	if ref := m.Spec.Recording.JibriPoolRef; ref != nil && m.Spec.Recording.Mode != jitsiv1alpha1.RecordingNone {
+		out = append(out, ref.Name)
+	}
+	if ref := m.Spec.Streaming.JibriPoolRef; ref != nil && m.Spec.Streaming.Mode != jitsiv1alpha1.StreamingNone &&
+		(len(out) == 0 || out[0] != ref.Name) {
+		out = append(out, ref.Name)
+	}
+	return out
+}
+
+func (r *JibriPoolReconciler) poolsOfDeployment(ctx context.Context, o client.Object) []reconcile.Request {
+	var list jitsiv1alpha1.JibriPoolList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexPoolDeploymentRef: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, p := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
+	}
+	return reqs
+}
+
+func (r *JibriPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	pool := &jitsiv1alpha1.JibriPool{}
+	if err := r.Get(ctx, req.NamespacedName, pool); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !pool.DeletionTimestamp.IsZero() {
+		// Owner references remove the recorders and the Secret.
+		return ctrl.Result{}, nil
+	}
+	obs := &poolObservation{now: r.now(), requeue: r.healthPeriod()}
+	err := runSteps(ctx, pool, obs,
+		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"deployment", r.findDeployment},
+		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"config", r.ensurePoolSecret},
+		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"recorders", r.observeRecorders},
+		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"recordings", r.ensureRecordings},
+		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"scale", r.ensureScale},
+	)
+	statusErr := r.writePoolStatus(ctx, pool, obs, err)
+	if obs.deployment == nil {
+		// Woken by the deployment's creation.
+		return ctrl.Result{}, errors.Join(err, statusErr)
+	}
+	return ctrl.Result{RequeueAfter: obs.requeue}, errors.Join(err, statusErr)
+}
+
+// poolObservation is what the steps learn on the way.
+type poolObservation struct {
+	now        time.Time
+	deployment *jitsiv1alpha1.JitsiDeployment
+	// recorders are the pool's pods with their states.
+	recorders []*recorderObs
+	// queue are the meetings waiting for a recorder, oldest first.
+	queue []string
+	// decision is the scaling plan of this reconcile.
+	decision scaling.Decision
+	// scaled: recorders were added or removed.
+	scaled bool
+	// unplaced says why wanted SndAloop recorders have no node.
+	unplaced string
+	// requeue is when to look again (health polls, a pending scale-down).
+	requeue time.Duration
+}
+
+func (o *poolObservation) requeueWithin(d time.Duration) {
+	if d > 0 && d < o.requeue {
+		o.requeue = d
+	}
+}
+
+// findDeployment reads the pool's JitsiDeployment; without it the remaining steps do nothing and
+// Ready says so.
+func (r *JibriPoolReconciler) findDeployment(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation) error {
+	d := &jitsiv1alpha1.JitsiDeployment{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.JitsiDeploymentRef.Name}, d)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	obs.deployment = d
+	return nil
+}
+
+// ensurePoolSecret keeps the pool's Secret: the Jibri webhook URL with the pool's token, and the
+// finalize script's report URL.
+func (r *JibriPoolReconciler) ensurePoolSecret(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation) error {
+	d := obs.deployment
+	if d == nil {
+		return nil
+	}
+	key, err := secretValue(ctx, r.Client, d.Namespace, render.SecretsFor(d).Webhook)
+	if err != nil {
+		if apierrors.IsNotFound(err) || errors.Is(err, errMissingKey) {
+			return errors.New("the deployment's events secret does not exist yet")
+		}
+		return err
+	}
+	receiver := ""
+	if r.ReceiverURL != nil {
+		receiver = r.ReceiverURL(pool.Namespace)
+	}
+	secret := render.JibriPoolSecretObject(d, pool, receiver, render.JibriWebhookToken(key, pool.Namespace, pool.Name))
+	_, err = (&applier{Client: r.Client, Recorder: r.Recorder}).apply(ctx, pool, secret)
+	return err
+}
+
+func (r *JibriPoolReconciler) forget(key types.NamespacedName) {
+	r.surplusMu.Lock()
+	delete(r.surplus, key)
+	r.surplusMu.Unlock()
+	poolMetricsDelete(key)
+}
+
+func (r *JibriPoolReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *JibriPoolReconciler) healthPeriod() time.Duration {
+	if r.HealthPeriod > 0 {
+		return r.HealthPeriod
+	}
+	return 10 * time.Second
+}
+
+// CacheOptions limits the manager's Pod cache to the operator's recorders: the JibriPool
+// controller owns Pods, and a cluster's other pods are none of its business.
+func CacheOptions() cache.Options {
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{
+			render.LabelManagedBy: render.ManagedBy, render.LabelComponent: render.ComponentJibri,
+		})},
+	}}
+}

@@ -1,0 +1,265 @@
+package controllers_test
+
+import (
+	"encoding/json"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
+)
+
+func newPool(ns, name string, mutate ...func(*jitsiv1alpha1.JibriPool)) *jitsiv1alpha1.JibriPool {
+	p := &jitsiv1alpha1.JibriPool{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: jitsiv1alpha1.JibriPoolSpec{
+			JitsiDeploymentRef:    jitsiv1alpha1.LocalObjectReference{Name: "meet"},
+			MinReplicas:           ptr(int32(1)),
+			MaxReplicas:           ptr(int32(2)),
+			MinIdle:               ptr(int32(1)),
+			ScaleDownDelaySeconds: ptr(int32(1)),
+			Audio:                 jitsiv1alpha1.AudioPulseAudio,
+		},
+	}
+	for _, m := range mutate {
+		m(p)
+	}
+	Expect(k8sClient.Create(ctx, p)).To(Succeed())
+	return p
+}
+
+func poolStatus(ns, name string) func(Gomega) jitsiv1alpha1.JibriPoolStatus {
+	return func(g Gomega) jitsiv1alpha1.JibriPoolStatus {
+		p := &jitsiv1alpha1.JibriPool{}
+		g.Expect(k8sClient.Get(ctx, key(ns, name), p)).To(Succeed())
+		return p.Status
+	}
+}
+
+func poolCondition(ns, name, t string) func(Gomega) metav1.Condition {
+	return func(g Gomega) metav1.Condition {
+		c := meta.FindStatusCondition(poolStatus(ns, name)(g).Conditions, t)
+		g.Expect(c).NotTo(BeNil())
+		return *c
+	}
+}
+
+// recorderPods are the live pods of a pool.
+func recorderPods(ns, pool string) func(Gomega) []corev1.Pod {
+	return func(g Gomega) []corev1.Pod {
+		var pods corev1.PodList
+		g.Expect(k8sClient.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{render.LabelPool: pool})).To(Succeed())
+		var live []corev1.Pod
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp.IsZero() {
+				live = append(live, p)
+			}
+		}
+		return live
+	}
+}
+
+func recordedMeeting(ns, name, pool string, mode jitsiv1alpha1.RecordingMode) *jitsiv1alpha1.Meeting {
+	return newMeeting(ns, name, func(m *jitsiv1alpha1.Meeting) {
+		m.Spec.Recording = jitsiv1alpha1.MeetingRecordingSpec{Mode: mode, JibriPoolRef: &jitsiv1alpha1.LocalObjectReference{Name: pool}}
+	})
+}
+
+// patchMeetingStatus changes a Meeting's status as the receiver does when Prosody reports.
+func patchMeetingStatus(ns, name string, status map[string]any) {
+	body, err := json.Marshal(map[string]any{"status": status})
+	Expect(err).NotTo(HaveOccurred())
+	m := &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	Expect(k8sClient.Status().Patch(ctx, m, client.RawPatch(types.MergePatchType, body))).To(Succeed())
+}
+
+func openRoom(ns, name string, people int) {
+	patchMeetingStatus(ns, name, map[string]any{"startedAt": time.Now().UTC().Format(time.RFC3339),
+		"participantCount": people, "peakParticipants": people})
+}
+
+func closeRoom(ns, name string) {
+	patchMeetingStatus(ns, name, map[string]any{"endedAt": time.Now().UTC().Add(time.Second).Format(time.RFC3339), "participantCount": 0})
+}
+
+func recordingOf(ns, name string) func(Gomega) jitsiv1alpha1.RecordingStatus {
+	return func(g Gomega) jitsiv1alpha1.RecordingStatus {
+		r := meetingStatus(ns, name)(g).Recording
+		g.Expect(r).NotTo(BeNil())
+		return *r
+	}
+}
+
+var _ = Describe("JibriPool controller", func() {
+	It("keeps minIdle recorders as pods of the pool, wired to the receiver, and reports them", func() {
+		ns := newNamespace()
+		newJitsi(ns)
+		fakes := runFakeRecorders(ns, "rec", 0)
+		pool := newPool(ns, "rec")
+
+		Eventually(recorderPods(ns, "rec")).Should(HaveLen(1))
+		p := recorderPods(ns, "rec")(Default)[0]
+		Expect(p.Name).To(HavePrefix("rec-"))
+		Expect(metav1.GetControllerOf(&p).UID).To(Equal(pool.UID))
+
+		secret := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, key(ns, "rec-jibri"), secret)).To(Succeed())
+		hook := string(secret.Data[render.KeyWebhookSubscribers])
+		Expect(hook).To(HavePrefix(receiver.URL + "/v1/jibri/pools/" + ns + "/rec/"))
+		Expect(string(secret.Data[render.KeyRecordingURL])).To(Equal(receiver.URL + "/v1/jibri/recording-complete?deployment=" + ns + "/meet"))
+
+		// The fake recorder's startup status reaches the receiver, which notes it on the pod.
+		Eventually(func(g Gomega) string {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(&p), &p)).To(Succeed())
+			return p.Annotations[render.AnnotationJibriBusy]
+		}).Should(Equal("IDLE"))
+		Eventually(poolStatus(ns, "rec")).Should(And(
+			HaveField("Replicas", int32(1)), HaveField("Idle", int32(1)), HaveField("Busy", int32(0)),
+			HaveField("DesiredReplicas", int32(1)), HaveField("Recorders", ConsistOf(HaveField("State", jitsiv1alpha1.RecorderIdle)))))
+		Eventually(poolCondition(ns, "rec", jitsiv1alpha1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
+		Eventually(poolCondition(ns, "rec", jitsiv1alpha1.ConditionRecordersAvailable)).Should(HaveField("Status", metav1.ConditionTrue))
+		Expect(fakes.recorder(p.Name).WebhookErrors()).To(BeEmpty())
+	})
+
+	It("records meetings in progress, queues the rest, stops at the end and shrinks without killing a recording", func() {
+		ns := newNamespace()
+		newJitsi(ns)
+		fakes := runFakeRecorders(ns, "rec", 300*time.Millisecond)
+		newPool(ns, "rec")
+		Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
+
+		// A meeting goes in progress: the idle recorder takes it, and the pool adds a spare.
+		recordedMeeting(ns, "alpha", "rec", jitsiv1alpha1.RecordingAutomatic)
+		openRoom(ns, "alpha", 1)
+		Eventually(fakes.recording).WithArguments("alpha").ShouldNot(BeEmpty())
+		first := fakes.recording("alpha")
+		Eventually(recordingOf(ns, "alpha")).Should(And(
+			HaveField("State", jitsiv1alpha1.RecordingStateRecording), HaveField("Recorder", first),
+			HaveField("SessionID", HavePrefix("alpha-")), HaveField("StartedAt", Not(BeNil()))))
+		Eventually(recorderPods(ns, "rec")).Should(HaveLen(2))
+		Expect(eventReasons(ns, "rec")(Default)).To(ContainElement("ScaledUp"))
+
+		// Second-participant recording starts when the second person is in.
+		recordedMeeting(ns, "beta", "rec", jitsiv1alpha1.RecordingAutomaticOnSecondParticipant)
+		openRoom(ns, "beta", 1)
+		Consistently(fakes.recording, "1s").WithArguments("beta").Should(BeEmpty())
+		patchMeetingStatus(ns, "beta", map[string]any{"participantCount": 2, "peakParticipants": 2})
+		Eventually(fakes.recording).WithArguments("beta").ShouldNot(BeEmpty())
+		Eventually(recordingOf(ns, "beta")).Should(HaveField("State", jitsiv1alpha1.RecordingStateRecording))
+
+		// Both recorders busy at maxReplicas: the third meeting waits in the queue.
+		recordedMeeting(ns, "gamma", "rec", jitsiv1alpha1.RecordingAutomatic)
+		openRoom(ns, "gamma", 1)
+		Eventually(recordingOf(ns, "gamma")).Should(And(HaveField("State", jitsiv1alpha1.RecordingStatePending), HaveField("Recorder", "")))
+		Eventually(poolStatus(ns, "rec")).Should(And(HaveField("QueueDepth", int32(1)), HaveField("Busy", int32(2)), HaveField("DesiredReplicas", int32(2))))
+		Eventually(poolCondition(ns, "rec", jitsiv1alpha1.ConditionRecordersAvailable)).Should(And(
+			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", jitsiv1alpha1.ReasonAtMaxReplicas)))
+		Expect(recorderPods(ns, "rec")(Default)).To(HaveLen(2))
+
+		// Alpha ends: its recording is stopped, finalized, and the freed recorder takes gamma.
+		closeRoom(ns, "alpha")
+		Eventually(func() int { return fakes.recorder(first).Stops() }).Should(Equal(1))
+		Eventually(fakes.recording).WithArguments("gamma").Should(Equal(first))
+		Eventually(recordingOf(ns, "gamma")).Should(HaveField("State", jitsiv1alpha1.RecordingStateRecording))
+		Eventually(poolStatus(ns, "rec")).Should(HaveField("QueueDepth", int32(0)))
+		Expect(eventReasons(ns, "alpha")(Default)).To(ContainElements("RecordingStarting", "RecordingStopping"))
+
+		// Everything ends: the pool goes back to minReplicas after the delay, removing idle
+		// recorders only.
+		closeRoom(ns, "beta")
+		closeRoom(ns, "gamma")
+		Eventually(recorderPods(ns, "rec")).Should(HaveLen(1))
+		Eventually(poolStatus(ns, "rec")).Should(And(HaveField("Busy", int32(0)), HaveField("Idle", int32(1)), HaveField("DesiredReplicas", int32(1))))
+		Expect(eventReasons(ns, "rec")(Default)).To(ContainElement("ScaledDown"))
+		Expect(fakes.killedWhileBusy()).To(BeEmpty())
+		Expect(fakes.sessions()).NotTo(ContainElement(HavePrefix("alpha/stream")))
+	})
+
+	It("records a Manual meeting while a backend asks, through the recording annotation", func() {
+		ns := newNamespace()
+		newJitsi(ns)
+		fakes := runFakeRecorders(ns, "rec", 0)
+		newPool(ns, "rec")
+		recordedMeeting(ns, "manual", "rec", jitsiv1alpha1.RecordingManual)
+		openRoom(ns, "manual", 3)
+		Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
+		Consistently(fakes.recording, "1s").WithArguments("manual").Should(BeEmpty())
+
+		setAnnotation(ns, "manual", "on")
+		Eventually(fakes.recording).WithArguments("manual").ShouldNot(BeEmpty())
+		rec := fakes.recording("manual")
+		Eventually(recordingOf(ns, "manual")).Should(HaveField("State", jitsiv1alpha1.RecordingStateRecording))
+		setAnnotation(ns, "manual", "off")
+		Eventually(func() int { return fakes.recorder(rec).Stops() }).Should(Equal(1))
+		Eventually(recordingOf(ns, "manual")).Should(HaveField("State", jitsiv1alpha1.RecordingStateFinalizing))
+	})
+
+	It("replaces a recorder that reports UNHEALTHY", func() {
+		ns := newNamespace()
+		newJitsi(ns)
+		fakes := runFakeRecorders(ns, "rec", 0)
+		newPool(ns, "rec")
+		Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
+		sick := recorderPods(ns, "rec")(Default)[0].Name
+		fakes.recorder(sick).SetUnhealthy()
+		Eventually(func(g Gomega) []string {
+			var names []string
+			for _, p := range recorderPods(ns, "rec")(g) {
+				names = append(names, p.Name)
+			}
+			return names
+		}).Should(And(HaveLen(1), Not(ContainElement(sick))))
+		Expect(eventReasons(ns, "rec")(Default)).To(ContainElement("RecorderReplaced"))
+		Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
+	})
+
+	It("gives SndAloop recorders a loopback card each and never more recorders on a node than cards", func() {
+		ns := newNamespace()
+		newJitsi(ns)
+		runFakeRecorders(ns, "alsa", 0)
+		newPool(ns, "alsa", func(p *jitsiv1alpha1.JibriPool) {
+			p.Spec.Audio = jitsiv1alpha1.AudioSndAloop
+			p.Spec.SndAloop = &jitsiv1alpha1.SndAloopSpec{CardsPerNode: 1, NodesPrepared: true}
+			p.Spec.MinReplicas, p.Spec.MaxReplicas, p.Spec.MinIdle = ptr(int32(3)), ptr(int32(3)), ptr(int32(3))
+		})
+		Eventually(recorderPods(ns, "alsa")).Should(HaveLen(2))
+		Consistently(recorderPods(ns, "alsa"), "1s").Should(HaveLen(2))
+		nodes := map[string]bool{}
+		for _, p := range recorderPods(ns, "alsa")(Default) {
+			Expect(p.Annotations[render.AnnotationALSACard]).To(Equal("0"))
+			nodes[p.Spec.NodeSelector[render.LabelHostname]] = true
+		}
+		Expect(nodes).To(HaveLen(2))
+		Eventually(poolCondition(ns, "alsa", jitsiv1alpha1.ConditionReady)).Should(And(
+			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", jitsiv1alpha1.ReasonNoLoopbackCards),
+			HaveField("Message", ContainSubstring("no node has a free loopback card"))))
+		Expect(eventReasons(ns, "alsa")(Default)).To(ContainElement(jitsiv1alpha1.ReasonNoLoopbackCards))
+	})
+
+	It("says so when its JitsiDeployment does not exist", func() {
+		ns := newNamespace()
+		newPool(ns, "orphan")
+		Eventually(poolCondition(ns, "orphan", jitsiv1alpha1.ConditionReady)).Should(And(
+			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", jitsiv1alpha1.ReasonDeploymentNotFound)))
+		Consistently(recorderPods(ns, "orphan"), "500ms").Should(BeEmpty())
+	})
+})
+
+func setAnnotation(ns, name, value string) {
+	m := &jitsiv1alpha1.Meeting{}
+	Expect(k8sClient.Get(ctx, key(ns, name), m)).To(Succeed())
+	patch := client.MergeFrom(m.DeepCopy())
+	if m.Annotations == nil {
+		m.Annotations = map[string]string{}
+	}
+	m.Annotations[meeting.AnnotationRecording] = value
+	Expect(k8sClient.Patch(ctx, m, patch)).To(Succeed())
+}

@@ -1,0 +1,309 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
+	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
+	"github.com/jitsi-operator/jitsi-operator/internal/scaling"
+)
+
+// stopTimeout bounds a stopService call, which returns only after the finalize script.
+const stopTimeout = 2 * time.Hour
+
+// ensureRecordings matches the pool's recording demand with its recorders: it starts wanted
+// recordings on idle recorders (the rest wait in the queue, and their Meetings say Pending),
+// follows started ones through Jibri's session status, and stops them when the meeting ends or
+// a backend asks. The Meeting's status.recording is kept true throughout.
+func (r *JibriPoolReconciler) ensureRecordings(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation) error {
+	if obs.deployment == nil {
+		return nil
+	}
+	var list jitsiv1alpha1.MeetingList
+	if err := r.List(ctx, &list, client.InNamespace(pool.Namespace), client.MatchingFields{indexMeetingPools: pool.Name}); err != nil {
+		return err
+	}
+	byName := map[string]*recorderObs{}
+	for _, o := range obs.recorders {
+		byName[o.pod.Name] = o
+	}
+	meetings := map[string]bool{}
+	var waiting []*jitsiv1alpha1.Meeting
+	var errs []error
+	for i := range list.Items {
+		m := &list.Items[i]
+		if m.Spec.Recording.JibriPoolRef == nil || m.Spec.Recording.JibriPoolRef.Name != pool.Name ||
+			m.Spec.Recording.Mode == jitsiv1alpha1.RecordingNone {
+			continue
+		}
+		meetings[m.Name] = true
+		wait, err := r.followRecording(ctx, pool, m, byName, obs.now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("meeting %s: %w", m.Name, err))
+		}
+		if wait {
+			waiting = append(waiting, m)
+		}
+	}
+	// A recorder busy for a Meeting that was deleted: stop it (the finalize script still runs).
+	for _, o := range obs.recorders {
+		if o.meeting != "" && !meetings[o.meeting] && o.state == scaling.Busy {
+			r.stop(pool, nil, o, "its Meeting was deleted")
+		}
+	}
+
+	// Oldest demand first, onto the idle recorders in name order.
+	slices.SortStableFunc(waiting, func(a, b *jitsiv1alpha1.Meeting) int {
+		return startedAt(a).Compare(startedAt(b))
+	})
+	var idle []*recorderObs
+	for _, o := range obs.recorders {
+		if o.idle() {
+			idle = append(idle, o)
+		}
+	}
+	for _, m := range waiting {
+		for len(idle) > 0 {
+			o := idle[0]
+			idle = idle[1:]
+			started, err := r.startRecording(ctx, pool, obs.deployment, m, o)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("meeting %s: %w", m.Name, err))
+			}
+			if started {
+				m = nil
+				break
+			}
+		}
+		if m == nil {
+			continue
+		}
+		obs.queue = append(obs.queue, m.Name)
+		if err := r.queueRecording(ctx, pool, m); err != nil {
+			errs = append(errs, fmt.Errorf("meeting %s: %w", m.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func startedAt(m *jitsiv1alpha1.Meeting) time.Time {
+	if m.Status.StartedAt != nil {
+		return m.Status.StartedAt.Time
+	}
+	return m.CreationTimestamp.Time
+}
+
+// followRecording brings m's recording status up to date with its recorder, stops a recording
+// that is no longer wanted, and reports whether m waits for a recorder.
+func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1alpha1.JibriPool, m *jitsiv1alpha1.Meeting,
+	recorders map[string]*recorderObs, now time.Time) (bool, error) {
+	wanted := meeting.RecordingWanted(m, now)
+	rec := m.Status.Recording
+	state := jitsiv1alpha1.RecordingStateNone
+	if rec != nil && rec.State != "" {
+		state = rec.State
+	}
+	var o *recorderObs
+	if rec != nil && rec.Recorder != "" {
+		o = recorders[rec.Recorder]
+	}
+	ours := o != nil && rec.SessionID != "" && o.session == rec.SessionID && o.meeting == m.Name
+	// A recorder of this pool (by its name) that no longer exists.
+	gone := rec != nil && rec.Recorder != "" && o == nil && strings.HasPrefix(rec.Recorder, pool.Name+"-")
+	session, sessionStatus := "", ""
+	if o != nil {
+		session, sessionStatus, _ = strings.Cut(o.pod.Annotations[render.AnnotationJibriSession], " ")
+	}
+	sessionSays := func(s string) bool { return ours && session == rec.SessionID && strings.EqualFold(sessionStatus, s) }
+
+	switch state {
+	case jitsiv1alpha1.RecordingStateNone:
+		return wanted, nil
+	case jitsiv1alpha1.RecordingStatePending:
+		switch {
+		case rec.Recorder == "" || gone:
+			// Queued (or its recorder went away before it started).
+			if !wanted && meeting.Ended(phaseOf(m, now)) {
+				return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+					s.State, s.Recorder = jitsiv1alpha1.RecordingStateFailed, ""
+					s.Error = fmt.Sprintf("the meeting ended before a recorder of pool %s was free", pool.Name)
+				})
+			}
+			return wanted, nil
+		case !ours:
+			// Started by Jicofo (a moderator's button): Jicofo and Prosody report it.
+			return false, nil
+		case sessionSays("ON") && o.state == scaling.Busy:
+			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+				s.State = jitsiv1alpha1.RecordingStateRecording
+				if s.StartedAt == nil {
+					s.StartedAt = &metav1.Time{Time: now}
+				}
+			})
+		case sessionSays("ERROR") || sessionSays("OFF") || o.state != scaling.Busy && o.state != scaling.Starting:
+			why := fmt.Sprintf("recorder %s stopped before the recording started", o.pod.Name)
+			if ours && session == rec.SessionID {
+				why += " (Jibri session " + strings.ToUpper(sessionStatus) + "); see the recorder's log"
+			}
+			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
+			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+				s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
+			})
+		}
+		if !wanted {
+			r.stop(pool, m, o, "the meeting no longer wants it")
+		}
+		return false, nil
+	case jitsiv1alpha1.RecordingStateRecording:
+		switch {
+		case gone:
+			why := fmt.Sprintf("recorder %s was removed while recording", rec.Recorder)
+			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
+			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+				s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
+			})
+		case sessionSays("ERROR"):
+			why := fmt.Sprintf("recorder %s reported an error while recording; see its log", o.pod.Name)
+			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
+			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+				s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
+			})
+		case sessionSays("OFF"):
+			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+				s.State = jitsiv1alpha1.RecordingStateFinalizing
+				if s.StoppedAt == nil {
+					s.StoppedAt = &metav1.Time{Time: now}
+				}
+			})
+		}
+		if ours && !wanted && o.state == scaling.Busy {
+			r.stop(pool, m, o, "the meeting no longer wants it")
+		}
+	case jitsiv1alpha1.RecordingStateFinalizing:
+		// The recorder stays busy while its finalize script runs. Should the meeting have ended
+		// without its recorder leaving, stop it.
+		if ours && !wanted && o.state == scaling.Busy && !sessionSays("OFF") {
+			r.stop(pool, m, o, "the meeting ended")
+		}
+	}
+	return false, nil
+}
+
+func phaseOf(m *jitsiv1alpha1.Meeting, now time.Time) jitsiv1alpha1.MeetingPhase {
+	p, _ := meeting.Phase(m, now)
+	return p
+}
+
+// startRecording starts m's recording on recorder o. The assignment is stored first (in the
+// Meeting's status, guarded by its resourceVersion, and on the pod) so that no other reconcile
+// starts it elsewhere; a refused start puts the meeting back in the queue.
+func (r *JibriPoolReconciler) startRecording(ctx context.Context, pool *jitsiv1alpha1.JibriPool, d *jitsiv1alpha1.JitsiDeployment,
+	m *jitsiv1alpha1.Meeting, o *recorderObs) (bool, error) {
+	password, err := secretValue(ctx, r.Client, d.Namespace, corev1.SecretKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: render.GeneratedSecret(d)}, Key: render.KeyRecorderPassword})
+	if err != nil {
+		return false, fmt.Errorf("the recorder account's password: %w", err)
+	}
+	sid := m.Name + "-" + utilrand.String(8)
+	if err := r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+		*s = jitsiv1alpha1.RecordingStatus{State: jitsiv1alpha1.RecordingStatePending, Recorder: o.pod.Name, SessionID: sid}
+	}); err != nil {
+		return false, err
+	}
+	if err := r.annotate(ctx, o.pod, render.AnnotationJibriAssignment, m.Name+" "+sid); err != nil {
+		return false, errors.Join(err, r.requeueRecording(ctx, m, ""))
+	}
+	o.meeting, o.session = m.Name, sid
+	err = r.Jibri.Start(ctx, o.pod.Status.PodIP, jibri.Session{
+		ID: sid, BaseURL: render.PublicURL(d), Room: m.RoomName(),
+		Domain: render.XMPPHiddenDomain, Username: render.JibriRecorderUser, Password: string(password),
+		Sink: jibri.SinkFile, DisplayName: "Recorder",
+	})
+	if err != nil {
+		o.state = scaling.Busy // or broken: either way not idle for this reconcile
+		if errors.Is(err, jibri.ErrBusy) {
+			r.health.forget(o.pod.UID)
+		}
+		why := fmt.Sprintf("recorder %s refused the recording: %v", o.pod.Name, err)
+		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingStartFailed", "Record", "%s", why)
+		log.FromContext(ctx).Info("recording not started", "meeting", m.Name, "recorder", o.pod.Name, "error", err.Error())
+		return false, r.requeueRecording(ctx, m, why)
+	}
+	o.state = scaling.Busy
+	r.health.markBusy(o.pod.UID, time.Now())
+	r.Recorder.Eventf(m, pool, corev1.EventTypeNormal, "RecordingStarting", "Record",
+		"recorder %s accepted the recording (session %s)", o.pod.Name, sid)
+	return true, nil
+}
+
+// queueRecording says in m's status that its recording waits for a recorder.
+func (r *JibriPoolReconciler) queueRecording(ctx context.Context, pool *jitsiv1alpha1.JibriPool, m *jitsiv1alpha1.Meeting) error {
+	if rec := m.Status.Recording; rec != nil && rec.State == jitsiv1alpha1.RecordingStatePending && rec.Recorder == "" {
+		return nil
+	}
+	r.Recorder.Eventf(m, pool, corev1.EventTypeNormal, "RecordingQueued", "Record",
+		"waiting for a free recorder of pool %s", pool.Name)
+	return r.requeueRecording(ctx, m, "")
+}
+
+// requeueRecording puts m's recording back in the queue (Pending without a recorder).
+func (r *JibriPoolReconciler) requeueRecording(ctx context.Context, m *jitsiv1alpha1.Meeting, why string) error {
+	return r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+		*s = jitsiv1alpha1.RecordingStatus{State: jitsiv1alpha1.RecordingStatePending, Error: why}
+	})
+}
+
+// patchRecording changes m's status.recording, guarded by m's resourceVersion: the receiver
+// writes the same field from Prosody's and Jibri's events, and neither may undo the other.
+func (r *JibriPoolReconciler) patchRecording(ctx context.Context, m *jitsiv1alpha1.Meeting, change func(*jitsiv1alpha1.RecordingStatus)) error {
+	before := m.DeepCopy()
+	if m.Status.Recording == nil {
+		m.Status.Recording = &jitsiv1alpha1.RecordingStatus{}
+	}
+	change(m.Status.Recording)
+	return r.Status().Patch(ctx, m, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+func (r *JibriPoolReconciler) annotate(ctx context.Context, p *corev1.Pod, key, value string) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}})
+	return r.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch))
+}
+
+// stop asks recorder o to stop its session, once per session, without waiting: Jibri answers
+// only after its finalize script, which may take minutes.
+func (r *JibriPoolReconciler) stop(pool *jitsiv1alpha1.JibriPool, m *jitsiv1alpha1.Meeting, o *recorderObs, why string) {
+	if _, busy := r.stopping.LoadOrStore(o.pod.UID, o.session); busy {
+		return
+	}
+	regarding := client.Object(pool)
+	if m != nil {
+		regarding = m
+	}
+	r.Recorder.Eventf(regarding, pool, corev1.EventTypeNormal, "RecordingStopping", "Record",
+		"stopping the recording on %s: %s", o.pod.Name, why)
+	address, name, uid := o.pod.Status.PodIP, o.pod.Name, o.pod.UID
+	go func() {
+		defer r.stopping.Delete(uid)
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		if err := r.Jibri.Stop(ctx, address); err != nil {
+			r.Recorder.Eventf(regarding, pool, corev1.EventTypeWarning, "RecordingStopFailed", "Record",
+				"recorder %s did not confirm the stop: %v", name, err)
+		}
+	}()
+}

@@ -1,0 +1,117 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
+	"github.com/jitsi-operator/jitsi-operator/internal/scaling"
+)
+
+// The pool's figures as Prometheus gauges, for people who scale with HPA or KEDA instead.
+var poolGauges = map[string]*prometheus.GaugeVec{}
+
+func init() {
+	for name, help := range map[string]string{
+		"queue_depth":      "Recordings waiting for a recorder of the pool.",
+		"busy":             "Recorders of the pool recording, streaming or finalizing.",
+		"idle":             "Recorders of the pool ready for a new recording.",
+		"desired_replicas": "Recorders the pool is scaling to (busy + queued + minIdle, within min and max).",
+		"replicas":         "Recorder pods of the pool.",
+	} {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "jitsi_operator_jibripool_" + name, Help: help}, []string{"namespace", "pool"})
+		poolGauges[name] = g
+		metrics.Registry.MustRegister(g)
+	}
+}
+
+func poolMetricsDelete(key types.NamespacedName) {
+	for _, g := range poolGauges {
+		g.DeleteLabelValues(key.Namespace, key.Name)
+	}
+}
+
+// writePoolStatus writes what the reconcile observed and decided, once, and only when it changed.
+func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation, stepErr error) error {
+	st := jitsiv1alpha1.JibriPoolStatus{ObservedGeneration: pool.Generation, LastScaleTime: pool.Status.LastScaleTime,
+		Conditions: append([]metav1.Condition(nil), pool.Status.Conditions...)}
+	facts := render.PoolFacts{DeploymentFound: obs.deployment != nil, Unplaced: obs.unplaced}
+	for _, o := range obs.recorders {
+		if o.terminating() {
+			continue
+		}
+		st.Replicas++
+		if podReady(o.pod) {
+			st.ReadyReplicas++
+		}
+		switch o.state {
+		case scaling.Busy:
+			st.Busy++
+		case scaling.Idle:
+			st.Idle++
+		}
+		if len(st.Recorders) < 200 {
+			rs := jitsiv1alpha1.RecorderStatus{Name: o.pod.Name, State: jitsiv1alpha1.RecorderState(o.state)}
+			if o.state == scaling.Busy {
+				rs.Meeting = o.meeting
+			}
+			rs.Since = sinceOf(pool.Status.Recorders, rs, metav1.NewTime(obs.now))
+			st.Recorders = append(st.Recorders, rs)
+		}
+	}
+	st.QueueDepth = int32(len(obs.queue))
+	st.DesiredReplicas = int32(obs.decision.Desired)
+	if obs.scaled {
+		st.LastScaleTime = &metav1.Time{Time: obs.now}
+	}
+	facts.Replicas, facts.Ready, facts.Busy, facts.Idle = st.Replicas, st.ReadyReplicas, st.Busy, st.Idle
+	facts.Queue, facts.Desired, facts.MaxReplicas = st.QueueDepth, st.DesiredReplicas, int32(specOf(pool).max)
+	for _, c := range render.PoolConditions(pool.Generation, facts, stepErr) {
+		meta.SetStatusCondition(&st.Conditions, c)
+	}
+
+	labels := []string{pool.Namespace, pool.Name}
+	poolGauges["queue_depth"].WithLabelValues(labels...).Set(float64(st.QueueDepth))
+	poolGauges["busy"].WithLabelValues(labels...).Set(float64(st.Busy))
+	poolGauges["idle"].WithLabelValues(labels...).Set(float64(st.Idle))
+	poolGauges["desired_replicas"].WithLabelValues(labels...).Set(float64(st.DesiredReplicas))
+	poolGauges["replicas"].WithLabelValues(labels...).Set(float64(st.Replicas))
+
+	if equality.Semantic.DeepEqual(withoutTimes(pool.Status), withoutTimes(st)) {
+		return nil
+	}
+	before := pool.DeepCopy()
+	pool.Status = st
+	if err := r.Status().Patch(ctx, pool, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	return nil
+}
+
+// sinceOf keeps a recorder's since while its state stays.
+func sinceOf(previous []jitsiv1alpha1.RecorderStatus, now jitsiv1alpha1.RecorderStatus, at metav1.Time) *metav1.Time {
+	for _, p := range previous {
+		if p.Name == now.Name && p.State == now.State && p.Since != nil {
+			return p.Since
+		}
+	}
+	return &at
+}
+
+// withoutTimes is a status without the condition transition times, for comparison.
+func withoutTimes(st jitsiv1alpha1.JibriPoolStatus) jitsiv1alpha1.JibriPoolStatus {
+	st = *st.DeepCopy()
+	for i := range st.Conditions {
+		st.Conditions[i].LastTransitionTime = metav1.Time{}
+	}
+	return st
+}
