@@ -8,6 +8,12 @@
 //     N deployments present (the goal is 0).
 //
 //     go run ./hack/bench [-deployments 50] [-steady 60s] [-assets bin/k8s]
+//
+//   - recorder demand (with -pool N): the time from "a Meeting needs a recorder" (its room opens
+//     and its recording is Automatic) to "a new Jibri pod object exists", over N meetings one after
+//     the other and then N at once (p50, p99; the goal is under one second).
+//
+//     go run ./hack/bench -pool 50
 package main
 
 import (
@@ -50,6 +56,7 @@ func main() {
 	steady := flag.Duration("steady", time.Minute, "how long to count writes once everything is settled")
 	assets := flag.String("assets", "bin/k8s", "control plane binaries (hack/controlplane.sh)")
 	logTo := flag.String("log", "", "write the operator's debug log to this file")
+	pools := flag.Int("pool", 0, "measure recorder demand to pod with this many meetings instead")
 	flag.Parse()
 	if *logTo == "" {
 		ctrl.SetLogger(logr.Discard())
@@ -62,7 +69,11 @@ func main() {
 		defer f.Close()
 		ctrl.SetLogger(zap.New(zap.WriteTo(f), zap.UseDevMode(true)))
 	}
-	if err := run(*n, *steady, *assets); err != nil {
+	measure := func() error { return run(*n, *steady, *assets) }
+	if *pools > 0 {
+		measure = func() error { return runPool(*pools, *assets) }
+	}
+	if err := measure(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -90,36 +101,14 @@ func run(n int, steady time.Duration, assets string) error {
 	// Ctrl-C still stops the local control plane.
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	assets, err := filepath.Abs(assets)
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "jitsi-operator-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
 	// kwok nodes take 110 pods each; each deployment runs 5 pods.
 	nodes := max(2, n*5/100+1)
-	cluster, err := localcluster.Start(ctx, localcluster.Options{AssetsDir: assets, Dir: dir, Nodes: nodes})
+	cluster, scheme, cl, err := startCluster(ctx, assets, nodes)
 	if err != nil {
 		return err
 	}
+	defer os.RemoveAll(cluster.Dir)
 	defer cluster.Stop()
-
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, jitsiv1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return err
-		}
-	}
-	cl, err := client.New(cluster.Config, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
-	if _, err := manifests.InstallCRDs(ctx, cl); err != nil {
-		return err
-	}
 
 	counter := &writeCounter{byKind: map[string]int{}}
 	opCfg := rest.CopyConfig(cluster.Config)
@@ -222,6 +211,38 @@ func run(n int, steady time.Duration, assets string) error {
 	}
 	counter.mu.Unlock()
 	return nil
+}
+
+// startCluster starts the local control plane with the CRDs installed.
+func startCluster(ctx context.Context, assets string, nodes int) (*localcluster.Cluster, *runtime.Scheme, client.Client, error) {
+	assets, err := filepath.Abs(assets)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "jitsi-operator-bench-")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cluster, err := localcluster.Start(ctx, localcluster.Options{AssetsDir: assets, Dir: dir, Nodes: nodes})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, jitsiv1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	cl, err := client.New(cluster.Config, client.Options{Scheme: scheme})
+	if err == nil {
+		_, err = manifests.InstallCRDs(ctx, cl)
+	}
+	if err != nil {
+		cluster.Stop()
+		return nil, nil, nil, err
+	}
+	return cluster, scheme, cl, nil
 }
 
 // podReadinessChanges watches for d and counts how often a pod's Ready condition changed.
