@@ -221,6 +221,20 @@ var _ = Describe("JibriPool controller", func() {
 		Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
 	})
 
+	It("shows a recorder it cannot reach as Unknown, and keeps it", func() {
+		ns := newNamespace()
+		newJitsi(ns)
+		fakes := runFakeRecorders(ns, "rec", 0)
+		newPool(ns, "rec")
+		Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
+		silent := recorderPods(ns, "rec")(Default)[0].Name
+		fakes.recorder(silent).Close()
+		Eventually(poolStatus(ns, "rec")).Should(And(HaveField("Idle", int32(0)),
+			HaveField("Recorders", ConsistOf(And(HaveField("Name", silent), HaveField("State", jitsiv1alpha1.RecorderUnknown))))))
+		Eventually(eventReasons(ns, "rec")).Should(ContainElement("RecorderUnreachable"))
+		Consistently(recorderPods(ns, "rec"), "2s").Should(ConsistOf(HaveField("Name", silent)))
+	})
+
 	It("gives SndAloop recorders a loopback card each and never more recorders on a node than cards", func() {
 		ns := newNamespace()
 		newJitsi(ns)

@@ -26,6 +26,8 @@ type recorderObs struct {
 	why string
 	// meeting and session are the recording the operator started on it (its assignment).
 	meeting, session string
+	// unreachable says why its state is unknown: the pod is ready, and its health API does not answer.
+	unreachable string
 }
 
 func (o *recorderObs) terminating() bool { return !o.pod.DeletionTimestamp.IsZero() }
@@ -52,10 +54,13 @@ func (r *JibriPoolReconciler) observeRecorders(ctx context.Context, pool *jitsiv
 	}
 	slices.SortFunc(mine, func(a, b *corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	polls := r.pollHealth(ctx, mine, obs.now)
-	unreachableAfter := 6 * r.healthPeriod()
 	for _, p := range mine {
 		o := &recorderObs{pod: p}
-		o.state, o.why = recorderState(p, polls[p.UID], unreachableAfter)
+		o.state, o.why = recorderState(p, polls[p.UID])
+		if last := polls[p.UID]; last != nil && last.err != nil && o.state == scaling.Starting && podReady(p) {
+			o.unreachable = fmt.Sprintf("its health API at %s has not answered since %s: %v",
+				p.Status.PodIP, last.failingSince.UTC().Format(time.RFC3339), last.err)
+		}
 		if a := p.Annotations[render.AnnotationJibriAssignment]; a != "" {
 			o.meeting, o.session, _ = strings.Cut(a, " ")
 		}
@@ -170,8 +175,9 @@ func (r *JibriPoolReconciler) pollHealth(ctx context.Context, pods []*corev1.Pod
 
 // recorderState is a recorder's state from its pod, its last health poll (nil when it could not
 // be asked) and its webhook annotations. A recorder that says BUSY, by any of them, is Busy: it is
-// never removed. One that cannot be reached for unreachableAfter while its pod runs is Unhealthy.
-func recorderState(p *corev1.Pod, last *poll, unreachableAfter time.Duration) (scaling.State, string) {
+// never removed. One the operator cannot reach is not replaced for that (its kubelet probes it;
+// a replacement would be as unreachable): it stays Starting, and the status says Unknown.
+func recorderState(p *corev1.Pod, last *poll) (scaling.State, string) {
 	hookBusy := strings.ToUpper(p.Annotations[render.AnnotationJibriBusy])
 	hookHealth := strings.ToUpper(p.Annotations[render.AnnotationJibriHealth])
 	switch {
@@ -191,8 +197,6 @@ func recorderState(p *corev1.Pod, last *poll, unreachableAfter time.Duration) (s
 		return scaling.Starting, ""
 	case hookBusy == jibri.StatusBusy:
 		return scaling.Busy, ""
-	case last != nil && podReady(p) && last.at.Sub(last.failingSince) >= unreachableAfter:
-		return scaling.Unhealthy, fmt.Sprintf("its health API has not answered for %s", unreachableAfter)
 	case hookHealth == jibri.HealthUnhealthy:
 		return scaling.Unhealthy, "Jibri reported UNHEALTHY"
 	case hookBusy == jibri.StatusExpired:

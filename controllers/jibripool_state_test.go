@@ -46,12 +46,12 @@ func TestRecorderState(t *testing.T) {
 		{"container exited", pod(false, corev1.PodFailed, hookBusy), nil, scaling.Expired},
 		{"unreachable, webhook said busy", pod(true, corev1.PodRunning, hookBusy), failing(time.Hour), scaling.Busy},
 		{"unreachable a moment", pod(true, corev1.PodRunning, hookIdle), failing(time.Second), scaling.Starting},
-		{"unreachable too long", pod(true, corev1.PodRunning, hookIdle), failing(2 * time.Minute), scaling.Unhealthy},
+		{"unreachable for long, not replaced for it", pod(true, corev1.PodRunning, hookIdle), failing(2 * time.Hour), scaling.Starting},
 		{"not polled, webhook said unhealthy", pod(true, corev1.PodRunning, map[string]string{render.AnnotationJibriHealth: "UNHEALTHY"}), nil, scaling.Unhealthy},
 		{"no address yet", pod(false, corev1.PodPending, nil), nil, scaling.Starting},
 	}
 	for _, tc := range cases {
-		if got, _ := recorderState(tc.pod, tc.poll, time.Minute); got != tc.want {
+		if got, _ := recorderState(tc.pod, tc.poll); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}

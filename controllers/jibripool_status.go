@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,6 +62,13 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 		}
 		if len(st.Recorders) < 200 {
 			rs := jitsiv1alpha1.RecorderStatus{Name: o.pod.Name, State: jitsiv1alpha1.RecorderState(o.state)}
+			if o.unreachable != "" {
+				rs.State = jitsiv1alpha1.RecorderUnknown
+				if prev := previousState(pool.Status.Recorders, o.pod.Name); prev != jitsiv1alpha1.RecorderUnknown {
+					r.Recorder.Eventf(pool, o.pod, corev1.EventTypeWarning, "RecorderUnreachable", "Observe",
+						"recorder %s: %s (a NetworkPolicy between the operator and port %d?)", o.pod.Name, o.unreachable, render.JibriAPIPort)
+				}
+			}
 			if o.state == scaling.Busy {
 				rs.Meeting = o.meeting
 			}
@@ -95,6 +103,15 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 		return fmt.Errorf("status: %w", err)
 	}
 	return nil
+}
+
+func previousState(previous []jitsiv1alpha1.RecorderStatus, name string) jitsiv1alpha1.RecorderState {
+	for _, p := range previous {
+		if p.Name == name {
+			return p.State
+		}
+	}
+	return ""
 }
 
 // sinceOf keeps a recorder's since while its state stays.
