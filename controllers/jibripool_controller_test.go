@@ -203,12 +203,7 @@ var _ = Describe("JibriPool controller", func() {
 	})
 
 	It("replaces a recorder that reports UNHEALTHY", func() {
-		ns := newNamespace()
-		newJitsi(ns)
-		fakes := runFakeRecorders(ns, "rec", 0)
-		newPool(ns, "rec")
-		Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
-		sick := recorderPods(ns, "rec")(Default)[0].Name
+		ns, fakes, sick := idlePool()
 		fakes.recorder(sick).SetUnhealthy()
 		Eventually(func(g Gomega) []string {
 			var names []string
@@ -222,12 +217,7 @@ var _ = Describe("JibriPool controller", func() {
 	})
 
 	It("shows a recorder it cannot reach as Unknown, and keeps it", func() {
-		ns := newNamespace()
-		newJitsi(ns)
-		fakes := runFakeRecorders(ns, "rec", 0)
-		newPool(ns, "rec")
-		Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
-		silent := recorderPods(ns, "rec")(Default)[0].Name
+		ns, fakes, silent := idlePool()
 		fakes.recorder(silent).Close()
 		Eventually(poolStatus(ns, "rec")).Should(And(HaveField("Idle", int32(0)),
 			HaveField("Recorders", ConsistOf(And(HaveField("Name", silent), HaveField("State", jitsiv1alpha1.RecorderUnknown))))))
@@ -266,6 +256,16 @@ var _ = Describe("JibriPool controller", func() {
 		Consistently(recorderPods(ns, "orphan"), "500ms").Should(BeEmpty())
 	})
 })
+
+// idlePool is a pool "rec" of one recorder, idle, and its fake recorders.
+func idlePool() (ns string, fakes *fakeRecorders, recorder string) {
+	ns = newNamespace()
+	newJitsi(ns)
+	fakes = runFakeRecorders(ns, "rec", 0)
+	newPool(ns, "rec")
+	Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
+	return ns, fakes, recorderPods(ns, "rec")(Default)[0].Name
+}
 
 func setAnnotation(ns, name, value string) {
 	m := &jitsiv1alpha1.Meeting{}

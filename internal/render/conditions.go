@@ -34,16 +34,21 @@ type DeploymentFacts struct {
 	MissingSecrets []string
 }
 
-// DeploymentConditions derives every condition of a JitsiDeployment from facts; it never reads
-// the cluster. stepErr is the error of the reconcile step that failed, if any.
-func DeploymentConditions(generation int64, f DeploymentFacts, stepErr error) []metav1.Condition {
-	cond := func(t string, ok bool, reason, msg string) metav1.Condition {
+// conditionAt makes conditions computed for generation: True when ok, False otherwise.
+func conditionAt(generation int64) func(t string, ok bool, reason, msg string) metav1.Condition {
+	return func(t string, ok bool, reason, msg string) metav1.Condition {
 		s := metav1.ConditionFalse
 		if ok {
 			s = metav1.ConditionTrue
 		}
 		return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: generation}
 	}
+}
+
+// DeploymentConditions derives every condition of a JitsiDeployment from facts; it never reads
+// the cluster. stepErr is the error of the reconcile step that failed, if any.
+func DeploymentConditions(generation int64, f DeploymentFacts, stepErr error) []metav1.Condition {
+	cond := conditionAt(generation)
 
 	// Media.
 	var pending []MediaFacts

@@ -44,13 +44,7 @@ type PoolFacts struct {
 // PoolConditions derives a JibriPool's conditions (Ready, RecordersAvailable) from facts; stepErr
 // is the error of the reconcile step that failed, if any.
 func PoolConditions(generation int64, f PoolFacts, stepErr error) []metav1.Condition {
-	cond := func(t string, ok bool, reason, msg string) metav1.Condition {
-		s := metav1.ConditionFalse
-		if ok {
-			s = metav1.ConditionTrue
-		}
-		return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: generation}
-	}
+	cond := conditionAt(generation)
 	var ready metav1.Condition
 	switch {
 	case !f.DeploymentFound:
