@@ -33,6 +33,7 @@ import (
 // +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch;create;delete;patch
 // +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=create
 // +kubebuilder:rbac:groups=core,resources=nodes,verbs=get;list;watch
 
 // JibriPoolReconciler runs a pool's recorders as pods of its own, starts and stops recordings on

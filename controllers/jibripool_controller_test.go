@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -246,6 +247,21 @@ var _ = Describe("JibriPool controller", func() {
 			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", jitsiv1alpha1.ReasonNoLoopbackCards),
 			HaveField("Message", ContainSubstring("no node has a free loopback card"))))
 		Expect(eventReasons(ns, "alsa")(Default)).To(ContainElement(jitsiv1alpha1.ReasonNoLoopbackCards))
+	})
+
+	It("gives each recorder its own recordings claim from the pool's template, gone with the recorder", func() {
+		ns := newNamespace()
+		newJitsi(ns)
+		newPool(ns, "rec", func(p *jitsiv1alpha1.JibriPool) {
+			p.Spec.Recordings.Volume = &jitsiv1alpha1.RecordingsVolume{PersistentVolumeClaim: &corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}}}}
+		})
+		Eventually(recorderPods(ns, "rec")).Should(HaveLen(1))
+		pod := recorderPods(ns, "rec")(Default)[0]
+		claim := &corev1.PersistentVolumeClaim{}
+		Eventually(func() error { return k8sClient.Get(ctx, key(ns, pod.Name+"-recordings"), claim) }).Should(Succeed())
+		Expect(metav1.GetControllerOf(claim).UID).To(Equal(pod.UID))
 	})
 
 	It("says so when its JitsiDeployment does not exist", func() {

@@ -132,8 +132,9 @@ func (r *JibriPoolReconciler) createRecorders(ctx context.Context, pool *jitsiv1
 	created := 0
 	for _, card := range cards {
 		var err error
+		var pod *corev1.Pod
 		for try := 0; try < 3; try++ {
-			pod := render.JibriPod(in, pool, pool.Name+"-"+utilrand.String(5), card)
+			pod = render.JibriPod(in, pool, pool.Name+"-"+utilrand.String(5), card)
 			if err = r.Create(ctx, pod); !apierrors.IsAlreadyExists(err) {
 				break
 			}
@@ -142,6 +143,11 @@ func (r *JibriPoolReconciler) createRecorders(ctx context.Context, pool *jitsiv1
 			return created, fmt.Errorf("create recorder: %w", err)
 		}
 		created++
+		if claim := render.JibriRecordingsClaim(pool, pod); claim != nil {
+			if err := r.Create(ctx, claim); err != nil && !apierrors.IsAlreadyExists(err) {
+				return created, fmt.Errorf("create the recordings claim of %s: %w", pod.Name, err)
+			}
+		}
 	}
 	return created, nil
 }

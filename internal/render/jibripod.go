@@ -103,7 +103,7 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 		}},
 		Volumes: []corev1.Volume{
 			{Name: "shm", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &shm}}},
-			{Name: "recordings", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			{Name: "recordings", VolumeSource: recordingsVolume(pool, name)},
 			{Name: "scripts", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 				LocalObjectReference: corev1.LocalObjectReference{Name: JibriScripts(d)}, DefaultMode: &mode,
 			}}},
@@ -126,6 +126,38 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 				Controller: &yes, BlockOwnerDeletion: &yes,
 			}}},
 		Spec: pod,
+	}
+}
+
+// recordingsVolume is where recorder name writes: the pool's emptyDir (an empty one by default),
+// or its own claim from the pool's template (JibriRecordingsClaim).
+func recordingsVolume(pool *jitsiv1alpha1.JibriPool, name string) corev1.VolumeSource {
+	v := pool.Spec.Recordings.Volume
+	switch {
+	case v != nil && v.PersistentVolumeClaim != nil:
+		return corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: JibriRecordingsClaimName(name)}}
+	case v != nil && v.EmptyDir != nil:
+		return corev1.VolumeSource{EmptyDir: v.EmptyDir.DeepCopy()}
+	}
+	return corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+}
+
+// JibriRecordingsClaimName names recorder pod's claim for recordings.
+func JibriRecordingsClaimName(pod string) string { return pod + "-recordings" }
+
+// JibriRecordingsClaim renders recorder pod's claim from the pool's template, owned by the pod so
+// that it goes with the recorder; nil when the pool uses no claims.
+func JibriRecordingsClaim(pool *jitsiv1alpha1.JibriPool, pod *corev1.Pod) *corev1.PersistentVolumeClaim {
+	v := pool.Spec.Recordings.Volume
+	if v == nil || v.PersistentVolumeClaim == nil {
+		return nil
+	}
+	yes := true
+	return &corev1.PersistentVolumeClaim{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: metav1.ObjectMeta{Name: JibriRecordingsClaimName(pod.Name), Namespace: pod.Namespace, Labels: pod.Labels,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID, Controller: &yes}}},
+		Spec: *v.PersistentVolumeClaim.DeepCopy(),
 	}
 }
 

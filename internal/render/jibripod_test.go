@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
@@ -135,5 +136,40 @@ func TestPoolSecretAndConditions(t *testing.T) {
 			ready.ObservedGeneration != 4 {
 			t.Errorf("%s: Ready %s/%s, RecordersAvailable %s/%s", tc.name, ready.Status, ready.Reason, available.Status, available.Reason)
 		}
+	}
+}
+
+func TestRecordingsVolume(t *testing.T) {
+	in := input(deployment())
+	pool := jibriPool(jitsiv1alpha1.AudioPulseAudio)
+	volume := func(pod *corev1.Pod) corev1.VolumeSource {
+		for _, v := range pod.Spec.Volumes {
+			if v.Name == "recordings" {
+				return v.VolumeSource
+			}
+		}
+		t.Fatal("no recordings volume")
+		return corev1.VolumeSource{}
+	}
+	if v := volume(JibriPod(in, pool, "recorders-a", nil)); v.EmptyDir == nil || JibriRecordingsClaim(pool, &corev1.Pod{}) != nil {
+		t.Errorf("default: %+v", v)
+	}
+	limit := resource.MustParse("20Gi")
+	pool.Spec.Recordings.Volume = &jitsiv1alpha1.RecordingsVolume{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}
+	if v := volume(JibriPod(in, pool, "recorders-a", nil)); v.EmptyDir == nil || v.EmptyDir.SizeLimit.Cmp(limit) != 0 {
+		t.Errorf("emptyDir from the spec: %+v", v)
+	}
+	class := "fast"
+	pool.Spec.Recordings.Volume = &jitsiv1alpha1.RecordingsVolume{PersistentVolumeClaim: &corev1.PersistentVolumeClaimSpec{
+		StorageClassName: &class, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+		Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: limit}}}}
+	pod := JibriPod(in, pool, "recorders-a", nil)
+	pod.UID = "pod-uid"
+	if v := volume(pod); v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != "recorders-a-recordings" {
+		t.Errorf("claim volume: %+v", v)
+	}
+	claim := JibriRecordingsClaim(pool, pod)
+	if claim.Name != "recorders-a-recordings" || *claim.Spec.StorageClassName != "fast" || claim.OwnerReferences[0].UID != "pod-uid" {
+		t.Errorf("claim %+v", claim)
 	}
 }
