@@ -27,6 +27,9 @@ generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods of the API types.
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC under config/ from the markers.
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true rbac:roleName=jitsi-operator paths=./api/... paths=./controllers/... paths=./webhook/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	rm -f charts/jitsi-operator/crds/*.yaml
+	cp config/crd/bases/*.yaml charts/jitsi-operator/crds/
+	cp config/rbac/role.yaml charts/jitsi-operator/files/role.yaml
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
@@ -56,7 +59,7 @@ test-unit: ## Unit tests of the pure packages (no control plane), with the race 
 	go test -race $$(go list ./... | grep -v -e /api/ -e /controllers -e /internal/localcluster -e /test/)
 
 .PHONY: test
-test: controlplane test-deps lint ## All tests, envtest suites on the locally built API server included.
+test: controlplane helm test-deps lint ## All tests, envtest suites on the locally built API server included.
 	KUBEBUILDER_ASSETS=$(ASSETS) go test ./... -count=1 $(if $(GINKGO_FLAGS),-args $(GINKGO_FLAGS))
 
 .PHONY: test-deps
@@ -64,10 +67,22 @@ test-deps: ## Install what the tests need beyond Go (Prosody, slixmpp) from Debi
 	hack/install-test-deps.sh
 
 .PHONY: test-race
-test-race: controlplane test-deps ## All tests with the race detector.
+test-race: controlplane helm test-deps ## All tests with the race detector.
 	KUBEBUILDER_ASSETS=$(ASSETS) go test -race ./... -count=1
 
 ##@ Build
+
+IMG ?= ghcr.io/jitsi-operator/jitsi-operator:$(shell sed -n 's/^appVersion: "\(.*\)"/\1/p' charts/jitsi-operator/Chart.yaml)
+CONTAINER_TOOL ?= $(shell command -v docker || command -v podman)
+
+.PHONY: docker-build
+docker-build: ## Build the operator image (IMG) with docker or podman, where one exists.
+	@if [ -z "$(CONTAINER_TOOL)" ]; then echo "no container engine (docker or podman) here: build the image where one exists"; exit 1; fi
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: helm
+helm: ## Build (once, cached by version) helm into bin/helm.
+	hack/helm.sh
 
 .PHONY: build
 build: ## Build the operator binary into bin/jitsi-operator.

@@ -50,6 +50,7 @@ func init() {
 type options struct {
 	metricsAddr, probeAddr string
 	leaderElect            bool
+	leaderElectionNS       string
 	localCluster           string
 	localAssets, localDir  string
 	localNodes             int
@@ -66,6 +67,7 @@ func main() {
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to; 0 disables it")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among operator replicas; only the leader reconciles")
+	flag.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's own namespace)")
 	flag.StringVar(&o.localCluster, "local-cluster", "auto", "auto: start a local control plane when no cluster is configured; always; never")
 	flag.StringVar(&o.localAssets, "local-cluster-assets", envOr("KUBEBUILDER_ASSETS", "bin/k8s"), "directory of the control plane binaries built by hack/controlplane.sh")
 	flag.StringVar(&o.localDir, "local-cluster-dir", ".local-cluster", "working directory of the local control plane (data, logs, kubeconfig); wiped at start")
@@ -111,12 +113,13 @@ func run(o options) error {
 	}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress: o.probeAddr,
-		LeaderElection:         o.leaderElect,
-		LeaderElectionID:       "jitsi-operator.jitsi.operator.dev",
-		Cache:                  controllers.CacheOptions(),
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionNamespace: o.leaderElectionNS,
+		LeaderElectionID:        "jitsi-operator.jitsi.operator.dev",
+		Cache:                   controllers.CacheOptions(),
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)

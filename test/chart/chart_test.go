@@ -1,0 +1,204 @@
+// Package chart tests the Helm chart with a real helm (built by hack/helm.sh): lint, templates
+// with default and non-default values, values the schema refuses, and that the chart's CRDs and
+// RBAC are config/'s.
+package chart
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const chartDir = "../../charts/jitsi-operator"
+
+func helm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	bin, err := filepath.Abs("../../bin/helm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("bin/helm is missing: run the tests with `make test`, which builds it (hack/helm.sh)")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return out.String(), &helmError{err: err, stderr: stderr.String()}
+	}
+	return out.String(), nil
+}
+
+type helmError struct {
+	err    error
+	stderr string
+}
+
+func (e *helmError) Error() string { return e.err.Error() + ": " + e.stderr }
+
+// objects are the rendered documents by "Kind/name".
+type objects map[string][]byte
+
+func template(t *testing.T, values ...string) objects {
+	t.Helper()
+	args := []string{"template", "ops", chartDir, "--namespace", "jitsi-operator"}
+	for _, v := range values {
+		args = append(args, "--set", v)
+	}
+	out, err := helm(t, args...)
+	if err != nil {
+		t.Fatalf("helm template %v: %v", values, err)
+	}
+	objs := objects{}
+	for _, doc := range strings.Split(out, "\n---") {
+		var head struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			t.Fatalf("a rendered document is not YAML: %v\n%s", err, doc)
+		}
+		if head.Kind != "" {
+			objs[head.Kind+"/"+head.Metadata.Name] = []byte(doc)
+		}
+	}
+	return objs
+}
+
+func (o objects) decode(t *testing.T, key string, into any) {
+	t.Helper()
+	doc, ok := o[key]
+	if !ok {
+		t.Fatalf("no %s among %v", key, o.keys())
+	}
+	if err := yaml.UnmarshalStrict(doc, into); err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+}
+
+func (o objects) keys() []string {
+	var k []string
+	for key := range o {
+		k = append(k, key)
+	}
+	slices.Sort(k)
+	return k
+}
+
+func TestLint(t *testing.T) {
+	if out, err := helm(t, "lint", chartDir); err != nil {
+		t.Fatalf("helm lint: %v\n%s", err, out)
+	}
+	if out, err := helm(t, "lint", chartDir, "--set", "metrics.serviceMonitor.enabled=true,replicaCount=1,leaderElection.enabled=false"); err != nil {
+		t.Fatalf("helm lint with other values: %v\n%s", err, out)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	objs := template(t)
+	want := []string{
+		"ClusterRole/ops-jitsi-operator", "ClusterRoleBinding/ops-jitsi-operator", "Deployment/ops-jitsi-operator",
+		"Role/ops-jitsi-operator-leader-election", "RoleBinding/ops-jitsi-operator-leader-election",
+		"Service/ops-jitsi-operator-metrics", "Service/ops-jitsi-operator-receiver", "ServiceAccount/ops-jitsi-operator",
+	}
+	if got := objs.keys(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("objects %v, want %v", got, want)
+	}
+	var dep appsv1.Deployment
+	objs.decode(t, "Deployment/ops-jitsi-operator", &dep)
+	c := dep.Spec.Template.Spec.Containers[0]
+	for _, arg := range []string{"--leader-elect=true", "--local-cluster=never",
+		"--receiver-url=http://ops-jitsi-operator-receiver.jitsi-operator.svc:9090", "--receiver-bind-address=:9090"} {
+		if !slices.Contains(c.Args, arg) {
+			t.Errorf("args %v lack %s", c.Args, arg)
+		}
+	}
+	sc, psc := c.SecurityContext, dep.Spec.Template.Spec.SecurityContext
+	if sc == nil || psc == nil || !*psc.RunAsNonRoot || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation ||
+		!slices.Contains(sc.Capabilities.Drop, "ALL") || psc.SeccompProfile.Type != "RuntimeDefault" {
+		t.Errorf("not a restricted pod: %+v %+v", psc, sc)
+	}
+	if c.LivenessProbe == nil || c.ReadinessProbe == nil || *dep.Spec.Replicas != 2 || dep.Spec.Template.Spec.ServiceAccountName != "ops-jitsi-operator" {
+		t.Errorf("probes %v %v, replicas %d, service account %q", c.LivenessProbe, c.ReadinessProbe, *dep.Spec.Replicas, dep.Spec.Template.Spec.ServiceAccountName)
+	}
+}
+
+func TestOtherValues(t *testing.T) {
+	objs := template(t, "metrics.serviceMonitor.enabled=true", "receiver.url=http://hooks.example.net:9090",
+		"leaderElection.enabled=false", "serviceAccount.create=false", "serviceAccount.name=jitsi",
+		"image.tag=v9", "replicaCount=1", "logLevel=debug")
+	if _, ok := objs["ServiceMonitor/ops-jitsi-operator"]; !ok {
+		t.Error("no ServiceMonitor")
+	}
+	for _, gone := range []string{"Role/ops-jitsi-operator-leader-election", "ServiceAccount/ops-jitsi-operator"} {
+		if _, ok := objs[gone]; ok {
+			t.Errorf("%s rendered", gone)
+		}
+	}
+	var dep appsv1.Deployment
+	objs.decode(t, "Deployment/ops-jitsi-operator", &dep)
+	c := dep.Spec.Template.Spec.Containers[0]
+	if !strings.HasSuffix(c.Image, ":v9") || !slices.Contains(c.Args, "--receiver-url=http://hooks.example.net:9090") ||
+		!slices.Contains(c.Args, "--leader-elect=false") || !slices.Contains(c.Args, "--zap-log-level=debug") ||
+		dep.Spec.Template.Spec.ServiceAccountName != "jitsi" {
+		t.Errorf("image %s args %v account %s", c.Image, c.Args, dep.Spec.Template.Spec.ServiceAccountName)
+	}
+	var binding rbacv1.ClusterRoleBinding
+	objs.decode(t, "ClusterRoleBinding/ops-jitsi-operator", &binding)
+	if binding.Subjects[0].Name != "jitsi" {
+		t.Errorf("binding subjects %+v", binding.Subjects)
+	}
+}
+
+func TestTheSchemaRefusesBadValues(t *testing.T) {
+	for _, bad := range []string{"replicaCount=two", "logLevel=verbose", "receiver.port=80", "colour=blue",
+		"image.pullPolicy=Sometimes", "receiver.url=hooks.example.net/path"} {
+		if _, err := helm(t, "template", "ops", chartDir, "--set", bad); err == nil || !strings.Contains(err.Error(), "schema") {
+			t.Errorf("%s: %v, want a schema error", bad, err)
+		}
+	}
+}
+
+// TestCRDsAndRBACAreConfigs keeps the chart in step with config/ (make manifests copies them).
+func TestCRDsAndRBACAreConfigs(t *testing.T) {
+	crds, err := filepath.Glob("../../config/crd/bases/*.yaml")
+	if err != nil || len(crds) == 0 {
+		t.Fatalf("no CRDs in config/: %v", err)
+	}
+	inChart, _ := filepath.Glob(chartDir + "/crds/*.yaml")
+	if len(inChart) != len(crds) {
+		t.Fatalf("the chart has %d CRDs, config/ %d: run make manifests", len(inChart), len(crds))
+	}
+	for _, f := range crds {
+		a, _ := os.ReadFile(f)
+		b, err := os.ReadFile(filepath.Join(chartDir, "crds", filepath.Base(f)))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("the chart's %s differs from config/'s: run make manifests", filepath.Base(f))
+		}
+	}
+	var want rbacv1.ClusterRole
+	raw, err := os.ReadFile("../../config/rbac/role.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	var got rbacv1.ClusterRole
+	template(t).decode(t, "ClusterRole/ops-jitsi-operator", &got)
+	if !reflect.DeepEqual(got.Rules, want.Rules) || len(want.Rules) == 0 {
+		t.Errorf("the chart's ClusterRole rules differ from config/rbac/role.yaml: run make manifests\n got %+v\nwant %+v", got.Rules, want.Rules)
+	}
+}
