@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/jibri/jibritest"
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
@@ -127,7 +128,7 @@ var _ = Describe("JibriPool controller", func() {
 			HaveField("DesiredReplicas", int32(1)), HaveField("Recorders", ConsistOf(HaveField("State", jitsiv1alpha1.RecorderIdle)))))
 		Eventually(poolCondition(ns, "rec", jitsiv1alpha1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
 		Eventually(poolCondition(ns, "rec", jitsiv1alpha1.ConditionRecordersAvailable)).Should(HaveField("Status", metav1.ConditionTrue))
-		Expect(fakes.recorder(p.Name).WebhookErrors()).To(BeEmpty())
+		Expect(fakes.Recorder(p.Name).WebhookErrors()).To(BeEmpty())
 	})
 
 	It("records meetings in progress, queues the rest, stops at the end and shrinks without killing a recording", func() {
@@ -140,8 +141,8 @@ var _ = Describe("JibriPool controller", func() {
 		// A meeting goes in progress: the idle recorder takes it, and the pool adds a spare.
 		recordedMeeting(ns, "alpha", "rec", jitsiv1alpha1.RecordingAutomatic)
 		openRoom(ns, "alpha", 1)
-		Eventually(fakes.recording).WithArguments("alpha").ShouldNot(BeEmpty())
-		first := fakes.recording("alpha")
+		Eventually(fakes.Recording).WithArguments("alpha").ShouldNot(BeEmpty())
+		first := fakes.Recording("alpha")
 		Eventually(recordingOf(ns, "alpha")).Should(And(
 			HaveField("State", jitsiv1alpha1.RecordingStateRecording), HaveField("Recorder", first),
 			HaveField("SessionID", HavePrefix("alpha-")), HaveField("StartedAt", Not(BeNil()))))
@@ -151,9 +152,9 @@ var _ = Describe("JibriPool controller", func() {
 		// Second-participant recording starts when the second person is in.
 		recordedMeeting(ns, "beta", "rec", jitsiv1alpha1.RecordingAutomaticOnSecondParticipant)
 		openRoom(ns, "beta", 1)
-		Consistently(fakes.recording, "1s").WithArguments("beta").Should(BeEmpty())
+		Consistently(fakes.Recording, "1s").WithArguments("beta").Should(BeEmpty())
 		patchMeetingStatus(ns, "beta", map[string]any{"participantCount": 2, "peakParticipants": 2})
-		Eventually(fakes.recording).WithArguments("beta").ShouldNot(BeEmpty())
+		Eventually(fakes.Recording).WithArguments("beta").ShouldNot(BeEmpty())
 		Eventually(recordingOf(ns, "beta")).Should(HaveField("State", jitsiv1alpha1.RecordingStateRecording))
 
 		// Both recorders busy at maxReplicas: the third meeting waits in the queue.
@@ -167,8 +168,8 @@ var _ = Describe("JibriPool controller", func() {
 
 		// Alpha ends: its recording is stopped, finalized, and the freed recorder takes gamma.
 		closeRoom(ns, "alpha")
-		Eventually(func() int { return fakes.recorder(first).Stops() }).Should(Equal(1))
-		Eventually(fakes.recording).WithArguments("gamma").Should(Equal(first))
+		Eventually(func() int { return fakes.Recorder(first).Stops() }).Should(Equal(1))
+		Eventually(fakes.Recording).WithArguments("gamma").Should(Equal(first))
 		Eventually(recordingOf(ns, "gamma")).Should(HaveField("State", jitsiv1alpha1.RecordingStateRecording))
 		Eventually(poolStatus(ns, "rec")).Should(HaveField("QueueDepth", int32(0)))
 		Expect(eventReasons(ns, "alpha")(Default)).To(ContainElements("RecordingStarting", "RecordingStopping"))
@@ -180,8 +181,8 @@ var _ = Describe("JibriPool controller", func() {
 		Eventually(recorderPods(ns, "rec")).Should(HaveLen(1))
 		Eventually(poolStatus(ns, "rec")).Should(And(HaveField("Busy", int32(0)), HaveField("Idle", int32(1)), HaveField("DesiredReplicas", int32(1))))
 		Expect(eventReasons(ns, "rec")(Default)).To(ContainElement("ScaledDown"))
-		Expect(fakes.killedWhileBusy()).To(BeEmpty())
-		Expect(fakes.sessions()).NotTo(ContainElement(HavePrefix("alpha/stream")))
+		Expect(fakes.KilledWhileBusy()).To(BeEmpty())
+		Expect(fakes.Sessions()).NotTo(ContainElement(HavePrefix("alpha/stream")))
 	})
 
 	It("records a Manual meeting while a backend asks, through the recording annotation", func() {
@@ -192,20 +193,20 @@ var _ = Describe("JibriPool controller", func() {
 		recordedMeeting(ns, "manual", "rec", jitsiv1alpha1.RecordingManual)
 		openRoom(ns, "manual", 3)
 		Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
-		Consistently(fakes.recording, "1s").WithArguments("manual").Should(BeEmpty())
+		Consistently(fakes.Recording, "1s").WithArguments("manual").Should(BeEmpty())
 
 		setAnnotation(ns, "manual", "on")
-		Eventually(fakes.recording).WithArguments("manual").ShouldNot(BeEmpty())
-		rec := fakes.recording("manual")
+		Eventually(fakes.Recording).WithArguments("manual").ShouldNot(BeEmpty())
+		rec := fakes.Recording("manual")
 		Eventually(recordingOf(ns, "manual")).Should(HaveField("State", jitsiv1alpha1.RecordingStateRecording))
 		setAnnotation(ns, "manual", "off")
-		Eventually(func() int { return fakes.recorder(rec).Stops() }).Should(Equal(1))
+		Eventually(func() int { return fakes.Recorder(rec).Stops() }).Should(Equal(1))
 		Eventually(recordingOf(ns, "manual")).Should(HaveField("State", jitsiv1alpha1.RecordingStateFinalizing))
 	})
 
 	It("replaces a recorder that reports UNHEALTHY", func() {
 		ns, fakes, sick := idlePool()
-		fakes.recorder(sick).SetUnhealthy()
+		fakes.Recorder(sick).SetUnhealthy()
 		Eventually(func(g Gomega) []string {
 			var names []string
 			for _, p := range recorderPods(ns, "rec")(g) {
@@ -219,7 +220,7 @@ var _ = Describe("JibriPool controller", func() {
 
 	It("shows a recorder it cannot reach as Unknown, and keeps it", func() {
 		ns, fakes, silent := idlePool()
-		fakes.recorder(silent).Close()
+		fakes.Recorder(silent).Close()
 		Eventually(poolStatus(ns, "rec")).Should(And(HaveField("Idle", int32(0)),
 			HaveField("Recorders", ConsistOf(And(HaveField("Name", silent), HaveField("State", jitsiv1alpha1.RecorderUnknown))))))
 		Eventually(eventReasons(ns, "rec")).Should(ContainElement("RecorderUnreachable"))
@@ -274,13 +275,23 @@ var _ = Describe("JibriPool controller", func() {
 })
 
 // idlePool is a pool "rec" of one recorder, idle, and its fake recorders.
-func idlePool() (ns string, fakes *fakeRecorders, recorder string) {
+func idlePool() (ns string, fakes *jibritest.Pods, recorder string) {
 	ns = newNamespace()
 	newJitsi(ns)
 	fakes = runFakeRecorders(ns, "rec", 0)
 	newPool(ns, "rec")
 	Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
 	return ns, fakes, recorderPods(ns, "rec")(Default)[0].Name
+}
+
+// runFakeRecorders plays the recorders of pool in ns for the rest of the spec.
+func runFakeRecorders(ns, pool string, finalize time.Duration) *jibritest.Pods {
+	p := jibritest.RunPods(k8sClient, ns, pool, finalize, nil)
+	DeferCleanup(func() {
+		p.Stop()
+		Expect(p.Errors()).To(BeEmpty())
+	})
+	return p
 }
 
 func setAnnotation(ns, name, value string) {

@@ -26,6 +26,9 @@ type Recorder struct {
 	Finalize time.Duration
 	// SingleUse makes it EXPIRED after one session, as jibri.single-use-mode does.
 	SingleUse bool
+	// OnStop, when set, runs where Jibri runs its finalize script: after the session stopped,
+	// before the recorder goes idle. It gets the session's id.
+	OnStop func(session string)
 
 	srv      *http.Server
 	addr     string
@@ -191,6 +194,9 @@ func (r *Recorder) stopHandler(w http.ResponseWriter, _ *http.Request) {
 	if busy {
 		r.postSession(session, "OFF")
 		time.Sleep(r.Finalize)
+		if r.OnStop != nil {
+			r.OnStop(session)
+		}
 		r.mu.Lock()
 		r.busy, r.session = "IDLE", ""
 		if r.SingleUse {
