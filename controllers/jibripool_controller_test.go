@@ -129,6 +129,18 @@ var _ = Describe("JibriPool controller", func() {
 		Eventually(poolCondition(ns, "rec", jitsiv1alpha1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
 		Eventually(poolCondition(ns, "rec", jitsiv1alpha1.ConditionRecordersAvailable)).Should(HaveField("Status", metav1.ConditionTrue))
 		Expect(fakes.Recorder(p.Name).WebhookErrors()).To(BeEmpty())
+
+		// At rest the pool writes nothing: the Secret and the status keep their versions while
+		// the recorder is polled every second.
+		Expect(k8sClient.Get(ctx, key(ns, "rec-jibri"), secret)).To(Succeed())
+		pool = &jitsiv1alpha1.JibriPool{}
+		Expect(k8sClient.Get(ctx, key(ns, "rec"), pool)).To(Succeed())
+		versions := []string{secret.ResourceVersion, pool.ResourceVersion}
+		Consistently(func(g Gomega) []string {
+			g.Expect(k8sClient.Get(ctx, key(ns, "rec-jibri"), secret)).To(Succeed())
+			g.Expect(k8sClient.Get(ctx, key(ns, "rec"), pool)).To(Succeed())
+			return []string{secret.ResourceVersion, pool.ResourceVersion}
+		}, "3s").Should(Equal(versions))
 	})
 
 	It("records meetings in progress, queues the rest, stops at the end and shrinks without killing a recording", func() {

@@ -93,7 +93,7 @@ func TestRecorderPodWithSndAloop(t *testing.T) {
 func TestPoolSecretAndConditions(t *testing.T) {
 	pool := jibriPool(jitsiv1alpha1.AudioPulseAudio)
 	s := JibriPoolSecretObject(deployment(), pool, "http://op:9090", "tok")
-	if got := s.StringData[KeyWebhookSubscribers]; got != "http://op:9090/v1/jibri/pools/"+pool.Namespace+"/"+pool.Name+"/tok" {
+	if got := string(s.Data[KeyWebhookSubscribers]); got != "http://op:9090/v1/jibri/pools/"+pool.Namespace+"/"+pool.Name+"/tok" {
 		t.Errorf("subscriber URL %q", got)
 	}
 	if ref := metav1.GetControllerOf(s); ref == nil || ref.Kind != "JibriPool" || ref.Name != pool.Name {

@@ -23,9 +23,10 @@ func JibriPoolSecretObject(d *jitsiv1alpha1.JitsiDeployment, pool *jitsiv1alpha1
 				Controller: &yes, BlockOwnerDeletion: &yes,
 			}}},
 		Type: corev1.SecretTypeOpaque,
-		StringData: map[string]string{
-			KeyWebhookSubscribers: fmt.Sprintf("%s/v1/jibri/pools/%s/%s/%s", receiverURL, pool.Namespace, pool.Name, token),
-			KeyRecordingURL:       fmt.Sprintf("%s/v1/jibri/recording-complete?deployment=%s/%s", receiverURL, d.Namespace, d.Name),
+		// data, not stringData: the API server stores data only, and the applier compares with it.
+		Data: map[string][]byte{
+			KeyWebhookSubscribers: fmt.Appendf(nil, "%s/v1/jibri/pools/%s/%s/%s", receiverURL, pool.Namespace, pool.Name, token),
+			KeyRecordingURL:       fmt.Appendf(nil, "%s/v1/jibri/recording-complete?deployment=%s/%s", receiverURL, d.Namespace, d.Name),
 		},
 	}
 }
