@@ -62,6 +62,10 @@ test-unit: ## Unit tests of the pure packages (no control plane), with the race 
 test: controlplane helm test-deps lint ## All tests, envtest suites on the locally built API server included.
 	KUBEBUILDER_ASSETS=$(ASSETS) go test ./... -count=1 $(if $(GINKGO_FLAGS),-args $(GINKGO_FLAGS))
 
+.PHONY: test-e2e
+test-e2e: controlplane helm ## The user's story on a local cluster: helm install, the operator with the chart's RBAC, a stack, a pool and a meeting.
+	KUBEBUILDER_ASSETS=$(ASSETS) go test -tags e2e ./test/e2e/ -count=1 -v -timeout 15m
+
 .PHONY: test-deps
 test-deps: ## Install what the tests need beyond Go (Prosody, slixmpp) from Debian's packages.
 	hack/install-test-deps.sh
