@@ -64,6 +64,7 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 			rs := jitsiv1alpha1.RecorderStatus{Name: o.pod.Name, State: jitsiv1alpha1.RecorderState(o.state)}
 			if o.unreachable != "" {
 				rs.State = jitsiv1alpha1.RecorderUnknown
+				facts.Unknown++
 				if prev := previousState(pool.Status.Recorders, o.pod.Name); prev != jitsiv1alpha1.RecorderUnknown {
 					r.Recorder.Eventf(pool, o.pod, corev1.EventTypeWarning, "RecorderUnreachable", "Observe",
 						"recorder %s: %s (a NetworkPolicy between the operator and port %d?)", o.pod.Name, o.unreachable, render.JibriAPIPort)

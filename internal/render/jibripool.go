@@ -37,6 +37,8 @@ type PoolFacts struct {
 	DeploymentFound bool
 	// Replicas, Ready, Busy and Idle count the recorders; Queue the recordings waiting for one.
 	Replicas, Ready, Busy, Idle, Queue, Desired, MaxReplicas int32
+	// Unknown counts the ready recorders whose health API the operator cannot reach.
+	Unknown int32
 	// Unplaced says why wanted SndAloop recorders have no node (no free loopback card); empty when
 	// every wanted recorder is placed.
 	Unplaced string
@@ -59,8 +61,11 @@ func PoolConditions(generation int64, f PoolFacts, stepErr error) []metav1.Condi
 		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonComponentsNotReady,
 			fmt.Sprintf("%d of %d recorders ready", f.Ready, f.Desired))
 	default:
-		ready = cond(jitsiv1alpha1.ConditionReady, true, jitsiv1alpha1.ReasonAvailable,
-			fmt.Sprintf("%d recorders ready: %d busy, %d idle", f.Ready, f.Busy, f.Idle))
+		msg := fmt.Sprintf("%d recorders ready: %d busy, %d idle", f.Ready, f.Busy, f.Idle)
+		if f.Unknown > 0 {
+			msg += fmt.Sprintf(", %d not answering the operator", f.Unknown)
+		}
+		ready = cond(jitsiv1alpha1.ConditionReady, true, jitsiv1alpha1.ReasonAvailable, msg)
 	}
 	var available metav1.Condition
 	switch {
