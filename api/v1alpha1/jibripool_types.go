@@ -201,6 +201,17 @@ type RelaySpec struct {
 	// record keeps a copy of every relayed stream on the relay's volume. Default: false.
 	// +optional
 	Record bool `json:"record,omitempty"`
+
+	// image is the relay's image: nginx with the RTMP module, ffmpeg, curl and a POSIX shell.
+	// Default: the operator's relay image (relay/Dockerfile: Debian's nginx-light,
+	// libnginx-mod-rtmp and ffmpeg).
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// resources of each relay pod.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 }
 
 // RecorderState is the state a recorder reports.

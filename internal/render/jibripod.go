@@ -23,6 +23,9 @@ const (
 	KeyWebhookSubscribers = "JIBRI_WEBHOOK_SUBSCRIBERS"
 	// KeyRecordingURL is the key, in the pool's Secret, of the finalize script's report URL.
 	KeyRecordingURL = "JITSI_OPERATOR_RECORDING_URL"
+	// KeyRelayURL is the key, in the pool's Secret, of the RTMP relay's base URL at the receiver
+	// (<receiver>/v1/rtmp/pools/<namespace>/<pool>/<token>); it carries the pool's token.
+	KeyRelayURL = "JITSI_OPERATOR_RELAY_URL"
 	// JibriRecorderUser is the recorder's account on the hidden domain: the participant that
 	// joins a meeting to record it.
 	JibriRecorderUser = "recorder"
