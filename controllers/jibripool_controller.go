@@ -222,7 +222,7 @@ func (r *JibriPoolReconciler) ensurePoolSecret(ctx context.Context, pool *jitsiv
 	if r.ReceiverURL != nil {
 		receiver = r.ReceiverURL(pool.Namespace)
 	}
-	secret := render.JibriPoolSecretObject(d, pool, receiver, render.JibriWebhookToken(key, pool.Namespace, pool.Name))
+	secret := render.JibriPoolSecretObject(d, pool, receiver, key)
 	_, err = (&applier{Client: r.Client, Recorder: r.Recorder}).apply(ctx, pool, secret)
 	return err
 }

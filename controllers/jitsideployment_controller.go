@@ -24,6 +24,7 @@ import (
 
 // +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments,verbs=get;list;watch
 // +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools,verbs=get;list;watch
 // Owner references that block deletion need update on the owner's finalizers where the
 // OwnerReferencesPermissionEnforcement admission plugin runs.
 // +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments/finalizers,verbs=update
@@ -61,6 +62,10 @@ func (r *JitsiDeploymentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.referencingSecret)).
+		// A pool's existence switches the stack's recording and live streaming on.
+		Watches(&jitsiv1alpha1.JibriPool{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.(*jitsiv1alpha1.JibriPool).Spec.JitsiDeploymentRef.Name}}}
+		})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.usingNodes),
 			builder.WithPredicates(nodeAddressChanged())).
 		Complete(r)
@@ -146,7 +151,12 @@ func (r *JitsiDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if d.Spec.Webhooks.URL == "" && r.ReceiverURL != nil {
 		obs.in.ReceiverURL = r.ReceiverURL(d.Namespace)
 	}
-	err := runSteps(ctx, d, obs,
+	recorders, err := r.recordersOf(ctx, d)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	obs.in.Recorders = recorders
+	err = runSteps(ctx, d, obs,
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"secrets", r.ensureSecrets},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"media", r.ensureMedia},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"stack", r.ensureStack},
@@ -168,4 +178,23 @@ type deploymentObservation struct {
 
 func (r *JitsiDeploymentReconciler) applier() *applier {
 	return &applier{Client: r.Client, Recorder: r.Recorder}
+}
+
+// recordersOf says whether JibriPools record and stream d's meetings.
+func (r *JitsiDeploymentReconciler) recordersOf(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment) (render.Recorders, error) {
+	var pools jitsiv1alpha1.JibriPoolList
+	if err := r.List(ctx, &pools, client.InNamespace(d.Namespace)); err != nil {
+		return render.Recorders{}, err
+	}
+	var out render.Recorders
+	for _, p := range pools.Items {
+		if p.Spec.JitsiDeploymentRef.Name != d.Name || !p.DeletionTimestamp.IsZero() {
+			continue
+		}
+		out.Recording = true
+		if p.Spec.Streaming.Enabled == nil || *p.Spec.Streaming.Enabled {
+			out.Streaming = true
+		}
+	}
+	return out, nil
 }

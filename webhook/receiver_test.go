@@ -400,6 +400,51 @@ var _ = Describe("The RTMP relay's callbacks", func() {
 		Expect(form("/v1/rtmp/publish", old)).To(Equal(http.StatusForbidden))
 		Expect(meetingStatus(ns, "yesterday").Streaming).To(BeNil())
 	})
+
+	It("tell the pool's relay where to push a stream, and take each destination's state", func() {
+		ns := deploymentWithMeeting("unused")
+		key := streaming(ns, "keynote", clock.Add(time.Hour))
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "youtube", Namespace: ns},
+			Data: map[string][]byte{"key": []byte("yt-KEY-123")}})).To(Succeed())
+		Expect(k8sClient.Create(ctx, &jitsiv1alpha1.JibriPool{ObjectMeta: metav1.ObjectMeta{Name: "recorders", Namespace: ns},
+			Spec: jitsiv1alpha1.JibriPoolSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"}}})).To(Succeed())
+		base := "/v1/rtmp/pools/" + ns + "/recorders/" + render.RelayToken([]byte(eventsSecret), ns, "recorders")
+		get := func(path string) (int, string) {
+			resp, err := http.Get(receiver.URL + path)
+			Expect(err).NotTo(HaveOccurred())
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		// The receiver reads the pool from its cache: it may arrive a moment after its creation.
+		Eventually(func() string {
+			code, body := get(base + "/destinations?stream=" + url.QueryEscape(key))
+			return fmt.Sprint(code, " ", body)
+		}).Should(Equal("200 youtube rtmp://a.rtmp.youtube.com/live2/yt-KEY-123\n"))
+
+		code, _ := get("/v1/rtmp/pools/" + ns + "/recorders/wrongtoken/destinations?stream=" + url.QueryEscape(key))
+		Expect(code).To(Equal(http.StatusUnauthorized))
+		code, _ = get(base + "/destinations?stream=" + url.QueryEscape(ns+".keynote.guessed"))
+		Expect(code).To(Equal(http.StatusForbidden))
+
+		status := func(fields url.Values) int {
+			resp, err := http.PostForm(receiver.URL+base+"/destination-status", fields)
+			Expect(err).NotTo(HaveOccurred())
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		Expect(status(url.Values{"stream": {key}, "destination": {"youtube"}, "state": {"Live"}})).To(Equal(http.StatusOK))
+		Expect(meetingStatus(ns, "keynote").Streaming.Destinations).To(ConsistOf(
+			jitsiv1alpha1.DestinationStatus{Name: "youtube", State: jitsiv1alpha1.StreamingStateLive}))
+		Expect(status(url.Values{"stream": {key}, "destination": {"youtube"}, "state": {"Failed"},
+			"error": {"rtmp://a.rtmp.youtube.com/live2/yt-KEY-123: Connection refused"}})).To(Equal(http.StatusOK))
+		d := meetingStatus(ns, "keynote").Streaming.Destinations[0]
+		Expect(d.State).To(Equal(jitsiv1alpha1.StreamingStateFailed))
+		Expect(d.Error).To(And(ContainSubstring("Connection refused"), Not(ContainSubstring("yt-KEY-123"))))
+
+		Expect(status(url.Values{"stream": {key}, "destination": {"twitch"}, "state": {"Live"}})).To(Equal(http.StatusBadRequest))
+		Expect(status(url.Values{"stream": {key}, "destination": {"youtube"}, "state": {"Sideways"}})).To(Equal(http.StatusBadRequest))
+	})
 })
 
 var _ = Describe("meeting-service-style modules (mod_jitsi_webhooks)", func() {

@@ -84,6 +84,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /webhooks/jitsi/{event}", s.jitsiWebhooks)
 	mux.HandleFunc("POST /v1/rtmp/publish", s.rtmpPublish)
 	mux.HandleFunc("POST /v1/rtmp/publish-done", s.rtmpPublishDone)
+	mux.HandleFunc("GET /v1/rtmp/pools/{namespace}/{pool}/{token}/destinations", s.relayDestinations)
+	mux.HandleFunc("POST /v1/rtmp/pools/{namespace}/{pool}/{token}/destination-status", s.relayDestinationStatus)
 	mux.HandleFunc("GET /v1/jitsi/health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})

@@ -35,6 +35,8 @@ const (
 	StreamStopped Kind = "stream-stopped"
 	// RecordingCompleted: a recorder's finalize script reports the finished files.
 	RecordingCompleted Kind = "recording-completed"
+	// DestinationChanged: the RTMP relay reports one destination of a live stream (live, failed, stopped).
+	DestinationChanged Kind = "stream-destination"
 )
 
 // MaxParticipants bounds status.participants: the oldest who left are dropped first.
@@ -52,6 +54,8 @@ type Event struct {
 	Recording *Recording
 	// Status is set on RecordingStatus.
 	Status *JibriStatus
+	// Destination is set on DestinationChanged.
+	Destination *jitsiv1alpha1.DestinationStatus
 }
 
 // JibriStatus is Jicofo's jibri-recording-status: Status is on, off or pending; Mode file or
@@ -113,6 +117,10 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 		}
 	case StreamStarted, StreamStopped:
 		stream(&st, e.Kind, at)
+	case DestinationChanged:
+		if e.Destination != nil {
+			destination(&st, *e.Destination)
+		}
 	case RoleChanged:
 		// Only for people already listed: a role given before the join (the room's creator)
 		// arrives with the join itself.
@@ -356,4 +364,24 @@ func bound(st *jitsiv1alpha1.MeetingStatus) {
 		return a.Before(b)
 	})
 	st.Participants = st.Participants[len(st.Participants)-MaxParticipants:]
+}
+
+// destination records one destination's state; its error goes with it (none unless Failed).
+func destination(st *jitsiv1alpha1.MeetingStatus, d jitsiv1alpha1.DestinationStatus) {
+	if st.Streaming == nil {
+		st.Streaming = &jitsiv1alpha1.StreamingStatus{}
+	}
+	s := st.Streaming
+	if d.State != jitsiv1alpha1.StreamingStateFailed {
+		d.Error = ""
+	}
+	for i := range s.Destinations {
+		if s.Destinations[i].Name == d.Name {
+			s.Destinations[i] = d
+			return
+		}
+	}
+	if len(s.Destinations) < 10 {
+		s.Destinations = append(s.Destinations, d)
+	}
 }

@@ -22,6 +22,10 @@ type Input struct {
 	// address.
 	Bridges []Bridge
 
+	// Recorders says whether JibriPools record (and stream) this deployment's meetings; the
+	// stack's recording and live-streaming features are on only then.
+	Recorders Recorders
+
 	// ConfigHashes are hashes of inputs a component reads that live outside its pod template
 	// (the contents of user Secrets, for example), by component. A change rolls that component.
 	ConfigHashes map[string]string
@@ -37,6 +41,29 @@ type Secrets struct {
 	// Webhook is the shared secret Prosody signs its events with: the user's
 	// webhooks.secretRef, or a generated key.
 	Webhook corev1.SecretKeySelector
+}
+
+// Recorders is what the deployment's JibriPools offer.
+type Recorders struct {
+	// Recording: at least one pool exists.
+	Recording bool
+	// Streaming: at least one pool streams (spec.streaming.enabled).
+	Streaming bool
+}
+
+// JibriBreweryMUC is the room (on the internal MUC domain) where recorders wait for Jicofo.
+const JibriBreweryMUC = "jibribrewery"
+
+// recordingEnv switches the recording and live-streaming features of a component.
+func recordingEnv(in Input) []corev1.EnvVar {
+	return []corev1.EnvVar{env("ENABLE_RECORDING", flag(in.Recorders.Recording)), env("ENABLE_LIVESTREAMING", flag(in.Recorders.Streaming))}
+}
+
+func flag(on bool) string {
+	if on {
+		return "1"
+	}
+	return "0"
 }
 
 // Bridge is one videobridge and its media address.

@@ -27,6 +27,14 @@ func JibriWebhookToken(eventsSecret []byte, namespace, pool string) string {
 	return hex.EncodeToString(mac.Sum(nil))[:40]
 }
 
+// RelayToken is the secret part of a pool's relay URL at the receiver
+// (<receiver>/v1/rtmp/pools/<namespace>/<pool>/<token>), derived like JibriWebhookToken.
+func RelayToken(eventsSecret []byte, namespace, pool string) string {
+	mac := hmac.New(sha256.New, eventsSecret)
+	mac.Write([]byte("rtmp-relay/" + namespace + "/" + pool))
+	return hex.EncodeToString(mac.Sum(nil))[:40]
+}
+
 // Files of the Jibri scripts ConfigMap.
 const FinalizeRecordingFile = "finalize-recording.sh"
 

@@ -59,7 +59,7 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 	managed := append(xmppEnv(d),
 		env("DISPLAY", ":0"),
 		env("JIBRI_INSTANCE_ID", name),
-		env("JIBRI_BREWERY_MUC", "jibribrewery"),
+		env("JIBRI_BREWERY_MUC", JibriBreweryMUC),
 		env("JIBRI_XMPP_USER", "jibri"),
 		secretEnv("JIBRI_XMPP_PASSWORD", selector(in.Secrets.Generated, KeyJibriPassword)),
 		env("JIBRI_RECORDER_USER", JibriRecorderUser),

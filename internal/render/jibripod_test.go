@@ -92,9 +92,13 @@ func TestRecorderPodWithSndAloop(t *testing.T) {
 
 func TestPoolSecretAndConditions(t *testing.T) {
 	pool := jibriPool(jitsiv1alpha1.AudioPulseAudio)
-	s := JibriPoolSecretObject(deployment(), pool, "http://op:9090", "tok")
-	if got := string(s.Data[KeyWebhookSubscribers]); got != "http://op:9090/v1/jibri/pools/"+pool.Namespace+"/"+pool.Name+"/tok" {
+	s := JibriPoolSecretObject(deployment(), pool, "http://op:9090", []byte("events"))
+	if got := string(s.Data[KeyWebhookSubscribers]); got != "http://op:9090/v1/jibri/pools/"+pool.Namespace+"/"+pool.Name+"/"+JibriWebhookToken([]byte("events"), pool.Namespace, pool.Name) {
 		t.Errorf("subscriber URL %q", got)
+	}
+	relay := string(s.Data[KeyRelayURL])
+	if want := "http://op:9090/v1/rtmp/pools/" + pool.Namespace + "/" + pool.Name + "/" + RelayToken([]byte("events"), pool.Namespace, pool.Name); relay != want || strings.Contains(string(s.Data[KeyWebhookSubscribers]), RelayToken([]byte("events"), pool.Namespace, pool.Name)) {
+		t.Errorf("relay URL %q, want %q, and a token of its own", relay, want)
 	}
 	if ref := metav1.GetControllerOf(s); ref == nil || ref.Kind != "JibriPool" || ref.Name != pool.Name {
 		t.Errorf("owner %+v", ref)

@@ -9,9 +9,10 @@ import (
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 )
 
-// JibriPoolSecretObject renders a pool's Secret: the Jibri webhook subscriber base URL (it carries
-// the pool's token) and the finalize script's report URL. Recorders read both through secretKeyRef.
-func JibriPoolSecretObject(d *jitsiv1alpha1.JitsiDeployment, pool *jitsiv1alpha1.JibriPool, receiverURL, token string) *corev1.Secret {
+// JibriPoolSecretObject renders a pool's Secret: the Jibri webhook subscriber base URL and the
+// relay's URL at the receiver (each carries a token derived from the events secret), and the
+// finalize script's report URL. Recorders read both through secretKeyRef.
+func JibriPoolSecretObject(d *jitsiv1alpha1.JitsiDeployment, pool *jitsiv1alpha1.JibriPool, receiverURL string, eventsSecret []byte) *corev1.Secret {
 	labels := Labels(d, ComponentJibri)
 	labels[LabelPool] = pool.Name
 	yes := true
@@ -25,8 +26,11 @@ func JibriPoolSecretObject(d *jitsiv1alpha1.JitsiDeployment, pool *jitsiv1alpha1
 		Type: corev1.SecretTypeOpaque,
 		// data, not stringData: the API server stores data only, and the applier compares with it.
 		Data: map[string][]byte{
-			KeyWebhookSubscribers: fmt.Appendf(nil, "%s/v1/jibri/pools/%s/%s/%s", receiverURL, pool.Namespace, pool.Name, token),
-			KeyRecordingURL:       fmt.Appendf(nil, "%s/v1/jibri/recording-complete?deployment=%s/%s", receiverURL, d.Namespace, d.Name),
+			KeyWebhookSubscribers: fmt.Appendf(nil, "%s/v1/jibri/pools/%s/%s/%s", receiverURL, pool.Namespace, pool.Name,
+				JibriWebhookToken(eventsSecret, pool.Namespace, pool.Name)),
+			KeyRelayURL: fmt.Appendf(nil, "%s/v1/rtmp/pools/%s/%s/%s", receiverURL, pool.Namespace, pool.Name,
+				RelayToken(eventsSecret, pool.Namespace, pool.Name)),
+			KeyRecordingURL: fmt.Appendf(nil, "%s/v1/jibri/recording-complete?deployment=%s/%s", receiverURL, d.Namespace, d.Name),
 		},
 	}
 }

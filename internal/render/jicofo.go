@@ -17,7 +17,12 @@ func JicofoDeployment(in Input) *appsv1.Deployment {
 		// health checks are on: both are needed for a kubelet probe.
 		env("JICOFO_ENABLE_REST", "1"),
 		env("JICOFO_ENABLE_HEALTH_CHECKS", "1"),
+		// Recording and live streaming through the recorders' brewery; a request waits this long
+		// for an idle recorder (the pool adds one when none is).
+		env("JIBRI_BREWERY_MUC", JibriBreweryMUC),
+		env("JIBRI_PENDING_TIMEOUT", "90"),
 	)
+	managed = append(managed, recordingEnv(in)...)
 	pod := corev1.PodSpec{
 		Containers: []corev1.Container{{
 			Name:           ComponentJicofo,

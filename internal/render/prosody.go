@@ -72,6 +72,8 @@ func ProsodyDeployment(in Input) *appsv1.Deployment {
 		secretEnv(EnvEventsSecret, in.Secrets.Webhook),
 		env("XMPP_MUC_MODULES", EventsModuleName),
 		env("JVB_BREWERY_MUC", JVBBreweryMUC),
+		// The recorders' accounts (jibri, recorder on the hidden domain) exist only with recording.
+		env("ENABLE_RECORDING", flag(in.Recorders.Recording)),
 	)
 	managed = append(managed, jwtEnv(in)...)
 

@@ -19,6 +19,8 @@ func WebDeployment(in Input) *appsv1.Deployment {
 		env("ENABLE_LETSENCRYPT", "0"),
 		env("ENABLE_XMPP_WEBSOCKET", "1"),
 	)
+	// The recording and live-streaming buttons.
+	managed = append(managed, recordingEnv(in)...)
 	pod := corev1.PodSpec{
 		Containers: []corev1.Container{{
 			Name:           ComponentWeb,
