@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Go, from Debian's packages: a real Prosody (with Lua 5.4)
 # for the Prosody module test, and slixmpp for its XMPP clients. Does nothing when they are
-# already there. Debian starts Prosody as a service on install; the tests run their own, so the
-# service is stopped again.
+# already there; nginx with the RTMP module and ffmpeg for the RTMP relay test. Debian starts
+# Prosody and nginx as services on install; the tests run their own, so the services are stopped
+# again.
 set -euo pipefail
 
 missing=()
 command -v prosody >/dev/null || missing+=(prosody)
 command -v lua5.4 >/dev/null || missing+=(lua5.4)
 /usr/bin/python3 -c 'import slixmpp' 2>/dev/null || missing+=(python3-slixmpp)
+# The RTMP relay test (test/rtmp): nginx with the RTMP module, and ffmpeg (with ffprobe).
+[[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+[[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ]] || missing+=(libnginx-mod-rtmp)
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 sudo=()
@@ -19,4 +24,5 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 if command -v service >/dev/null; then
 	"${sudo[@]}" service prosody stop >/dev/null 2>&1 || true
+	"${sudo[@]}" service nginx stop >/dev/null 2>&1 || true
 fi

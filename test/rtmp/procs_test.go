@@ -1,0 +1,252 @@
+package rtmp
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
+)
+
+// tools are the programs the test runs: Debian's nginx-light, libnginx-mod-rtmp and ffmpeg.
+type tools struct{ nginx, ffmpeg, ffprobe string }
+
+func findTools(t *testing.T) tools {
+	t.Helper()
+	const hint = "run make test-deps (Debian: nginx-light, libnginx-mod-rtmp, ffmpeg)"
+	look := func(name string, fallbacks ...string) string {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+		for _, p := range fallbacks {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+		t.Fatalf("%s not installed: %s", name, hint)
+		return ""
+	}
+	tl := tools{nginx: look("nginx", "/usr/sbin/nginx"), ffmpeg: look("ffmpeg"), ffprobe: look("ffprobe")}
+	if _, err := os.Stat(render.RelayModulePath); err != nil {
+		t.Fatalf("nginx's RTMP module (%s) not installed: %s", render.RelayModulePath, hint)
+	}
+	return tl
+}
+
+// freePort is a loopback port nothing listens on (nothing else binds it in the meantime, unless
+// very unlucky).
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// account is who runs nginx: the test's own user, or nobody when the test runs as root, as the
+// relay runs in its pod (a non-root user).
+type account struct {
+	cred     *syscall.Credential
+	uid, gid int
+}
+
+func nginxAccount(t *testing.T) account {
+	if os.Geteuid() != 0 {
+		return account{uid: -1, gid: -1}
+	}
+	uid, gid := 65534, 65534
+	if u, err := user.Lookup("nobody"); err == nil {
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+	}
+	return account{cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid: uid, gid: gid}
+}
+
+// ownDir makes dir (and what the test put in it) the account's, and lets it through the test's
+// temporary directories.
+func (a account) ownDir(t *testing.T, dir string) {
+	t.Helper()
+	if a.cred == nil {
+		return
+	}
+	for p := filepath.Dir(dir); p != os.TempDir() && p != "/" && p != "."; p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, a.uid, a.gid)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// group is a process the test started in its own process group, with everything it starts.
+type group struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startGroup starts cmd in a process group of its own; at the end of the test the whole group is
+// stopped (TERM, then KILL) and the test fails if any of its processes is left.
+func startGroup(t *testing.T, name string, cmd *exec.Cmd, cred *syscall.Credential) *group {
+	t.Helper()
+	g := &group{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = g.out, g.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { g.err = cmd.Wait(); close(g.done) }()
+	t.Cleanup(func() { g.stop(t) })
+	return g
+}
+
+func (g *group) exited() bool {
+	select {
+	case <-g.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop ends the group: TERM, KILL after 5 s, and checks that none of its processes is left.
+func (g *group) stop(t *testing.T) {
+	pgid := g.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-g.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-g.done
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(members(pgid)) > 0 && time.Now().Before(deadline) {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if left := members(pgid); len(left) > 0 {
+		t.Errorf("%s left processes behind: %v", g.name, left)
+	}
+}
+
+// members lists "<pid> <command>" of the processes in process group pgid.
+func members(pgid int) []string {
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+		s := string(stat)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		fields := strings.Fields(s[end+1:])
+		if len(fields) < 3 || fields[0] == "Z" {
+			continue
+		}
+		if g, _ := strconv.Atoi(fields[2]); g == pgid {
+			out = append(out, fmt.Sprintf("%d %s", pid, s[open+1:end]))
+		}
+	}
+	return out
+}
+
+// startNginx runs nginx with conf in prefix (as acct) and waits until it accepts on port.
+func startNginx(t *testing.T, tl tools, acct account, name, prefix, conf string, port int, env []string) *group {
+	t.Helper()
+	confPath := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	acct.ownDir(t, prefix)
+	errorLog := filepath.Join(prefix, "error.log")
+	cmd := exec.Command(tl.nginx, "-p", prefix, "-c", confPath, "-e", errorLog)
+	cmd.Dir = prefix
+	cmd.Env = env
+	g := startGroup(t, name, cmd, acct.cred)
+	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(errorLog)
+			t.Logf("%s's output:\n%s\n%s's error log:\n%s", name, g.out.String(), name, log)
+		}
+	})
+	eventually(t, 10*time.Second, name+" listening on 127.0.0.1:"+strconv.Itoa(port), func() (bool, string) {
+		if g.exited() {
+			log, _ := os.ReadFile(errorLog)
+			t.Fatalf("%s exited: %v\n%s\n%s", name, g.err, g.out.String(), log)
+		}
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+		if err != nil {
+			return false, err.Error()
+		}
+		c.Close()
+		return true, ""
+	})
+	return g
+}
+
+// eventually polls cond until it holds, failing with its last word after timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		if why != "" {
+			last = why
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: gave up after %s; last: %s", what, timeout, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
