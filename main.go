@@ -59,6 +59,7 @@ type options struct {
 	samplesNamespace       string
 	receiverURL            string
 	jibriHealthPeriod      time.Duration
+	relayImage             string
 	receiverAddr           string
 }
 
@@ -77,6 +78,7 @@ func main() {
 	flag.StringVar(&o.samplesNamespace, "samples-namespace", "default", "namespace the samples are applied in")
 	flag.StringVar(&o.receiverURL, "receiver-url", "http://jitsi-operator-receiver.jitsi-operator.svc:9090",
 		"base URL at which Prosody and Jibri reach the operator's webhook receiver (the Helm chart sets it to its Service)")
+	flag.StringVar(&o.relayImage, "relay-image", controllers.DefaultRelayImage, "image of the pools' RTMP relays (relay/Dockerfile) when a pool names none")
 	flag.DurationVar(&o.jibriHealthPeriod, "jibri-health-period", 10*time.Second, "how often each recorder's health API is polled")
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", ":9090", "address the webhook receiver listens on; every replica answers")
 	zapOpts := zap.Options{Development: true}
@@ -154,6 +156,7 @@ func run(o options) error {
 		ReceiverURL:  func(string) string { return receiver },
 		Jibri:        &jibri.Client{},
 		HealthPeriod: o.jibriHealthPeriod,
+		RelayImage:   o.relayImage,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("JibriPool controller: %w", err)
 	}

@@ -6,7 +6,9 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -50,6 +52,8 @@ type JibriPoolReconciler struct {
 	ReceiverURL func(ns string) string
 	// Jibri calls the recorders' HTTP API (port 2222 by default).
 	Jibri *jibri.Client
+	// RelayImage is the RTMP relay's image when a pool does not name one.
+	RelayImage string
 	// HealthPeriod is how often each recorder's health is polled (default 10 s).
 	HealthPeriod time.Duration
 	// Workers is the number of pools reconciled at once (default 4).
@@ -100,6 +104,8 @@ func (r *JibriPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Owns(&corev1.Pod{}).
 		Owns(&corev1.Secret{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&jitsiv1alpha1.Meeting{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			var reqs []reconcile.Request
 			for _, p := range poolsOf(o) {
@@ -153,6 +159,7 @@ func (r *JibriPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	err := runSteps(ctx, pool, obs,
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"deployment", r.findDeployment},
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"config", r.ensurePoolSecret},
+		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"relay", r.ensureRelay},
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"recorders", r.observeRecorders},
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"recordings", r.ensureRecordings},
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"scale", r.ensureScale},
@@ -179,6 +186,9 @@ type poolObservation struct {
 	scaled bool
 	// unplaced says why wanted SndAloop recorders have no node.
 	unplaced string
+	// relayWanted, relayReady and relayMessage are the RTMP relay's state.
+	relayWanted, relayReady bool
+	relayMessage            string
 	// requeue is when to look again (health polls, a pending scale-down).
 	requeue time.Duration
 }

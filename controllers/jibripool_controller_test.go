@@ -6,7 +6,11 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -277,6 +281,80 @@ var _ = Describe("JibriPool controller", func() {
 		Expect(metav1.GetControllerOf(claim).UID).To(Equal(pod.UID))
 	})
 
+	It("switches the stack's recording and live streaming on while a pool exists", func() {
+		ns := newNamespace()
+		newJitsi(ns)
+		webEnv := func(name string) func(Gomega) string {
+			return func(g Gomega) string { return envValue(deploymentOf(ns, "meet-web")(g), name) }
+		}
+		Eventually(webEnv("ENABLE_RECORDING")).Should(Equal("0"))
+		Expect(envValue(deploymentOf(ns, "meet-jicofo")(Default), "ENABLE_LIVESTREAMING")).To(Equal("0"))
+		newPool(ns, "rec")
+		Eventually(webEnv("ENABLE_RECORDING")).Should(Equal("1"))
+		Eventually(webEnv("ENABLE_LIVESTREAMING")).Should(Equal("1"))
+		Eventually(func(g Gomega) string { return envValue(deploymentOf(ns, "meet-jicofo")(g), "JIBRI_BREWERY_MUC") }).Should(Equal("jibribrewery"))
+		Expect(envValue(deploymentOf(ns, "meet-prosody")(Default), "ENABLE_RECORDING")).To(Equal("1"))
+	})
+
+	It("streams a meeting straight to its one destination, and never shows the key", func() {
+		ns, fakes, rec := idlePool()
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "yt", Namespace: ns},
+			Data: map[string][]byte{"key": []byte("yt-SECRET-KEY-42")}})).To(Succeed())
+		streamedMeeting(ns, "launch", "rec", jitsiv1alpha1.StreamingAutomatic, "youtube")
+		openRoom(ns, "launch", 1)
+		Eventually(fakes.Recording).WithArguments("launch").Should(Equal(rec))
+		s := fakes.Recorder(rec).Sessions()
+		Expect(s[len(s)-1]).To(And(HaveField("Sink", "stream"), HaveField("StreamURL", "rtmp://127.0.0.1:1935/live2/yt-SECRET-KEY-42")))
+		Eventually(streamingOf(ns, "launch")).Should(And(HaveField("State", jitsiv1alpha1.StreamingStateLive), HaveField("Recorder", rec),
+			HaveField("Destinations", ConsistOf(jitsiv1alpha1.DestinationStatus{Name: "youtube", State: jitsiv1alpha1.StreamingStateLive}))))
+		Eventually(poolStatus(ns, "rec")).Should(HaveField("Busy", int32(1)), "a streaming recorder is busy")
+		Eventually(recorderPods(ns, "rec")).Should(HaveLen(2), "and the pool adds a spare for the next")
+
+		closeRoom(ns, "launch")
+		Eventually(streamingOf(ns, "launch")).Should(HaveField("State", jitsiv1alpha1.StreamingStateStopped))
+		Expect(fakes.Recorder(rec).Stops()).To(Equal(1))
+		expectNowhere(ns, "yt-SECRET-KEY-42")
+	})
+
+	It("sends streams through the pool's relay, which it runs, and refuses several destinations without one", func() {
+		ns, fakes, _ := idlePool()
+		streamedMeeting(ns, "panel", "rec", jitsiv1alpha1.StreamingAutomatic, "youtube", "twitch")
+		openRoom(ns, "panel", 1)
+		Eventually(streamingOf(ns, "panel")).Should(And(HaveField("State", jitsiv1alpha1.StreamingStateFailed),
+			HaveField("Destinations", ContainElement(HaveField("Error", ContainSubstring("2 destinations need the pool's relay"))))))
+		Expect(fakes.Recording("panel")).To(BeEmpty())
+
+		By("enabling the relay")
+		pool := &jitsiv1alpha1.JibriPool{}
+		Expect(k8sClient.Get(ctx, key(ns, "rec"), pool)).To(Succeed())
+		pool.Spec.Streaming.Relay = &jitsiv1alpha1.RelaySpec{Enabled: true}
+		Expect(k8sClient.Update(ctx, pool)).To(Succeed())
+		Eventually(deploymentOf(ns, "rec-relay")).Should(HaveField("OwnerReferences", ContainElement(HaveField("Name", "rec"))))
+		Expect(k8sClient.Get(ctx, key(ns, "rec-relay"), &corev1.Service{})).To(Succeed())
+		Expect(k8sClient.Get(ctx, key(ns, "rec-relay"), &networkingv1.NetworkPolicy{})).To(Succeed())
+		Eventually(poolCondition(ns, "rec", jitsiv1alpha1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
+
+		streamedMeeting(ns, "keynote", "rec", jitsiv1alpha1.StreamingManual, "youtube", "twitch")
+		openRoom(ns, "keynote", 2)
+		Consistently(fakes.Recording, "1s").WithArguments("keynote").Should(BeEmpty())
+		setMeetingAnnotation(ns, "keynote", meeting.AnnotationStreaming, "on")
+		Eventually(fakes.Recording).WithArguments("keynote").ShouldNot(BeEmpty())
+		streamer := fakes.Recording("keynote")
+		access := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, key(ns, "keynote-access"), access)).To(Succeed())
+		s := fakes.Recorder(streamer).Sessions()
+		Expect(s[len(s)-1].StreamURL).To(Equal("rtmp://rec-relay." + ns + ".svc:1935/live/" + string(access.Data[meeting.KeyStreamKey])))
+		Eventually(streamingOf(ns, "keynote")).Should(HaveField("State", jitsiv1alpha1.StreamingStateLive))
+
+		By("disabling the relay again")
+		Expect(k8sClient.Get(ctx, key(ns, "rec"), pool)).To(Succeed())
+		pool.Spec.Streaming.Relay.Enabled = false
+		Expect(k8sClient.Update(ctx, pool)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, key(ns, "rec-relay"), &appsv1.Deployment{}))
+		}).Should(BeTrue())
+	})
+
 	It("says so when its JitsiDeployment does not exist", func() {
 		ns := newNamespace()
 		newPool(ns, "orphan")
@@ -306,13 +384,48 @@ func runFakeRecorders(ns, pool string, finalize time.Duration) *jibritest.Pods {
 	return p
 }
 
+func streamedMeeting(ns, name, pool string, mode jitsiv1alpha1.StreamingMode, destinations ...string) *jitsiv1alpha1.Meeting {
+	return newMeeting(ns, name, func(m *jitsiv1alpha1.Meeting) {
+		m.Spec.Streaming = jitsiv1alpha1.MeetingStreamingSpec{Mode: mode, JibriPoolRef: &jitsiv1alpha1.LocalObjectReference{Name: pool}}
+		for _, d := range destinations {
+			m.Spec.Streaming.Destinations = append(m.Spec.Streaming.Destinations, jitsiv1alpha1.StreamDestination{
+				Name: d, URL: "rtmp://127.0.0.1:1935/live2", StreamKeySecretRef: jitsiv1alpha1.SecretKeyReference{Name: "yt", Key: "key"}})
+		}
+	})
+}
+
+func streamingOf(ns, name string) func(Gomega) jitsiv1alpha1.StreamingStatus {
+	return func(g Gomega) jitsiv1alpha1.StreamingStatus {
+		s := meetingStatus(ns, name)(g).Streaming
+		g.Expect(s).NotTo(BeNil())
+		return *s
+	}
+}
+
+// expectNowhere checks that secret appears in no object of ns but Secrets: no status, event or
+// pod spec carries it.
+func expectNowhere(ns, secret string) {
+	lists := []client.ObjectList{&jitsiv1alpha1.MeetingList{}, &jitsiv1alpha1.JibriPoolList{}, &corev1.PodList{},
+		&eventsv1.EventList{}, &corev1.ConfigMapList{}, &appsv1.DeploymentList{}}
+	for _, l := range lists {
+		Expect(k8sClient.List(ctx, l, client.InNamespace(ns))).To(Succeed())
+		raw, err := json.Marshal(l)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(raw)).NotTo(ContainSubstring(secret), "%T carries the secret", l)
+	}
+}
+
 func setAnnotation(ns, name, value string) {
+	setMeetingAnnotation(ns, name, meeting.AnnotationRecording, value)
+}
+
+func setMeetingAnnotation(ns, name, annotation, value string) {
 	m := &jitsiv1alpha1.Meeting{}
 	Expect(k8sClient.Get(ctx, key(ns, name), m)).To(Succeed())
 	patch := client.MergeFrom(m.DeepCopy())
 	if m.Annotations == nil {
 		m.Annotations = map[string]string{}
 	}
-	m.Annotations[meeting.AnnotationRecording] = value
+	m.Annotations[annotation] = value
 	Expect(k8sClient.Patch(ctx, m, patch)).To(Succeed())
 }

@@ -26,10 +26,10 @@ import (
 // stopTimeout bounds a stopService call, which returns only after the finalize script.
 const stopTimeout = 2 * time.Hour
 
-// ensureRecordings matches the pool's recording demand with its recorders: it starts wanted
-// recordings on idle recorders (the rest wait in the queue, and their Meetings say Pending),
-// follows started ones through Jibri's session status, and stops them when the meeting ends or
-// a backend asks. The Meeting's status.recording is kept true throughout.
+// ensureRecordings matches the pool's demand (recordings and live streams) with its recorders:
+// it starts wanted sessions on idle recorders (the rest wait in the queue, and their Meetings say
+// Pending), follows started ones through Jibri's session status, and stops them when the meeting
+// ends or a backend asks. The Meeting's status.recording and status.streaming are kept true.
 func (r *JibriPoolReconciler) ensureRecordings(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation) error {
 	if obs.deployment == nil {
 		return nil
@@ -43,21 +43,28 @@ func (r *JibriPoolReconciler) ensureRecordings(ctx context.Context, pool *jitsiv
 		byName[o.pod.Name] = o
 	}
 	meetings := map[string]bool{}
-	var waiting []*jitsiv1alpha1.Meeting
+	var waiting []demand
 	var errs []error
 	for i := range list.Items {
 		m := &list.Items[i]
-		if m.Spec.Recording.JibriPoolRef == nil || m.Spec.Recording.JibriPoolRef.Name != pool.Name ||
-			m.Spec.Recording.Mode == jitsiv1alpha1.RecordingNone {
-			continue
-		}
 		meetings[m.Name] = true
-		wait, err := r.followRecording(ctx, pool, m, byName, obs.now)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("meeting %s: %w", m.Name, err))
+		if ref := m.Spec.Recording.JibriPoolRef; ref != nil && ref.Name == pool.Name && m.Spec.Recording.Mode != jitsiv1alpha1.RecordingNone {
+			wait, err := r.followRecording(ctx, pool, m, byName, obs.now)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("meeting %s: %w", m.Name, err))
+			}
+			if wait {
+				waiting = append(waiting, demand{m, jibri.SinkFile})
+			}
 		}
-		if wait {
-			waiting = append(waiting, m)
+		if ref := m.Spec.Streaming.JibriPoolRef; ref != nil && ref.Name == pool.Name && m.Spec.Streaming.Mode != jitsiv1alpha1.StreamingNone {
+			wait, err := r.followStream(ctx, pool, m, byName, obs.now)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("meeting %s: %w", m.Name, err))
+			}
+			if wait {
+				waiting = append(waiting, demand{m, jibri.SinkStream})
+			}
 		}
 	}
 	// A recorder busy for a Meeting that was deleted: stop it (the finalize script still runs).
@@ -68,8 +75,8 @@ func (r *JibriPoolReconciler) ensureRecordings(ctx context.Context, pool *jitsiv
 	}
 
 	// Oldest demand first, onto the idle recorders in name order.
-	slices.SortStableFunc(waiting, func(a, b *jitsiv1alpha1.Meeting) int {
-		return startedAt(a).Compare(startedAt(b))
+	slices.SortStableFunc(waiting, func(a, b demand) int {
+		return startedAt(a.m).Compare(startedAt(b.m))
 	})
 	var idle []*recorderObs
 	for _, o := range obs.recorders {
@@ -77,28 +84,42 @@ func (r *JibriPoolReconciler) ensureRecordings(ctx context.Context, pool *jitsiv
 			idle = append(idle, o)
 		}
 	}
-	for _, m := range waiting {
-		for len(idle) > 0 {
+	for _, w := range waiting {
+		started := false
+		for !started && len(idle) > 0 {
 			o := idle[0]
 			idle = idle[1:]
-			started, err := r.startRecording(ctx, pool, obs.deployment, m, o)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("meeting %s: %w", m.Name, err))
+			var err error
+			if w.sink == jibri.SinkStream {
+				started, err = r.startStream(ctx, pool, obs.deployment, w.m, o)
+			} else {
+				started, err = r.startRecording(ctx, pool, obs.deployment, w.m, o)
 			}
-			if started {
-				m = nil
-				break
+			if err != nil {
+				errs = append(errs, fmt.Errorf("meeting %s: %w", w.m.Name, err))
 			}
 		}
-		if m == nil {
+		if started {
 			continue
 		}
-		obs.queue = append(obs.queue, m.Name)
-		if err := r.queueRecording(ctx, pool, m); err != nil {
-			errs = append(errs, fmt.Errorf("meeting %s: %w", m.Name, err))
+		obs.queue = append(obs.queue, w.m.Name)
+		var err error
+		if w.sink == jibri.SinkStream {
+			err = r.queueStream(ctx, pool, w.m)
+		} else {
+			err = r.queueRecording(ctx, pool, w.m)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("meeting %s: %w", w.m.Name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// demand is a meeting waiting for a recorder, to record it (SinkFile) or to stream it.
+type demand struct {
+	m    *jitsiv1alpha1.Meeting
+	sink jibri.Sink
 }
 
 func startedAt(m *jitsiv1alpha1.Meeting) time.Time {
@@ -209,45 +230,56 @@ func phaseOf(m *jitsiv1alpha1.Meeting, now time.Time) jitsiv1alpha1.MeetingPhase
 	return p
 }
 
-// startRecording starts m's recording on recorder o. The assignment is stored first (in the
-// Meeting's status, guarded by its resourceVersion, and on the pod) so that no other reconcile
-// starts it elsewhere; a refused start puts the meeting back in the queue.
+// startRecording starts m's recording on recorder o.
 func (r *JibriPoolReconciler) startRecording(ctx context.Context, pool *jitsiv1alpha1.JibriPool, d *jitsiv1alpha1.JitsiDeployment,
 	m *jitsiv1alpha1.Meeting, o *recorderObs) (bool, error) {
+	sid := m.Name + "-" + utilrand.String(8)
+	return r.launch(ctx, pool, d, m, o, jibri.Session{ID: sid, Sink: jibri.SinkFile, DisplayName: "Recorder"}, "recording",
+		func() error {
+			return r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+				*s = jitsiv1alpha1.RecordingStatus{State: jitsiv1alpha1.RecordingStatePending, Recorder: o.pod.Name, SessionID: sid}
+			})
+		},
+		func(why string) error { return r.requeueRecording(ctx, m, why) })
+}
+
+// launch starts session s for m on recorder o. The assignment is stored first (by assign, in the
+// Meeting's status guarded by its resourceVersion, and on the pod) so that no other reconcile
+// starts it elsewhere; a refused start puts the meeting back in the queue (requeue).
+func (r *JibriPoolReconciler) launch(ctx context.Context, pool *jitsiv1alpha1.JibriPool, d *jitsiv1alpha1.JitsiDeployment,
+	m *jitsiv1alpha1.Meeting, o *recorderObs, s jibri.Session, what string, assign func() error, requeue func(why string) error) (bool, error) {
 	password, err := secretValue(ctx, r.Client, d.Namespace, corev1.SecretKeySelector{
 		LocalObjectReference: corev1.LocalObjectReference{Name: render.GeneratedSecret(d)}, Key: render.KeyRecorderPassword})
 	if err != nil {
 		return false, fmt.Errorf("the recorder account's password: %w", err)
 	}
-	sid := m.Name + "-" + utilrand.String(8)
-	if err := r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-		*s = jitsiv1alpha1.RecordingStatus{State: jitsiv1alpha1.RecordingStatePending, Recorder: o.pod.Name, SessionID: sid}
-	}); err != nil {
+	if err := assign(); err != nil {
 		return false, err
 	}
-	if err := r.annotate(ctx, o.pod, render.AnnotationJibriAssignment, m.Name+" "+sid); err != nil {
-		return false, errors.Join(err, r.requeueRecording(ctx, m, ""))
+	if err := r.annotate(ctx, o.pod, render.AnnotationJibriAssignment, m.Name+" "+s.ID); err != nil {
+		return false, errors.Join(err, requeue(""))
 	}
-	o.meeting, o.session = m.Name, sid
-	err = r.Jibri.Start(ctx, o.pod.Status.PodIP, jibri.Session{
-		ID: sid, BaseURL: render.PublicURL(d), Room: m.RoomName(),
-		Domain: render.XMPPHiddenDomain, Username: render.JibriRecorderUser, Password: string(password),
-		Sink: jibri.SinkFile, DisplayName: "Recorder",
-	})
-	if err != nil {
+	o.meeting, o.session = m.Name, s.ID
+	s.BaseURL, s.Room = render.PublicURL(d), m.RoomName()
+	s.Domain, s.Username, s.Password = render.XMPPHiddenDomain, render.JibriRecorderUser, string(password)
+	reason := "Recording"
+	if s.Sink == jibri.SinkStream {
+		reason = "Stream"
+	}
+	if err := r.Jibri.Start(ctx, o.pod.Status.PodIP, s); err != nil {
 		o.state = scaling.Busy // or broken: either way not idle for this reconcile
 		if errors.Is(err, jibri.ErrBusy) {
 			r.health.forget(o.pod.UID)
 		}
-		why := fmt.Sprintf("recorder %s refused the recording: %v", o.pod.Name, err)
-		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingStartFailed", "Record", "%s", why)
-		log.FromContext(ctx).Info("recording not started", "meeting", m.Name, "recorder", o.pod.Name, "error", err.Error())
-		return false, r.requeueRecording(ctx, m, why)
+		why := fmt.Sprintf("recorder %s refused the %s: %v", o.pod.Name, what, err)
+		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, reason+"StartFailed", "Record", "%s", why)
+		log.FromContext(ctx).Info(what+" not started", "meeting", m.Name, "recorder", o.pod.Name, "error", err.Error())
+		return false, requeue(why)
 	}
 	o.state = scaling.Busy
-	r.health.markBusy(o.pod.UID, time.Now())
-	r.Recorder.Eventf(m, pool, corev1.EventTypeNormal, "RecordingStarting", "Record",
-		"recorder %s accepted the recording (session %s)", o.pod.Name, sid)
+	r.health.markBusy(o.pod.UID, r.now())
+	r.Recorder.Eventf(m, pool, corev1.EventTypeNormal, reason+"Starting", "Record",
+		"recorder %s accepted the %s (session %s)", o.pod.Name, what, s.ID)
 	return true, nil
 }
 

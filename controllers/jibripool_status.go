@@ -46,6 +46,9 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 	st := jitsiv1alpha1.JibriPoolStatus{ObservedGeneration: pool.Generation, LastScaleTime: pool.Status.LastScaleTime,
 		Conditions: append([]metav1.Condition(nil), pool.Status.Conditions...)}
 	facts := render.PoolFacts{DeploymentFound: obs.deployment != nil, Unplaced: obs.unplaced}
+	if obs.relayWanted && !obs.relayReady {
+		facts.RelayNotReady = obs.relayMessage
+	}
 	for _, o := range obs.recorders {
 		if o.terminating() {
 			continue

@@ -14,6 +14,11 @@
 //     the other and then N at once (p50, p99; the goal is under one second).
 //
 //     go run ./hack/bench -pool 50
+//
+//   - live-stream demand (with -stream N): the time from a Meeting with Automatic streaming going
+//     InProgress to the startService request (stream mode) reaching its pool's idle stand-in recorder.
+//
+//     go run ./hack/bench -stream 20
 package main
 
 import (
@@ -57,6 +62,7 @@ func main() {
 	assets := flag.String("assets", "bin/k8s", "control plane binaries (hack/controlplane.sh)")
 	logTo := flag.String("log", "", "write the operator's debug log to this file")
 	pools := flag.Int("pool", 0, "measure recorder demand to pod with this many meetings instead")
+	streams := flag.Int("stream", 0, "measure live-stream demand to the recorder's startService with this many meetings instead")
 	flag.Parse()
 	if *logTo == "" {
 		ctrl.SetLogger(logr.Discard())
@@ -72,6 +78,9 @@ func main() {
 	measure := func() error { return run(*n, *steady, *assets) }
 	if *pools > 0 {
 		measure = func() error { return runPool(*pools, *assets) }
+	}
+	if *streams > 0 {
+		measure = func() error { return runStream(*streams, *assets) }
 	}
 	if err := measure(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

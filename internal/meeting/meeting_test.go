@@ -247,3 +247,37 @@ func TestRecordingWanted(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamingWanted(t *testing.T) {
+	open := jitsiv1alpha1.MeetingStatus{StartedAt: &metav1.Time{Time: start.Add(time.Minute)}}
+	closed := open
+	closed.EndedAt = &metav1.Time{Time: start.Add(10 * time.Minute)}
+	now := start.Add(15 * time.Minute)
+	cases := []struct {
+		name   string
+		mode   jitsiv1alpha1.StreamingMode
+		ask    string
+		status jitsiv1alpha1.MeetingStatus
+		want   bool
+	}{
+		{"automatic, not started", jitsiv1alpha1.StreamingAutomatic, "", jitsiv1alpha1.MeetingStatus{}, false},
+		{"automatic, in progress", jitsiv1alpha1.StreamingAutomatic, "", open, true},
+		{"automatic, ended", jitsiv1alpha1.StreamingAutomatic, "", closed, false},
+		{"manual, not asked", jitsiv1alpha1.StreamingManual, "", open, false},
+		{"manual, asked", jitsiv1alpha1.StreamingManual, "on", open, true},
+		{"manual, asked to stop", jitsiv1alpha1.StreamingManual, "off", open, false},
+		{"none, asked", jitsiv1alpha1.StreamingNone, "on", open, false},
+	}
+	for _, tc := range cases {
+		m := meeting(func(m *jitsiv1alpha1.Meeting) {
+			m.Spec.Streaming.Mode = tc.mode
+			if tc.ask != "" {
+				m.Annotations = map[string]string{AnnotationStreaming: tc.ask}
+			}
+		})
+		m.Status = tc.status
+		if got := StreamingWanted(m, now); got != tc.want {
+			t.Errorf("%s: wanted %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

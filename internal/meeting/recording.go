@@ -32,3 +32,22 @@ func RecordingWanted(m *jitsiv1alpha1.Meeting, now time.Time) bool {
 	}
 	return false
 }
+
+// AnnotationStreaming is how a backend asks for a Manual meeting's live stream: "on" starts it,
+// "off" stops it.
+const AnnotationStreaming = "jitsi.operator.dev/streaming"
+
+// StreamingWanted reports whether m should stream live at now: while it is in progress, always
+// (Automatic) or while a backend asks (Manual with AnnotationStreaming "on").
+func StreamingWanted(m *jitsiv1alpha1.Meeting, now time.Time) bool {
+	if phase, _ := Phase(m, now); phase != jitsiv1alpha1.MeetingInProgress {
+		return false
+	}
+	switch m.Spec.Streaming.Mode {
+	case jitsiv1alpha1.StreamingAutomatic:
+		return true
+	case jitsiv1alpha1.StreamingManual:
+		return m.Annotations[AnnotationStreaming] == "on"
+	}
+	return false
+}

@@ -43,6 +43,8 @@ type PoolFacts struct {
 	Replicas, Ready, Busy, Idle, Queue, Desired, MaxReplicas int32
 	// Unknown counts the ready recorders whose health API the operator cannot reach.
 	Unknown int32
+	// RelayNotReady says how the wanted RTMP relay is not ready; empty when it is, or is not wanted.
+	RelayNotReady string
 	// Unplaced says why wanted SndAloop recorders have no node (no free loopback card); empty when
 	// every wanted recorder is placed.
 	Unplaced string
@@ -61,6 +63,8 @@ func PoolConditions(generation int64, f PoolFacts, stepErr error) []metav1.Condi
 		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonReconcileError, stepErr.Error())
 	case f.Unplaced != "":
 		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonNoLoopbackCards, f.Unplaced)
+	case f.RelayNotReady != "":
+		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonComponentsNotReady, f.RelayNotReady)
 	case f.Ready < f.Desired:
 		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonComponentsNotReady,
 			fmt.Sprintf("%d of %d recorders ready", f.Ready, f.Desired))

@@ -47,6 +47,8 @@ type Recorder struct {
 type Started struct {
 	SessionID, BaseURL, Room, Domain, Username, Sink, StreamURL string
 	PasswordSet                                                 bool
+	// At is when the request arrived.
+	At time.Time
 }
 
 // Start listens on address ("127.2.0.5:2222") and posts the first status, as Jibri does at startup.
@@ -177,7 +179,7 @@ func (r *Recorder) startHandler(w http.ResponseWriter, req *http.Request) {
 	r.started = append(r.started, Started{
 		SessionID: p.SessionID, BaseURL: p.CallParams.CallURLInfo.BaseURL, Room: p.CallParams.CallURLInfo.CallName,
 		Domain: p.CallLoginParams.Domain, Username: p.CallLoginParams.Username, Sink: sink,
-		StreamURL: p.YouTubeStreamKey, PasswordSet: p.CallLoginParams.Password != "",
+		StreamURL: p.YouTubeStreamKey, PasswordSet: p.CallLoginParams.Password != "", At: time.Now(),
 	})
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusOK)

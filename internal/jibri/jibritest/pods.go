@@ -125,6 +125,17 @@ func (p *Pods) Recorder(name string) *Recorder {
 	return p.byPod[name]
 }
 
+// Names lists the pods that have a recorder now.
+func (p *Pods) Names() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for name := range p.byPod {
+		out = append(out, name)
+	}
+	return out
+}
+
 // KilledWhileBusy lists the pods that went away while their recorder was busy.
 func (p *Pods) KilledWhileBusy() []string {
 	p.mu.Lock()

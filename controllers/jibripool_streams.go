@@ -1,0 +1,210 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
+	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
+	"github.com/jitsi-operator/jitsi-operator/internal/scaling"
+)
+
+// liveSession marks the session ids of live streams: "<meeting>-live-<random>".
+const liveSession = "-live-"
+
+// followStream brings m's live stream status up to date with its recorder, stops a stream that
+// is no longer wanted, and reports whether m waits for a recorder to stream. A stream that
+// stopped while still wanted (a Manual meeting asked again, a dropped Automatic one) starts again;
+// a failed one does not (its error needs a person).
+func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alpha1.JibriPool, m *jitsiv1alpha1.Meeting,
+	recorders map[string]*recorderObs, now time.Time) (bool, error) {
+	wanted := meeting.StreamingWanted(m, now)
+	st := m.Status.Streaming
+	state := jitsiv1alpha1.StreamingStateNone
+	if st != nil && st.State != "" {
+		state = st.State
+	}
+	var o *recorderObs
+	if st != nil && st.Recorder != "" {
+		o = recorders[st.Recorder]
+	}
+	ours := o != nil && o.meeting == m.Name && strings.HasPrefix(o.session, m.Name+liveSession)
+	gone := st != nil && st.Recorder != "" && o == nil && strings.HasPrefix(st.Recorder, pool.Name+"-")
+	session, sessionStatus := "", ""
+	if o != nil {
+		session, sessionStatus, _ = strings.Cut(o.pod.Annotations[render.AnnotationJibriSession], " ")
+	}
+	says := func(s string) bool { return ours && session == o.session && strings.EqualFold(sessionStatus, s) }
+	fail := func(why string) error {
+		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamFailed", "Stream", "%s", why)
+		return r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
+			s.State = jitsiv1alpha1.StreamingStateFailed
+			s.StoppedAt = &metav1.Time{Time: now}
+			s.Destinations = destinationsOf(m, pool, jitsiv1alpha1.StreamingStateFailed, why)
+		})
+	}
+
+	switch state {
+	case jitsiv1alpha1.StreamingStateNone, jitsiv1alpha1.StreamingStateStopped:
+		return wanted, nil
+	case jitsiv1alpha1.StreamingStatePending:
+		switch {
+		case st.Recorder == "" || gone:
+			if !wanted && meeting.Ended(phaseOf(m, now)) {
+				return false, fail(fmt.Sprintf("the meeting ended before a recorder of pool %s was free", pool.Name))
+			}
+			return wanted, nil
+		case !ours:
+			return false, nil // started by Jicofo (the live-stream button): Jicofo and Prosody report it
+		case says("ON") && o.state == scaling.Busy:
+			return false, r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
+				s.State, s.StoppedAt = jitsiv1alpha1.StreamingStateLive, nil
+				if s.StartedAt == nil {
+					s.StartedAt = &metav1.Time{Time: now}
+				}
+				if !relayEnabled(pool) {
+					s.Destinations = destinationsOf(m, pool, jitsiv1alpha1.StreamingStateLive, "")
+				}
+			})
+		case says("ERROR") || says("OFF") || o.state != scaling.Busy && o.state != scaling.Starting:
+			return false, fail(fmt.Sprintf("recorder %s stopped before the stream went live (Jibri session %s); see the recorder's log",
+				o.pod.Name, strings.ToUpper(sessionStatus)))
+		}
+		if !wanted {
+			r.stop(pool, m, o, "the meeting no longer wants the stream")
+		}
+	case jitsiv1alpha1.StreamingStateLive:
+		switch {
+		case gone:
+			return false, fail(fmt.Sprintf("recorder %s was removed while streaming", st.Recorder))
+		case says("ERROR"):
+			return false, fail(fmt.Sprintf("recorder %s reported an error while streaming; see its log", o.pod.Name))
+		case says("OFF") || ours && o.state == scaling.Idle:
+			return wanted, r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
+				s.State = jitsiv1alpha1.StreamingStateStopped
+				if s.StoppedAt == nil {
+					s.StoppedAt = &metav1.Time{Time: now}
+				}
+				if !relayEnabled(pool) {
+					s.Destinations = destinationsOf(m, pool, jitsiv1alpha1.StreamingStateStopped, "")
+				}
+			})
+		}
+		if ours && !wanted && o.state == scaling.Busy {
+			r.stop(pool, m, o, "the meeting no longer wants the stream")
+		}
+	}
+	return false, nil
+}
+
+// destinationsOf is every destination of m in state, with why when it failed. With a relay the
+// relay reports each destination itself; this is for the recorder's own stream and for failures.
+func destinationsOf(m *jitsiv1alpha1.Meeting, pool *jitsiv1alpha1.JibriPool, state jitsiv1alpha1.StreamingState, why string) []jitsiv1alpha1.DestinationStatus {
+	var out []jitsiv1alpha1.DestinationStatus
+	for _, d := range m.Spec.Streaming.Destinations {
+		ds := jitsiv1alpha1.DestinationStatus{Name: d.Name, State: state}
+		if state == jitsiv1alpha1.StreamingStateFailed {
+			ds.Error = why
+		}
+		out = append(out, ds)
+	}
+	return out
+}
+
+func relayEnabled(pool *jitsiv1alpha1.JibriPool) bool {
+	return pool.Spec.Streaming.Relay != nil && pool.Spec.Streaming.Relay.Enabled
+}
+
+// startStream starts m's live stream on recorder o: to the pool's relay when it has one (which
+// pushes it to every destination), else straight to the one destination.
+func (r *JibriPoolReconciler) startStream(ctx context.Context, pool *jitsiv1alpha1.JibriPool, d *jitsiv1alpha1.JitsiDeployment,
+	m *jitsiv1alpha1.Meeting, o *recorderObs) (bool, error) {
+	target, why, err := r.streamTarget(ctx, pool, m)
+	if err != nil {
+		return false, err
+	}
+	if why != "" {
+		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamFailed", "Stream", "%s", why)
+		return false, r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
+			*s = jitsiv1alpha1.StreamingStatus{State: jitsiv1alpha1.StreamingStateFailed,
+				Destinations: destinationsOf(m, pool, jitsiv1alpha1.StreamingStateFailed, why)}
+		})
+	}
+	sid := m.Name + liveSession + utilrand.String(8)
+	return r.launch(ctx, pool, d, m, o, jibri.Session{ID: sid, Sink: jibri.SinkStream, StreamURL: target, DisplayName: "Live stream"}, "live stream",
+		func() error {
+			return r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
+				*s = jitsiv1alpha1.StreamingStatus{State: jitsiv1alpha1.StreamingStatePending, Recorder: o.pod.Name}
+			})
+		},
+		func(why string) error { return r.requeueStream(ctx, m, why) })
+}
+
+// streamTarget is the RTMP URL (stream key included) the recorder publishes m's stream to, or a
+// reason a person can act on when there is none. Keys are read here and go only to the recorder.
+func (r *JibriPoolReconciler) streamTarget(ctx context.Context, pool *jitsiv1alpha1.JibriPool, m *jitsiv1alpha1.Meeting) (target, why string, err error) {
+	if e := pool.Spec.Streaming.Enabled; e != nil && !*e {
+		return "", fmt.Sprintf("pool %s does not stream (spec.streaming.enabled is false)", pool.Name), nil
+	}
+	if relayEnabled(pool) {
+		access := &corev1.Secret{}
+		if err := r.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: AccessSecretName(m)}, access); err != nil {
+			return "", "", fmt.Errorf("the meeting's stream key: %w", err)
+		}
+		key := string(access.Data[meeting.KeyStreamKey])
+		if key == "" {
+			return "", "", fmt.Errorf("the meeting's access Secret has no stream key yet")
+		}
+		return render.RelayStreamURL(pool, key), "", nil
+	}
+	dests := m.Spec.Streaming.Destinations
+	if len(dests) != 1 {
+		return "", fmt.Sprintf("%d destinations need the pool's relay (spec.streaming.relay.enabled on pool %s)", len(dests), pool.Name), nil
+	}
+	ref := dests[0].StreamKeySecretRef
+	key, err := secretValue(ctx, r.Client, m.Namespace, corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: ref.Key})
+	if apierrors.IsNotFound(err) || err == errMissingKey || err == nil && strings.TrimSpace(string(key)) == "" {
+		return "", fmt.Sprintf("the stream key of destination %s (Secret %s, key %s) does not exist", dests[0].Name, ref.Name, ref.Key), nil
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return strings.TrimSuffix(dests[0].URL, "/") + "/" + strings.TrimSpace(string(key)), "", nil
+}
+
+// queueStream says in m's status that its live stream waits for a recorder.
+func (r *JibriPoolReconciler) queueStream(ctx context.Context, pool *jitsiv1alpha1.JibriPool, m *jitsiv1alpha1.Meeting) error {
+	if st := m.Status.Streaming; st != nil && st.State == jitsiv1alpha1.StreamingStatePending && st.Recorder == "" {
+		return nil
+	}
+	r.Recorder.Eventf(m, pool, corev1.EventTypeNormal, "StreamQueued", "Stream", "waiting for a free recorder of pool %s", pool.Name)
+	return r.requeueStream(ctx, m, "")
+}
+
+// requeueStream puts m's live stream back in the queue (Pending without a recorder).
+func (r *JibriPoolReconciler) requeueStream(ctx context.Context, m *jitsiv1alpha1.Meeting, _ string) error {
+	return r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
+		*s = jitsiv1alpha1.StreamingStatus{State: jitsiv1alpha1.StreamingStatePending}
+	})
+}
+
+// patchStreaming changes m's status.streaming, guarded by m's resourceVersion like patchRecording.
+func (r *JibriPoolReconciler) patchStreaming(ctx context.Context, m *jitsiv1alpha1.Meeting, change func(*jitsiv1alpha1.StreamingStatus)) error {
+	before := m.DeepCopy()
+	if m.Status.Streaming == nil {
+		m.Status.Streaming = &jitsiv1alpha1.StreamingStatus{}
+	}
+	change(m.Status.Streaming)
+	return r.Status().Patch(ctx, m, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
