@@ -48,6 +48,9 @@ func (r *JibriPoolReconciler) ensureRelay(ctx context.Context, pool *jitsiv1alph
 		return nil
 	}
 	obs.relayWanted = true
+	if receiver == "" {
+		return fmt.Errorf("the RTMP relay needs the operator's receiver URL (--receiver-url) for its callbacks")
+	}
 	a := &applier{Client: r.Client, Recorder: r.Recorder}
 	for _, o := range objs {
 		if _, err := a.apply(ctx, pool, o); err != nil {

@@ -444,6 +444,21 @@ var _ = Describe("The RTMP relay's callbacks", func() {
 
 		Expect(status(url.Values{"stream": {key}, "destination": {"twitch"}, "state": {"Live"}})).To(Equal(http.StatusBadRequest))
 		Expect(status(url.Values{"stream": {key}, "destination": {"youtube"}, "state": {"Sideways"}})).To(Equal(http.StatusBadRequest))
+
+		By("a stream started from the meeting, which the recorder's ffmpeg sent to the relay")
+		typed := "rtmp://a.rtmp.youtube.com/live2/typed-in-the-meeting"
+		ui := render.RelayUIName(render.RelayUIKey([]byte(eventsSecret), ns, "recorders"), ns, "recorders", typed)
+		Expect(form("/v1/rtmp/publish", ui)).To(Equal(http.StatusOK))
+		code, body := get(base + "/destinations?stream=" + url.QueryEscape(ui))
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(body).To(Equal("ui " + typed + "\n"))
+		Expect(status(url.Values{"stream": {ui}, "destination": {"ui"}, "state": {"Live"}})).To(Equal(http.StatusOK))
+		forged := render.RelayUIName("guessed", ns, "recorders", typed)
+		Expect(form("/v1/rtmp/publish", forged)).To(Equal(http.StatusForbidden))
+		code, _ = get(base + "/destinations?stream=" + url.QueryEscape(forged))
+		Expect(code).To(Equal(http.StatusForbidden))
+		otherPool := render.RelayUIName(render.RelayUIKey([]byte(eventsSecret), ns, "other"), ns, "other", typed)
+		Expect(form("/v1/rtmp/publish", otherPool)).To(Equal(http.StatusForbidden), "no such pool")
 	})
 })
 

@@ -24,7 +24,22 @@ import (
 // relayDestinations answers one destination per line, "<name> <url>/<stream key>": the stream
 // keys leave their Secrets only here, for the relay.
 func (s *Server) relayDestinations(w http.ResponseWriter, r *http.Request) {
-	m, err := s.relayStream(r, r.URL.Query().Get("stream"))
+	stream := r.URL.Query().Get("stream")
+	if strings.HasPrefix(stream, "ui.") {
+		// A stream started from the meeting goes where the person asked.
+		if err := s.relayToken(r); err != nil {
+			s.answer(w, r, "rtmp", nil, err)
+			return
+		}
+		_, target, err := s.uiStream(r.Context(), stream, r.PathValue("namespace"), r.PathValue("pool"))
+		if err != nil {
+			s.answer(w, r, "rtmp", nil, err)
+			return
+		}
+		writeDestinations(w, []string{"ui " + target})
+		return
+	}
+	m, err := s.relayStream(r, stream)
 	if err != nil {
 		s.answer(w, r, "rtmp", nil, err)
 		return
@@ -48,6 +63,11 @@ func (s *Server) relayDestinations(w http.ResponseWriter, r *http.Request) {
 		}
 		lines = append(lines, d.Name+" "+strings.TrimSuffix(d.URL, "/")+"/"+key)
 	}
+	writeDestinations(w, lines)
+}
+
+// writeDestinations answers the relay one destination per line.
+func writeDestinations(w http.ResponseWriter, lines []string) {
 	received.WithLabelValues("rtmp").Inc()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -66,6 +86,16 @@ func (s *Server) handleDestinationStatus(w http.ResponseWriter, r *http.Request)
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	if err := r.ParseForm(); err != nil {
 		return nil, fail(http.StatusBadRequest, "BadForm", "the body is not a form")
+	}
+	if stream := r.PostForm.Get("stream"); strings.HasPrefix(stream, "ui.") {
+		// A stream started from the meeting belongs to no Meeting: nothing to store.
+		if err := s.relayToken(r); err != nil {
+			return nil, err
+		}
+		if _, _, err := s.uiStream(r.Context(), stream, r.PathValue("namespace"), r.PathValue("pool")); err != nil {
+			return nil, err
+		}
+		return map[string]any{"applied": false, "reason": "a stream started from the meeting"}, nil
 	}
 	m, err := s.relayStream(r, r.PostForm.Get("stream"))
 	if err != nil {
@@ -123,20 +153,8 @@ func (s *Server) scrub(ctx context.Context, m *jitsiv1alpha1.Meeting, msg string
 // Meeting of the pool's namespace that streams through this pool, whose stream key it is.
 func (s *Server) relayStream(r *http.Request, stream string) (*jitsiv1alpha1.Meeting, error) {
 	ns, poolName := r.PathValue("namespace"), r.PathValue("pool")
-	unauthorized := fail(http.StatusUnauthorized, "Unauthorized", "the URL does not carry a pool's relay token")
-	pool := &jitsiv1alpha1.JibriPool{}
-	if err := s.Client.Get(r.Context(), types.NamespacedName{Namespace: ns, Name: poolName}, pool); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, unauthorized
-		}
+	if err := s.relayToken(r); err != nil {
 		return nil, err
-	}
-	_, key, err := s.deploymentSecret(r.Context(), ns, pool.Spec.JitsiDeploymentRef.Name)
-	if err != nil {
-		return nil, err
-	}
-	if subtle.ConstantTimeCompare([]byte(r.PathValue("token")), []byte(render.RelayToken(key, ns, poolName))) != 1 {
-		return nil, unauthorized
 	}
 	refused := fail(http.StatusForbidden, "UnknownStream", "the stream is not a Meeting of this pool")
 	streamNS, name, ok := parseStreamKey(stream)
@@ -164,4 +182,25 @@ func (s *Server) relayStream(r *http.Request, stream string) (*jitsiv1alpha1.Mee
 		return nil, refused
 	}
 	return m, nil
+}
+
+// relayToken checks that the URL carries the relay token of the pool it names.
+func (s *Server) relayToken(r *http.Request) error {
+	ns, poolName := r.PathValue("namespace"), r.PathValue("pool")
+	unauthorized := fail(http.StatusUnauthorized, "Unauthorized", "the URL does not carry a pool's relay token")
+	pool := &jitsiv1alpha1.JibriPool{}
+	if err := s.Client.Get(r.Context(), types.NamespacedName{Namespace: ns, Name: poolName}, pool); err != nil {
+		if apierrors.IsNotFound(err) {
+			return unauthorized
+		}
+		return err
+	}
+	_, key, err := s.deploymentSecret(r.Context(), ns, pool.Spec.JitsiDeploymentRef.Name)
+	if err != nil {
+		return err
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PathValue("token")), []byte(render.RelayToken(key, ns, poolName))) != 1 {
+		return unauthorized
+	}
+	return nil
 }

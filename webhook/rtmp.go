@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/events"
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
 // rtmpPublish answers the RTMP relay's on_publish (nginx RTMP module, form-encoded): a 2xx admits
@@ -39,6 +41,13 @@ func (s *Server) handleRTMP(w http.ResponseWriter, r *http.Request, kind events.
 		return nil, fail(http.StatusBadRequest, "BadForm", "the body is not a form")
 	}
 	name := r.PostForm.Get("name")
+	if strings.HasPrefix(name, "ui.") {
+		// A stream started from the meeting, sent to the relay by the recorder's ffmpeg wrapper.
+		if _, _, err := s.uiStream(r.Context(), name, "", ""); err != nil {
+			return nil, err
+		}
+		return map[string]any{"applied": false, "reason": "a stream started from the meeting"}, nil
+	}
 	refused := fail(http.StatusForbidden, "UnknownStream", "the stream name is not a live Meeting's stream key")
 	ns, meetingName, ok := parseStreamKey(name)
 	if !ok {
@@ -86,4 +95,31 @@ func parseStreamKey(name string) (ns, meeting string, ok bool) {
 		return "", "", false
 	}
 	return parts[0], parts[1], true
+}
+
+// uiStream checks the relay name of a stream started from the meeting (render.RelayUIName): signed
+// with the key of the pool it names, which must be ns/pool when those are given. It returns the
+// pool and the URL the person typed.
+func (s *Server) uiStream(ctx context.Context, name, ns, poolName string) (*jitsiv1alpha1.JibriPool, string, error) {
+	refused := fail(http.StatusForbidden, "UnknownStream", "the stream name is not signed by a recorder of the pool")
+	claimedNS, claimedPool, ok := render.SplitRelayUIName(name)
+	if !ok || ns != "" && (claimedNS != ns || claimedPool != poolName) {
+		return nil, "", refused
+	}
+	pool := &jitsiv1alpha1.JibriPool{}
+	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: claimedNS, Name: claimedPool}, pool); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, "", refused
+		}
+		return nil, "", err
+	}
+	_, secret, err := s.deploymentSecret(ctx, claimedNS, pool.Spec.JitsiDeploymentRef.Name)
+	if err != nil {
+		return nil, "", err
+	}
+	_, _, target, ok := render.ParseRelayUIName(render.RelayUIKey(secret, claimedNS, claimedPool), name)
+	if !ok || !strings.HasPrefix(target, "rtmp://") && !strings.HasPrefix(target, "rtmps://") {
+		return nil, "", refused
+	}
+	return pool, target, nil
 }

@@ -4,7 +4,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"encoding/hex"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,8 +37,69 @@ func RelayToken(eventsSecret []byte, namespace, pool string) string {
 	return hex.EncodeToString(mac.Sum(nil))[:40]
 }
 
+// FFmpegRelayScript stands in front of the recorders' ffmpeg and sends live streams started from
+// the meeting (with a platform's URL) through the pool's relay when it has one.
+//
+//go:embed jibri/ffmpeg-relay.sh
+var FFmpegRelayScript string
+
+// RelayUIKey is the key a pool's recorders sign the relay names of streams started from the
+// meeting with (see FFmpegRelayScript), derived from the events secret like the other pool tokens.
+func RelayUIKey(eventsSecret []byte, namespace, pool string) string {
+	mac := hmac.New(sha256.New, eventsSecret)
+	mac.Write([]byte("rtmp-ui/" + namespace + "/" + pool))
+	return hex.EncodeToString(mac.Sum(nil))[:40]
+}
+
+// RelayUIPrefix starts the relay names of pool's streams started from the meeting.
+func RelayUIPrefix(namespace, pool string) string { return "ui." + namespace + "." + pool }
+
+// RelayUIName is the relay name FFmpegRelayScript publishes target under:
+// "ui.<namespace>.<pool>.<base64url(target)>.<signature>".
+func RelayUIName(key, namespace, pool, target string) string {
+	name := RelayUIPrefix(namespace, pool) + "." + base64.RawURLEncoding.EncodeToString([]byte(target))
+	return name + "." + relayUISignature(key, name)
+}
+
+// ParseRelayUIName checks a relay name made by FFmpegRelayScript against key and returns its
+// namespace, pool and target URL.
+func ParseRelayUIName(key, name string) (namespace, pool, target string, ok bool) {
+	parts := strings.Split(name, ".")
+	if len(parts) != 5 || parts[0] != "ui" {
+		return "", "", "", false
+	}
+	signed := strings.Join(parts[:4], ".")
+	if !hmac.Equal([]byte(parts[4]), []byte(relayUISignature(key, signed))) {
+		return "", "", "", false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[3])
+	if err != nil {
+		return "", "", "", false
+	}
+	return parts[1], parts[2], string(raw), true
+}
+
+// SplitRelayUIName returns the namespace and pool a relay name of a stream started from the
+// meeting claims, before its signature is checked.
+func SplitRelayUIName(name string) (namespace, pool string, ok bool) {
+	parts := strings.Split(name, ".")
+	if len(parts) != 5 || parts[0] != "ui" {
+		return "", "", false
+	}
+	return parts[1], parts[2], true
+}
+
+func relayUISignature(key, name string) string {
+	mac := hmac.New(sha256.New, []byte(key))
+	mac.Write([]byte(name))
+	return hex.EncodeToString(mac.Sum(nil))[:32]
+}
+
 // Files of the Jibri scripts ConfigMap.
-const FinalizeRecordingFile = "finalize-recording.sh"
+const (
+	FinalizeRecordingFile = "finalize-recording.sh"
+	FFmpegRelayFile       = "ffmpeg-relay.sh"
+)
 
 // JibriScriptsConfigMap holds the recorders' scripts (the finalize script) for d's pools; their
 // pods mount it with mode 0755 and point JIBRI_FINALIZE_RECORDING_SCRIPT_PATH at it.
@@ -45,6 +108,6 @@ func JibriScriptsConfigMap(in Input) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: objectMeta(d, JibriScripts(d), Labels(d, ComponentJibri)),
-		Data:       map[string]string{FinalizeRecordingFile: FinalizeRecordingScript, CustomJibriConf: customJibriConf},
+		Data:       map[string]string{FinalizeRecordingFile: FinalizeRecordingScript, FFmpegRelayFile: FFmpegRelayScript, CustomJibriConf: customJibriConf},
 	}
 }

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -26,6 +27,9 @@ const (
 	// KeyRelayURL is the key, in the pool's Secret, of the RTMP relay's base URL at the receiver
 	// (<receiver>/v1/rtmp/pools/<namespace>/<pool>/<token>); it carries the pool's token.
 	KeyRelayURL = "JITSI_OPERATOR_RELAY_URL"
+	// KeyRelayUIKey is the key, in the pool's Secret, recorders sign the relay names of streams
+	// started from the meeting with (RelayUIKey).
+	KeyRelayUIKey = "JITSI_OPERATOR_RELAY_UI_KEY"
 	// JibriRecorderUser is the recorder's account on the hidden domain: the participant that
 	// joins a meeting to record it.
 	JibriRecorderUser = "recorder"
@@ -71,6 +75,13 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 		secretEnv(KeyRecordingURL, selector(poolSecret, KeyRecordingURL)),
 		secretEnv("JITSI_OPERATOR_EVENTS_SECRET", in.Secrets.Webhook),
 	)
+	if pool.Spec.Streaming.Relay != nil && pool.Spec.Streaming.Relay.Enabled {
+		// Streams started from the meeting go through the relay too (FFmpegRelayScript).
+		managed = append(managed,
+			env("JITSI_OPERATOR_RELAY_PUBLISH", strings.TrimSuffix(RelayStreamURL(pool, ""), "/")),
+			env("JITSI_OPERATOR_RELAY_UI_PREFIX", RelayUIPrefix(pool.Namespace, pool.Name)),
+			secretEnv(KeyRelayUIKey, selector(poolSecret, KeyRelayUIKey)))
+	}
 	if card != nil {
 		managed = append(managed,
 			env("JITSI_OPERATOR_AUDIO_SOURCE", "alsa"),
@@ -102,6 +113,8 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 				{Name: "recordings", MountPath: "/storage"},
 				{Name: "scripts", MountPath: jibriScriptsDir, ReadOnly: true},
 				{Name: "scripts", MountPath: "/config/" + CustomJibriConf, SubPath: CustomJibriConf, ReadOnly: true},
+				// Ahead of /usr/bin/ffmpeg in PATH.
+				{Name: "scripts", MountPath: "/usr/local/bin/ffmpeg", SubPath: FFmpegRelayFile, ReadOnly: true},
 			},
 		}},
 		Volumes: []corev1.Volume{

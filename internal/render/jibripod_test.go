@@ -177,3 +177,40 @@ func TestRecordingsVolume(t *testing.T) {
 		t.Errorf("claim %+v", claim)
 	}
 }
+
+func TestStreamsStartedFromTheMeetingGoThroughTheRelay(t *testing.T) {
+	key := RelayUIKey([]byte("events"), "video", "recorders")
+	typed := "rtmp://a.rtmp.youtube.com/live2/abcd"
+	name := RelayUIName(key, "video", "recorders", typed)
+	if ns, pool, target, ok := ParseRelayUIName(key, name); !ok || ns != "video" || pool != "recorders" || target != typed {
+		t.Fatalf("round trip: %s %s %q %v", ns, pool, target, ok)
+	}
+	for _, bad := range []string{name + "x", strings.Replace(name, "recorders", "others", 1), "video.keynote.s3cr3t",
+		RelayUIName("other-key", "video", "recorders", typed)} {
+		if _, _, _, ok := ParseRelayUIName(key, bad); ok {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+
+	in := input(deployment())
+	pool := jibriPool(jitsiv1alpha1.AudioPulseAudio)
+	env := envOf(t, JibriPod(in, pool, "recorders-a", nil).Spec.Containers[0])
+	if _, ok := env["JITSI_OPERATOR_RELAY_PUBLISH"]; ok {
+		t.Error("a pool without a relay sends streams to one")
+	}
+	pool.Spec.Streaming.Relay = &jitsiv1alpha1.RelaySpec{Enabled: true}
+	pod := JibriPod(in, pool, "recorders-a", nil)
+	env = envOf(t, pod.Spec.Containers[0])
+	if env["JITSI_OPERATOR_RELAY_PUBLISH"].Value != "rtmp://recorders-relay.video.svc:1935/live" ||
+		env["JITSI_OPERATOR_RELAY_UI_PREFIX"].Value != "ui.video.recorders" ||
+		env[KeyRelayUIKey].ValueFrom == nil || env[KeyRelayUIKey].Value != "" {
+		t.Errorf("relay env %+v %+v %+v", env["JITSI_OPERATOR_RELAY_PUBLISH"], env["JITSI_OPERATOR_RELAY_UI_PREFIX"], env[KeyRelayUIKey])
+	}
+	mounted := false
+	for _, m := range pod.Spec.Containers[0].VolumeMounts {
+		mounted = mounted || m.MountPath == "/usr/local/bin/ffmpeg" && m.SubPath == FFmpegRelayFile
+	}
+	if !mounted || JibriScriptsConfigMap(in).Data[FFmpegRelayFile] == "" {
+		t.Error("the ffmpeg wrapper is not shipped")
+	}
+}

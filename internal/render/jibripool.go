@@ -30,6 +30,7 @@ func JibriPoolSecretObject(d *jitsiv1alpha1.JitsiDeployment, pool *jitsiv1alpha1
 				JibriWebhookToken(eventsSecret, pool.Namespace, pool.Name)),
 			KeyRelayURL: fmt.Appendf(nil, "%s/v1/rtmp/pools/%s/%s/%s", receiverURL, pool.Namespace, pool.Name,
 				RelayToken(eventsSecret, pool.Namespace, pool.Name)),
+			KeyRelayUIKey:   []byte(RelayUIKey(eventsSecret, pool.Namespace, pool.Name)),
 			KeyRecordingURL: fmt.Appendf(nil, "%s/v1/jibri/recording-complete?deployment=%s/%s", receiverURL, d.Namespace, d.Name),
 		},
 	}

@@ -133,32 +133,9 @@ func TestRelayAdmitsPushesAndRecords(t *testing.T) {
 	startNginx(t, tl, acct, "platforms", platforms, platformConf(platforms, platformPort, srv.URL), platformPort,
 		[]string{"PATH=" + os.Getenv("PATH")})
 
-	// The relay, with the config and push script of its pod, on loopback.
 	relay := filepath.Join(tmp, "relay")
 	recordings, scratch := filepath.Join(relay, "recordings"), filepath.Join(relay, "tmp")
-	mustMkdir(t, recordings)
-	mustMkdir(t, scratch)
-	push := filepath.Join(relay, render.RelayPushFile)
-	if err := os.WriteFile(push, []byte(render.RelayPushScript), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	conf := render.RelayNginxConf(render.RelayConf{
-		ModulePath:     render.RelayModulePath,
-		Listen:         fmt.Sprintf("127.0.0.1:%d", relayPort),
-		PublishURL:     srv.URL + "/v1/rtmp/publish",
-		PublishDoneURL: srv.URL + "/v1/rtmp/publish-done",
-		PushScript:     push,
-		Record:         true,
-		RecordPath:     recordings,
-		PidFile:        filepath.Join(relay, "nginx.pid"),
-		ErrorLog:       filepath.Join(relay, "error.log"),
-	})
-	relayNginx := startNginx(t, tl, acct, "relay", relay, conf, relayPort, []string{
-		"PATH=" + os.Getenv("PATH"),
-		render.KeyRelayURL + "=" + srv.URL + relayAt,
-		fmt.Sprintf("JITSI_OPERATOR_RELAY_SOURCE=rtmp://127.0.0.1:%d/live", relayPort),
-		"TMPDIR=" + scratch, // push.sh's files
-	})
+	relayNginx := startRelay(t, tl, acct, relay, relayPort, srv.URL, true)
 	t.Cleanup(func() {
 		if t.Failed() {
 			callbacks, asked, plat, bad, statuses := rc.snapshot()
@@ -265,6 +242,35 @@ func TestRelayAdmitsPushesAndRecords(t *testing.T) {
 			}
 		}
 		return false, fmt.Sprintf("files %v", files)
+	})
+}
+
+// startRelay runs the relay with the config and push script of its pod, on loopback, in dir, with
+// the receiver at receiverURL (relayAt for the pool's URL).
+func startRelay(t *testing.T, tl tools, acct account, dir string, port int, receiverURL string, record bool) *group {
+	recordings, scratch := filepath.Join(dir, "recordings"), filepath.Join(dir, "tmp")
+	mustMkdir(t, recordings)
+	mustMkdir(t, scratch)
+	push := filepath.Join(dir, render.RelayPushFile)
+	if err := os.WriteFile(push, []byte(render.RelayPushScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := render.RelayNginxConf(render.RelayConf{
+		ModulePath:     render.RelayModulePath,
+		Listen:         fmt.Sprintf("127.0.0.1:%d", port),
+		PublishURL:     receiverURL + "/v1/rtmp/publish",
+		PublishDoneURL: receiverURL + "/v1/rtmp/publish-done",
+		PushScript:     push,
+		Record:         record,
+		RecordPath:     recordings,
+		PidFile:        filepath.Join(dir, "nginx.pid"),
+		ErrorLog:       filepath.Join(dir, "error.log"),
+	})
+	return startNginx(t, tl, acct, "relay", dir, conf, port, []string{
+		"PATH=" + os.Getenv("PATH"),
+		render.KeyRelayURL + "=" + receiverURL + relayAt,
+		fmt.Sprintf("JITSI_OPERATOR_RELAY_SOURCE=rtmp://127.0.0.1:%d/live", port),
+		"TMPDIR=" + scratch, // push.sh's files
 	})
 }
 
