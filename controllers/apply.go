@@ -182,3 +182,23 @@ func hashOf(obj map[string]any) (string, error) {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8]), nil
 }
+
+// removeControlled deletes obj's namesake when owner controls it; a missing one, or one that
+// someone else controls, is left alone.
+func removeControlled(ctx context.Context, c client.Client, owner, obj client.Object) error {
+	live := obj.DeepCopyObject().(client.Object)
+	err := c.Get(ctx, client.ObjectKeyFromObject(obj), live)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ref := metav1.GetControllerOf(live); ref == nil || ref.UID != owner.GetUID() {
+		return nil
+	}
+	if err := c.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
+}

@@ -5,9 +5,6 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
@@ -41,7 +38,7 @@ func (r *JibriPoolReconciler) ensureRelay(ctx context.Context, pool *jitsiv1alph
 	objs := []client.Object{render.RelayConfigMap(in), render.RelayDeployment(in), render.RelayService(in), render.RelayNetworkPolicy(in)}
 	if !relayEnabled(pool) {
 		for _, o := range objs {
-			if err := r.removeOwned(ctx, pool, o); err != nil {
+			if err := removeControlled(ctx, r.Client, pool, o); err != nil {
 				return err
 			}
 		}
@@ -63,25 +60,6 @@ func (r *JibriPoolReconciler) ensureRelay(ctx context.Context, pool *jitsiv1alph
 	}
 	obs.relayReady = dep.Status.ReadyReplicas > 0
 	obs.relayMessage = fmt.Sprintf("the RTMP relay has %d of %d pods ready", dep.Status.ReadyReplicas, ptrValue(dep.Spec.Replicas))
-	return nil
-}
-
-// removeOwned deletes obj's namesake when the pool controls it.
-func (r *JibriPoolReconciler) removeOwned(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obj client.Object) error {
-	live := obj.DeepCopyObject().(client.Object)
-	err := r.Get(ctx, types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}, live)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if ref := metav1.GetControllerOf(live); ref == nil || ref.UID != pool.UID {
-		return nil
-	}
-	if err := r.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
 	return nil
 }
 

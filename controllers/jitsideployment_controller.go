@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,6 +32,7 @@ import (
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=services;configmaps;secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
 
 // JitsiDeploymentReconciler turns a JitsiDeployment into Prosody, Jicofo, the videobridges and
 // the web front end, and finds each bridge a media address people can reach.
@@ -60,6 +62,7 @@ func (r *JitsiDeploymentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).
+		Owns(&networkingv1.Ingress{}).
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.referencingSecret)).
 		// A pool's existence switches the stack's recording and live streaming on.
@@ -81,6 +84,10 @@ func secretRefsOf(o client.Object) []string {
 	}
 	if s := d.Spec.Webhooks.SecretRef; s != nil {
 		names = append(names, s.Name)
+	}
+	// The certificate cert-manager writes: its arrival makes the web reachable.
+	if s := render.WebTLSSecret(d); s != "" {
+		names = append(names, s)
 	}
 	return names
 }
@@ -161,6 +168,7 @@ func (r *JitsiDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"media", r.ensureMedia},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"stack", r.ensureStack},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"bridges", r.removeExtraBridges},
+		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"web", r.ensureWeb},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"observe", r.observe},
 	)
 	statusErr := r.writeStatus(ctx, d, obs, err)

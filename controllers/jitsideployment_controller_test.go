@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -434,3 +435,44 @@ func resourceVersions(ns string) map[string]string {
 	}
 	return out
 }
+
+var _ = Describe("JitsiDeployment web front end", func() {
+	It("publishes it over HTTPS with an Ingress, and says when the address and the certificate exist", func() {
+		ns := newNamespace()
+		d := newJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
+			d.Spec.JVB.Media.Type = jitsiv1alpha1.MediaNodePort
+			d.Spec.Web.Ingress = &jitsiv1alpha1.IngressSpec{Enabled: true, Host: "video.example.org", ClassName: "nginx",
+				TLS: &jitsiv1alpha1.IngressTLSSpec{ClusterIssuer: "letsencrypt"}}
+		})
+		ing := &networkingv1.Ingress{}
+		Eventually(func() error { return k8sClient.Get(ctx, key(ns, "meet-web"), ing) }).Should(Succeed())
+		Expect(ing.Annotations).To(HaveKeyWithValue("cert-manager.io/cluster-issuer", "letsencrypt"))
+		Expect(ing.Spec.TLS).To(ConsistOf(HaveField("SecretName", "meet-web-tls")))
+		Expect(metav1.IsControlledBy(ing, d)).To(BeTrue())
+		Eventually(jitsiStatus(ns, "meet")).Should(HaveField("PublicURL", "https://video.example.org"))
+		Eventually(condition(ns, "meet", jitsiv1alpha1.ConditionWebReachable)).Should(HaveField("Reason", jitsiv1alpha1.ReasonIngressPending))
+
+		By("the ingress controller gives an address")
+		ing.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "203.0.113.80"}}
+		Expect(k8sClient.Status().Update(ctx, ing)).To(Succeed())
+		Eventually(condition(ns, "meet", jitsiv1alpha1.ConditionWebReachable)).Should(HaveField("Reason", jitsiv1alpha1.ReasonCertificatePending))
+		Eventually(condition(ns, "meet", "Ready")).Should(HaveField("Reason", jitsiv1alpha1.ReasonCertificatePending))
+
+		By("cert-manager writes the certificate")
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "meet-web-tls", Namespace: ns}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{"tls.crt": []byte("certificate"), "tls.key": []byte("key")}})).To(Succeed())
+		Eventually(condition(ns, "meet", jitsiv1alpha1.ConditionWebReachable)).Should(And(
+			HaveField("Status", metav1.ConditionTrue), HaveField("Message", ContainSubstring("203.0.113.80"))))
+
+		By("turning the Ingress off")
+		Expect(k8sClient.Get(ctx, key(ns, "meet"), d)).To(Succeed())
+		d.Spec.Web.Ingress.Enabled = false
+		Expect(k8sClient.Update(ctx, d)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, key(ns, "meet-web"), &networkingv1.Ingress{}))
+		}).Should(BeTrue())
+		Eventually(func(g Gomega) *metav1.Condition {
+			return meta.FindStatusCondition(jitsiStatus(ns, "meet")(g).Conditions, jitsiv1alpha1.ConditionWebReachable)
+		}).Should(BeNil())
+	})
+})

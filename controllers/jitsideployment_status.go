@@ -83,6 +83,9 @@ func (r *JitsiDeploymentReconciler) writeStatus(ctx context.Context, d *jitsiv1a
 	for _, cond := range render.DeploymentConditions(d.Generation, facts, stepErr) {
 		meta.SetStatusCondition(&status.Conditions, cond)
 	}
+	if facts.Web == nil {
+		meta.RemoveStatusCondition(&status.Conditions, jitsiv1alpha1.ConditionWebReachable)
+	}
 	if equalStatus(&d.Status, status) {
 		return nil
 	}

@@ -26,6 +26,10 @@ const (
 	// recorder reports its state.
 	ConditionRecordersAvailable = "RecordersAvailable"
 
+	// ConditionWebReachable (JitsiDeployment, with web.ingress) is True when the Ingress has an
+	// address and its certificate exists, False while either is missing.
+	ConditionWebReachable = "WebReachable"
+
 	// ConditionAccessIssued (Meeting) is True when the access Secret with the meeting's URLs and
 	// tokens exists and matches the meeting's times, False when it cannot be issued (for example
 	// the JitsiDeployment is missing), Unknown before the first reconcile.
@@ -66,6 +70,10 @@ const (
 	ReasonHostnameOnly = "LoadBalancerHostnameOnly"
 	// ReasonNoNodeAddress: no node can host a bridge's media (HostPort, NodePort).
 	ReasonNoNodeAddress = "NoNodeAddress"
+	// ReasonIngressPending: the Ingress has no address yet.
+	ReasonIngressPending = "IngressAddressPending"
+	// ReasonCertificatePending: the web front end's certificate Secret does not exist yet.
+	ReasonCertificatePending = "CertificatePending"
 	// ReasonIssued: the meeting's URLs and tokens are issued.
 	ReasonIssued = "Issued"
 	// ReasonEnded: the meeting has ended; nothing more is issued.

@@ -32,6 +32,19 @@ type DeploymentFacts struct {
 	Media []MediaFacts
 	// MissingSecrets lists referenced Secret keys that do not exist ("name/key").
 	MissingSecrets []string
+	// Web is what is known of the web front end's Ingress; nil without one.
+	Web *WebFacts
+}
+
+// WebFacts is the Ingress's state.
+type WebFacts struct {
+	// URL is the public URL it serves.
+	URL string
+	// Address is the Ingress's load balancer address, empty while it has none.
+	Address string
+	// CertSecret names the certificate's Secret ("" without TLS); CertReady says it holds one.
+	CertSecret string
+	CertReady  bool
 }
 
 // conditionAt makes conditions computed for generation: True when ok, False otherwise.
@@ -97,6 +110,8 @@ func DeploymentConditions(generation int64, f DeploymentFacts, stepErr error) []
 		degraded = cond(jitsiv1alpha1.ConditionDegraded, true, pending[0].Reason, media.Message)
 	}
 
+	web := webCondition(cond, f.Web)
+
 	// Ready: the summary, naming the first thing in the way.
 	var ready metav1.Condition
 	switch {
@@ -108,8 +123,37 @@ func DeploymentConditions(generation int64, f DeploymentFacts, stepErr error) []
 		ready = cond(jitsiv1alpha1.ConditionReady, false, media.Reason, media.Message)
 	case len(notReady) > 0:
 		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonComponentsNotReady, "waiting for "+strings.Join(notReady, ", "))
+	case web != nil && web.Status != metav1.ConditionTrue:
+		ready = cond(jitsiv1alpha1.ConditionReady, false, web.Reason, web.Message)
 	default:
 		ready = cond(jitsiv1alpha1.ConditionReady, true, jitsiv1alpha1.ReasonAvailable, "the stack serves meetings")
 	}
-	return []metav1.Condition{ready, progressing, degraded, media}
+	out := []metav1.Condition{ready, progressing, degraded, media}
+	if web != nil {
+		out = append(out, *web)
+	}
+	return out
+}
+
+// webCondition is WebReachable for an Ingress, nil without one.
+func webCondition(cond func(string, bool, string, string) metav1.Condition, w *WebFacts) *metav1.Condition {
+	if w == nil {
+		return nil
+	}
+	var c metav1.Condition
+	switch {
+	case w.Address == "":
+		c = cond(jitsiv1alpha1.ConditionWebReachable, false, jitsiv1alpha1.ReasonIngressPending,
+			"the Ingress has no address yet: is an ingress controller serving its class?")
+	case w.CertSecret != "" && !w.CertReady:
+		c = cond(jitsiv1alpha1.ConditionWebReachable, false, jitsiv1alpha1.ReasonCertificatePending,
+			fmt.Sprintf("the certificate Secret %s does not exist yet (cert-manager writes it once the certificate is issued)", w.CertSecret))
+	case w.CertSecret == "":
+		c = cond(jitsiv1alpha1.ConditionWebReachable, false, jitsiv1alpha1.ReasonCertificatePending,
+			fmt.Sprintf("the Ingress at %s has no TLS: browsers refuse camera and microphone without HTTPS; set web.ingress.tls", w.Address))
+	default:
+		c = cond(jitsiv1alpha1.ConditionWebReachable, true, jitsiv1alpha1.ReasonAvailable,
+			fmt.Sprintf("%s is served at %s with the certificate in Secret %s", w.URL, w.Address, w.CertSecret))
+	}
+	return &c
 }

@@ -41,9 +41,10 @@ func image(d *jitsiv1alpha1.JitsiDeployment, component string) string {
 	return fmt.Sprintf("%s/%s:%s", d.Spec.Image.Registry, component, d.Spec.Image.Tag)
 }
 
-// PublicURL is the URL people open.
+// PublicURL is the URL people open: always https (browsers give camera and microphone only to
+// HTTPS pages), on web.ingress.host when it is set.
 func PublicURL(d *jitsiv1alpha1.JitsiDeployment) string {
-	return "https://" + d.Spec.Domain
+	return "https://" + WebHost(d)
 }
 
 // XMPPServer is the host every component reaches Prosody at.

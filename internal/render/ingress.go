@@ -1,0 +1,94 @@
+package render
+
+import (
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+)
+
+// AnnotationClusterIssuer asks cert-manager for the Ingress's certificate.
+const AnnotationClusterIssuer = "cert-manager.io/cluster-issuer"
+
+// websocketAnnotations keep the XMPP websocket and BOSH's long polls open behind the common ingress
+// controllers (ingress-nginx: an hour instead of 60 s). Traefik, HAProxy and the cloud load
+// balancers keep websockets open without annotations; set yours in web.ingress.annotations, which
+// win over these.
+var websocketAnnotations = map[string]string{
+	"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+	"nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+	"nginx.ingress.kubernetes.io/proxy-body-size":    "0",
+}
+
+// ingressPaths are what people's browsers ask the web front end for: the app, BOSH, the XMPP
+// websocket and the bridges' websockets (the web image proxies the last three to Prosody and the
+// bridges). One Service serves them all; the explicit paths let a controller treat them apart.
+var ingressPaths = []string{"/xmpp-websocket", "/http-bind", "/colibri-ws", "/"}
+
+// WebHost is the host people open: web.ingress.host, else spec.domain.
+func WebHost(d *jitsiv1alpha1.JitsiDeployment) string {
+	if i := d.Spec.Web.Ingress; i != nil && i.Host != "" {
+		return i.Host
+	}
+	return d.Spec.Domain
+}
+
+// WebTLSSecret is the Secret holding the web front end's certificate, "" without TLS.
+func WebTLSSecret(d *jitsiv1alpha1.JitsiDeployment) string {
+	i := d.Spec.Web.Ingress
+	switch {
+	case i == nil || i.TLS == nil:
+		return ""
+	case i.TLS.SecretName != "":
+		return i.TLS.SecretName
+	case i.TLS.ClusterIssuer != "":
+		return d.Name + "-web-tls"
+	}
+	return ""
+}
+
+// WebIngress publishes the web front end over HTTPS; nil when web.ingress is not enabled.
+func WebIngress(in Input) *networkingv1.Ingress {
+	d := in.Deployment
+	spec := d.Spec.Web.Ingress
+	if spec == nil || !spec.Enabled {
+		return nil
+	}
+	annotations := map[string]string{}
+	for k, v := range websocketAnnotations {
+		annotations[k] = v
+	}
+	if spec.TLS != nil && spec.TLS.ClusterIssuer != "" {
+		annotations[AnnotationClusterIssuer] = spec.TLS.ClusterIssuer
+	}
+	for k, v := range spec.Annotations {
+		annotations[k] = v
+	}
+	host := WebHost(d)
+	prefix := networkingv1.PathTypePrefix
+	var paths []networkingv1.HTTPIngressPath
+	for _, p := range ingressPaths {
+		paths = append(paths, networkingv1.HTTPIngressPath{Path: p, PathType: &prefix, Backend: networkingv1.IngressBackend{
+			Service: &networkingv1.IngressServiceBackend{Name: Web(d), Port: networkingv1.ServiceBackendPort{Name: "http"}},
+		}})
+	}
+	meta := objectMeta(d, Web(d), Labels(d, ComponentWeb))
+	meta.Annotations = annotations
+	ing := &networkingv1.Ingress{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "Ingress"},
+		ObjectMeta: meta,
+		Spec: networkingv1.IngressSpec{
+			Rules: []networkingv1.IngressRule{{Host: host, IngressRuleValue: networkingv1.IngressRuleValue{
+				HTTP: &networkingv1.HTTPIngressRuleValue{Paths: paths},
+			}}},
+		},
+	}
+	if spec.ClassName != "" {
+		class := spec.ClassName
+		ing.Spec.IngressClassName = &class
+	}
+	if secret := WebTLSSecret(d); secret != "" {
+		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{host}, SecretName: secret}}
+	}
+	return ing
+}
