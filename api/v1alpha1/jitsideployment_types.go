@@ -338,6 +338,7 @@ type TURNTransport string
 
 // TURNSpec gives clients TURN servers with time-limited credentials.
 // +kubebuilder:validation:XValidation:rule="(has(self.servers) && size(self.servers) > 0) || (has(self.managed) && self.managed)",message="turn needs at least one server, or managed: true"
+// +kubebuilder:validation:XValidation:rule="(has(self.managed) && self.managed) || has(self.credentialsSecretRef)",message="turn.credentialsSecretRef is required unless managed: the operator cannot know your servers' secret"
 type TURNSpec struct {
 	// servers are the TURN servers handed to clients. With managed, the operator's own server is
 	// added to them.

@@ -101,6 +101,11 @@ apiVersion: jitsi.operator.dev/v1alpha1
 kind: JitsiDeployment
 metadata: {name: meet}
 spec: {domain: meet.example.com, turn: {}}`, "turn needs at least one server, or managed: true"),
+		Entry("external TURN servers without their secret", `
+apiVersion: jitsi.operator.dev/v1alpha1
+kind: JitsiDeployment
+metadata: {name: meet}
+spec: {domain: meet.example.com, turn: {servers: [{host: turn.example.com}]}}`, "turn.credentialsSecretRef is required unless managed"),
 		Entry("a TURN transport that does not exist", `
 apiVersion: jitsi.operator.dev/v1alpha1
 kind: JitsiDeployment

@@ -41,6 +41,9 @@ type Secrets struct {
 	// Webhook is the shared secret Prosody signs its events with: the user's
 	// webhooks.secretRef, or a generated key.
 	Webhook corev1.SecretKeySelector
+	// TURN is the TURN servers' shared secret: turn.credentialsSecretRef, or (managed) a
+	// generated key. Empty without turn.
+	TURN corev1.SecretKeySelector
 }
 
 // Recorders is what the deployment's JibriPools offer.
@@ -89,6 +92,7 @@ const (
 	KeyRecorderPassword = "JIBRI_RECORDER_PASSWORD"
 	KeyJWTSecret        = "JWT_APP_SECRET"
 	KeyWebhookSecret    = "WEBHOOK_SECRET"
+	KeyTURNSecret       = "TURN_SECRET"
 )
 
 // GeneratedKeys are the keys the generated Secret must hold for d.
@@ -96,6 +100,9 @@ func GeneratedKeys(d *jitsiv1alpha1.JitsiDeployment) []string {
 	keys := []string{KeyJicofoPassword, KeyJVBPassword, KeyJibriPassword, KeyRecorderPassword}
 	if d.Spec.Auth.Type == jitsiv1alpha1.AuthJWT && (d.Spec.Auth.JWT == nil || d.Spec.Auth.JWT.SecretRef == nil) {
 		keys = append(keys, KeyJWTSecret)
+	}
+	if t := d.Spec.TURN; t != nil && t.Managed && t.CredentialsSecretRef == nil {
+		keys = append(keys, KeyTURNSecret)
 	}
 	if d.Spec.Webhooks.SecretRef == nil {
 		keys = append(keys, KeyWebhookSecret)
@@ -116,6 +123,12 @@ func SecretsFor(d *jitsiv1alpha1.JitsiDeployment) Secrets {
 	}
 	if r := d.Spec.Webhooks.SecretRef; r != nil {
 		s.Webhook = selector(r.Name, r.Key)
+	}
+	if t := d.Spec.TURN; t != nil {
+		s.TURN = selector(gen, KeyTURNSecret)
+		if t.CredentialsSecretRef != nil {
+			s.TURN = selector(t.CredentialsSecretRef.Name, t.CredentialsSecretRef.Key)
+		}
 	}
 	return s
 }
