@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
@@ -33,6 +34,7 @@ import (
 // +kubebuilder:rbac:groups=core,resources=services;configmaps;secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;update;patch;delete
 
 // JitsiDeploymentReconciler turns a JitsiDeployment into Prosody, Jicofo, the videobridges and
 // the web front end, and finds each bridge a media address people can reach.
@@ -44,6 +46,20 @@ type JitsiDeploymentReconciler struct {
 	// ReceiverURL is the operator's webhook receiver as Prosody in namespace ns reaches it,
 	// without a trailing slash.
 	ReceiverURL func(ns string) string
+
+	// gatewayServed: the cluster serves HTTPRoutes (and the scheme knows them), found at setup.
+	gatewayServed bool
+}
+
+// servesHTTPRoutes reports whether the API server serves gateway.networking.k8s.io/v1 HTTPRoutes
+// and the manager's scheme knows them.
+func servesHTTPRoutes(mgr ctrl.Manager) bool {
+	gvk := gatewayv1.SchemeGroupVersion.WithKind("HTTPRoute")
+	if !mgr.GetScheme().Recognizes(gvk) {
+		return false
+	}
+	_, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	return err == nil
 }
 
 // SetupWithManager registers the reconciler: it owns every child, and wakes on node changes
@@ -56,7 +72,12 @@ func (r *JitsiDeploymentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if workers <= 0 {
 		workers = 4
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	r.gatewayServed = servesHTTPRoutes(mgr)
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.gatewayServed {
+		b = b.Owns(&gatewayv1.HTTPRoute{})
+	}
+	return b.
 		For(&jitsiv1alpha1.JitsiDeployment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Owns(&appsv1.Deployment{}).

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 )
@@ -465,9 +466,7 @@ var _ = Describe("JitsiDeployment web front end", func() {
 			HaveField("Status", metav1.ConditionTrue), HaveField("Message", ContainSubstring("203.0.113.80"))))
 
 		By("turning the Ingress off")
-		Expect(k8sClient.Get(ctx, key(ns, "meet"), d)).To(Succeed())
-		d.Spec.Web.Ingress.Enabled = false
-		Expect(k8sClient.Update(ctx, d)).To(Succeed())
+		updateJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) { d.Spec.Web.Ingress.Enabled = false })
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8sClient.Get(ctx, key(ns, "meet-web"), &networkingv1.Ingress{}))
 		}).Should(BeTrue())
@@ -476,3 +475,54 @@ var _ = Describe("JitsiDeployment web front end", func() {
 		}).Should(BeNil())
 	})
 })
+
+var _ = Describe("JitsiDeployment web front end through the Gateway API", func() {
+	It("attaches it to a Gateway with an HTTPRoute when asked, and says when the Gateway accepts it", func() {
+		ns := newNamespace()
+		d := newJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
+			d.Spec.JVB.Media.Type = jitsiv1alpha1.MediaNodePort
+			d.Spec.Web.Ingress = &jitsiv1alpha1.IngressSpec{Enabled: true,
+				Gateway: &jitsiv1alpha1.GatewayRef{Name: "public", Namespace: "gateways", SectionName: "https"}}
+		})
+		route := &gatewayv1.HTTPRoute{}
+		Eventually(func() error { return k8sClient.Get(ctx, key(ns, "meet-web"), route) }).Should(Succeed())
+		Expect(route.Spec.ParentRefs).To(ConsistOf(And(HaveField("Name", gatewayv1.ObjectName("public")),
+			HaveField("SectionName", HaveValue(Equal(gatewayv1.SectionName("https")))))))
+		Expect(route.Spec.Hostnames).To(ConsistOf(gatewayv1.Hostname("meet.example.com")))
+		Expect(metav1.IsControlledBy(route, d)).To(BeTrue())
+		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, key(ns, "meet-web"), &networkingv1.Ingress{}))).To(BeTrue())
+		Eventually(condition(ns, "meet", jitsiv1alpha1.ConditionWebReachable)).Should(And(
+			HaveField("Status", metav1.ConditionFalse), HaveField("Message", ContainSubstring("not accepted"))))
+
+		By("the Gateway accepts the route")
+		gwns := gatewayv1.Namespace("gateways")
+		route.Status.Parents = []gatewayv1.RouteParentStatus{{
+			ParentRef:      gatewayv1.ParentReference{Name: "public", Namespace: &gwns},
+			ControllerName: "example.net/gateway-controller",
+			Conditions: []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue, Reason: "Accepted",
+				Message: "attached", LastTransitionTime: metav1.Now(), ObservedGeneration: route.Generation}},
+		}}
+		Expect(k8sClient.Status().Update(ctx, route)).To(Succeed())
+		Eventually(condition(ns, "meet", jitsiv1alpha1.ConditionWebReachable)).Should(HaveField("Status", metav1.ConditionTrue))
+
+		By("back to an Ingress")
+		updateJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) { d.Spec.Web.Ingress.Gateway = nil })
+		Eventually(func() error { return k8sClient.Get(ctx, key(ns, "meet-web"), &networkingv1.Ingress{}) }).Should(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, key(ns, "meet-web"), &gatewayv1.HTTPRoute{}))
+		}).Should(BeTrue())
+	})
+})
+
+// updateJitsi changes the spec of JitsiDeployment "meet", again on a conflict (the operator writes
+// its status meanwhile).
+func updateJitsi(ns string, change func(*jitsiv1alpha1.JitsiDeployment)) {
+	Eventually(func() error {
+		d := &jitsiv1alpha1.JitsiDeployment{}
+		if err := k8sClient.Get(ctx, key(ns, "meet"), d); err != nil {
+			return err
+		}
+		change(d)
+		return k8sClient.Update(ctx, d)
+	}).Should(Succeed())
+}

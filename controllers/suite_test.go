@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +27,7 @@ import (
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
@@ -70,6 +73,7 @@ var _ = BeforeSuite(func() {
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(apiextensionsv1.AddToScheme(scheme)).To(Succeed())
 	Expect(jitsiv1alpha1.AddToScheme(scheme)).To(Succeed())
+	Expect(gatewayv1.Install(scheme)).To(Succeed())
 
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
@@ -87,6 +91,7 @@ var _ = BeforeSuite(func() {
 
 	_, err = manifests.InstallCRDs(ctx, k8sClient)
 	Expect(err).NotTo(HaveOccurred())
+	installHTTPRoutes()
 
 	receiver = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*receiverHandler.Load()).ServeHTTP(w, r)
@@ -164,4 +169,17 @@ func gvkOf(obj client.Object) schema.GroupVersionKind {
 	gvk, err := apiutil.GVKForObject(obj, scheme)
 	Expect(err).NotTo(HaveOccurred())
 	return gvk
+}
+
+// installHTTPRoutes installs the Gateway API's HTTPRoute CRD from the gateway-api module, so that
+// the cluster serves HTTPRoutes as one with the Gateway API does.
+func installHTTPRoutes() {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api").Output()
+	Expect(err).NotTo(HaveOccurred(), "the gateway-api module")
+	raw, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard", "gateway.networking.k8s.io_httproutes.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	objs, err := manifests.Decode(raw)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(manifests.Apply(ctx, k8sClient, "", objs)).To(Succeed())
+	Expect(manifests.WaitEstablished(ctx, k8sClient, objs, time.Minute)).To(Succeed())
 }

@@ -299,6 +299,32 @@ type IngressSpec struct {
 	// tls says where the certificate comes from.
 	// +optional
 	TLS *IngressTLSSpec `json:"tls,omitempty"`
+
+	// gateway attaches the web front end to a Gateway API Gateway with an HTTPRoute instead of an
+	// Ingress (the cluster must serve gateway.networking.k8s.io/v1). The Gateway's HTTPS listener
+	// holds the certificate; tls is then not used.
+	// +optional
+	Gateway *GatewayRef `json:"gateway,omitempty"`
+}
+
+// GatewayRef names the Gateway (and optionally its listener) an HTTPRoute attaches to.
+type GatewayRef struct {
+	// name of the Gateway.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+
+	// namespace of the Gateway. Default: the JitsiDeployment's namespace.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// sectionName is the Gateway listener to attach to, for example https. Default: every listener
+	// that admits the route.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	SectionName string `json:"sectionName,omitempty"`
 }
 
 // IngressTLSSpec names the certificate of the web front end.

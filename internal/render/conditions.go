@@ -45,6 +45,10 @@ type WebFacts struct {
 	// CertSecret names the certificate's Secret ("" without TLS); CertReady says it holds one.
 	CertSecret string
 	CertReady  bool
+	// Route: an HTTPRoute, not an Ingress. Address is then the Gateway that accepted it, and
+	// RouteMessage what the Gateway said last.
+	Route        bool
+	RouteMessage string
 }
 
 // conditionAt makes conditions computed for generation: True when ok, False otherwise.
@@ -142,6 +146,15 @@ func webCondition(cond func(string, bool, string, string) metav1.Condition, w *W
 	}
 	var c metav1.Condition
 	switch {
+	case w.Route && w.Address == "":
+		msg := "the Gateway has not accepted the HTTPRoute yet"
+		if w.RouteMessage != "" {
+			msg += ": " + w.RouteMessage
+		}
+		c = cond(jitsiv1alpha1.ConditionWebReachable, false, jitsiv1alpha1.ReasonIngressPending, msg)
+	case w.Route:
+		c = cond(jitsiv1alpha1.ConditionWebReachable, true, jitsiv1alpha1.ReasonAvailable,
+			fmt.Sprintf("%s is served through Gateway %s", w.URL, w.Address))
 	case w.Address == "":
 		c = cond(jitsiv1alpha1.ConditionWebReachable, false, jitsiv1alpha1.ReasonIngressPending,
 			"the Ingress has no address yet: is an ingress controller serving its class?")

@@ -3,6 +3,7 @@ package render
 import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 )
@@ -33,11 +34,12 @@ func WebHost(d *jitsiv1alpha1.JitsiDeployment) string {
 	return d.Spec.Domain
 }
 
-// WebTLSSecret is the Secret holding the web front end's certificate, "" without TLS.
+// WebTLSSecret is the Secret holding the web front end's certificate, "" without TLS (or with a
+// gateway, whose listener holds it).
 func WebTLSSecret(d *jitsiv1alpha1.JitsiDeployment) string {
 	i := d.Spec.Web.Ingress
 	switch {
-	case i == nil || i.TLS == nil:
+	case i == nil || i.TLS == nil || i.Gateway != nil:
 		return ""
 	case i.TLS.SecretName != "":
 		return i.TLS.SecretName
@@ -47,11 +49,12 @@ func WebTLSSecret(d *jitsiv1alpha1.JitsiDeployment) string {
 	return ""
 }
 
-// WebIngress publishes the web front end over HTTPS; nil when web.ingress is not enabled.
+// WebIngress publishes the web front end over HTTPS; nil when web.ingress is not enabled, or
+// names a gateway (WebHTTPRoute then).
 func WebIngress(in Input) *networkingv1.Ingress {
 	d := in.Deployment
 	spec := d.Spec.Web.Ingress
-	if spec == nil || !spec.Enabled {
+	if spec == nil || !spec.Enabled || spec.Gateway != nil {
 		return nil
 	}
 	annotations := map[string]string{}
@@ -92,3 +95,51 @@ func WebIngress(in Input) *networkingv1.Ingress {
 	}
 	return ing
 }
+
+// WebHTTPRoute attaches the web front end to web.ingress.gateway with an HTTPRoute; nil unless the
+// ingress is enabled with a gateway (WebIngress is nil then).
+func WebHTTPRoute(in Input) *gatewayv1.HTTPRoute {
+	d := in.Deployment
+	spec := d.Spec.Web.Ingress
+	if spec == nil || !spec.Enabled || spec.Gateway == nil {
+		return nil
+	}
+	parent := gatewayv1.ParentReference{Name: gatewayv1.ObjectName(spec.Gateway.Name)}
+	if spec.Gateway.Namespace != "" {
+		ns := gatewayv1.Namespace(spec.Gateway.Namespace)
+		parent.Namespace = &ns
+	}
+	if spec.Gateway.SectionName != "" {
+		section := gatewayv1.SectionName(spec.Gateway.SectionName)
+		parent.SectionName = &section
+	}
+	port := gatewayv1.PortNumber(80)
+	prefix := gatewayv1.PathMatchPathPrefix
+	var matches []gatewayv1.HTTPRouteMatch
+	for _, p := range ingressPaths {
+		matches = append(matches, gatewayv1.HTTPRouteMatch{Path: &gatewayv1.HTTPPathMatch{Type: &prefix, Value: ptrString(p)}})
+	}
+	meta := objectMeta(d, Web(d), Labels(d, ComponentWeb))
+	if len(spec.Annotations) > 0 {
+		meta.Annotations = map[string]string{}
+		for k, v := range spec.Annotations {
+			meta.Annotations[k] = v
+		}
+	}
+	return &gatewayv1.HTTPRoute{
+		TypeMeta:   metav1.TypeMeta{APIVersion: gatewayv1.GroupVersion.String(), Kind: "HTTPRoute"},
+		ObjectMeta: meta,
+		Spec: gatewayv1.HTTPRouteSpec{
+			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{parent}},
+			Hostnames:       []gatewayv1.Hostname{gatewayv1.Hostname(WebHost(d))},
+			Rules: []gatewayv1.HTTPRouteRule{{
+				Matches: matches,
+				BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{
+					BackendObjectReference: gatewayv1.BackendObjectReference{Name: gatewayv1.ObjectName(Web(d)), Port: &port},
+				}}},
+			}},
+		},
+	}
+}
+
+func ptrString(s string) *string { return &s }
