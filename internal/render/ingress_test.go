@@ -92,3 +92,24 @@ func TestWebReachable(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPRoute(t *testing.T) {
+	d := deployment(withIngress(jitsiv1alpha1.IngressSpec{Enabled: true, Host: "video.example.org",
+		TLS:     &jitsiv1alpha1.IngressTLSSpec{ClusterIssuer: "letsencrypt"},
+		Gateway: &jitsiv1alpha1.GatewayRef{Name: "public", Namespace: "gateways", SectionName: "https"}}))
+	if WebIngress(input(d)) != nil || WebTLSSecret(d) != "" {
+		t.Fatal("an Ingress or a certificate of our own next to a Gateway's route")
+	}
+	r := WebHTTPRoute(input(d))
+	p := r.Spec.ParentRefs[0]
+	if p.Name != "public" || *p.Namespace != "gateways" || *p.SectionName != "https" || r.Spec.Hostnames[0] != "video.example.org" {
+		t.Errorf("parent %+v hostnames %v", p, r.Spec.Hostnames)
+	}
+	b := r.Spec.Rules[0].BackendRefs[0]
+	if b.Name != "meet-web" || *b.Port != 80 || len(r.Spec.Rules[0].Matches) != len(ingressPaths) {
+		t.Errorf("rule %+v", r.Spec.Rules[0])
+	}
+	if WebHTTPRoute(input(deployment(withIngress(jitsiv1alpha1.IngressSpec{Enabled: true})))) != nil {
+		t.Error("a route without a gateway")
+	}
+}
