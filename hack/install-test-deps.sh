@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Go, from Debian's packages: a real Prosody (with Lua 5.4)
-# for the Prosody module test, and slixmpp for its XMPP clients. Does nothing when they are
-# already there; nginx with the RTMP module and ffmpeg for the RTMP relay test. Debian starts
-# Prosody and nginx as services on install; the tests run their own, so the services are stopped
+# and slixmpp for the Prosody module test, nginx with the RTMP module and ffmpeg for the RTMP relay
+# test, coturn for the TURN test. Does nothing when they are already there. Debian starts Prosody,
+# nginx and coturn as services on install; the tests run their own, so the services are stopped
 # again.
 set -euo pipefail
 
@@ -14,6 +14,8 @@ command -v lua5.4 >/dev/null || missing+=(lua5.4)
 [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
 [[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ]] || missing+=(libnginx-mod-rtmp)
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
+# The TURN test (test/turn): coturn's turnserver and its turnutils_uclient client.
+command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null || missing+=(coturn)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 sudo=()
@@ -25,4 +27,5 @@ export DEBIAN_FRONTEND=noninteractive
 if command -v service >/dev/null; then
 	"${sudo[@]}" service prosody stop >/dev/null 2>&1 || true
 	"${sudo[@]}" service nginx stop >/dev/null 2>&1 || true
+	"${sudo[@]}" service coturn stop >/dev/null 2>&1 || true
 fi

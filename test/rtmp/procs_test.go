@@ -1,21 +1,18 @@
 package rtmp
 
 import (
-	"bytes"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
+	"github.com/jitsi-operator/jitsi-operator/internal/testproc"
 )
 
 // tools are the programs the test runs: Debian's nginx-light, libnginx-mod-rtmp and ffmpeg.
@@ -97,104 +94,12 @@ func (a account) ownDir(t *testing.T, dir string) {
 	}
 }
 
-// group is a process the test started in its own process group, with everything it starts.
-type group struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
-}
+// group is a process the test started in a process group of its own (testproc).
+type group = testproc.Group
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startGroup starts cmd in a process group of its own; at the end of the test the whole group is
-// stopped (TERM, then KILL) and the test fails if any of its processes is left.
 func startGroup(t *testing.T, name string, cmd *exec.Cmd, cred *syscall.Credential) *group {
 	t.Helper()
-	g := &group{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = g.out, g.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { g.err = cmd.Wait(); close(g.done) }()
-	t.Cleanup(func() { g.stop(t) })
-	return g
-}
-
-func (g *group) exited() bool {
-	select {
-	case <-g.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop ends the group: TERM, KILL after 5 s, and checks that none of its processes is left.
-func (g *group) stop(t *testing.T) {
-	pgid := g.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-g.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-g.done
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(members(pgid)) > 0 && time.Now().Before(deadline) {
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		time.Sleep(50 * time.Millisecond)
-	}
-	if left := members(pgid); len(left) > 0 {
-		t.Errorf("%s left processes behind: %v", g.name, left)
-	}
-}
-
-// members lists "<pid> <command>" of the processes in process group pgid.
-func members(pgid int) []string {
-	entries, _ := os.ReadDir("/proc")
-	var out []string
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
-		s := string(stat)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < open {
-			continue
-		}
-		fields := strings.Fields(s[end+1:])
-		if len(fields) < 3 || fields[0] == "Z" {
-			continue
-		}
-		if g, _ := strconv.Atoi(fields[2]); g == pgid {
-			out = append(out, fmt.Sprintf("%d %s", pid, s[open+1:end]))
-		}
-	}
-	return out
+	return testproc.Start(t, name, cmd, cred)
 }
 
 // startNginx runs nginx with conf in prefix (as acct) and waits until it accepts on port.
@@ -213,13 +118,13 @@ func startNginx(t *testing.T, tl tools, acct account, name, prefix, conf string,
 	t.Cleanup(func() {
 		if t.Failed() {
 			log, _ := os.ReadFile(errorLog)
-			t.Logf("%s's output:\n%s\n%s's error log:\n%s", name, g.out.String(), name, log)
+			t.Logf("%s's output:\n%s\n%s's error log:\n%s", name, g.Out.String(), name, log)
 		}
 	})
 	eventually(t, 10*time.Second, name+" listening on 127.0.0.1:"+strconv.Itoa(port), func() (bool, string) {
-		if g.exited() {
+		if g.Exited() {
 			log, _ := os.ReadFile(errorLog)
-			t.Fatalf("%s exited: %v\n%s\n%s", name, g.err, g.out.String(), log)
+			t.Fatalf("%s exited: %v\n%s\n%s", name, g.Err(), g.Out.String(), log)
 		}
 		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
+	"github.com/jitsi-operator/jitsi-operator/internal/testproc"
 )
 
 const (
@@ -167,8 +168,8 @@ func TestRelayAdmitsPushesAndRecords(t *testing.T) {
 	// Admitted: the recorder's stream reaches both platforms; the refusing one is reported.
 	pub := startGroup(t, "publisher", publisher(context.Background(), tl, relayPort, goodKey, "60"), nil)
 	eventually(t, 20*time.Second, "youtube and twitch Live, broken Failed", func() (bool, string) {
-		if pub.exited() {
-			t.Fatalf("the publisher stopped: %v\n%s", pub.err, pub.out.String())
+		if pub.Exited() {
+			t.Fatalf("the publisher stopped: %v\n%s", pub.Err(), pub.Out.String())
 		}
 		states, errs := rc.state()
 		return states["youtube"] == "Live" && states["twitch"] == "Live" && states["broken"] == "Failed" && errs["broken"] != "",
@@ -193,7 +194,7 @@ func TestRelayAdmitsPushesAndRecords(t *testing.T) {
 	}
 
 	// The recorder stops: publish-done, both pushes stopped and reported, no push left running.
-	if err := pub.cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := pub.Cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 15*time.Second, "publish-done, youtube and twitch Stopped", func() (bool, string) {
@@ -204,7 +205,7 @@ func TestRelayAdmitsPushesAndRecords(t *testing.T) {
 	})
 	eventually(t, 10*time.Second, "push.sh and its ffmpegs gone", func() (bool, string) {
 		var others []string
-		for _, m := range members(relayNginx.cmd.Process.Pid) {
+		for _, m := range testproc.Members(relayNginx.Cmd.Process.Pid) {
 			if !strings.HasSuffix(m, " nginx") {
 				others = append(others, m)
 			}

@@ -137,8 +137,8 @@ func TestAStreamStartedFromTheMeetingReachesTheTypedURLThroughTheRelay(t *testin
 		"-t", "30", "-f", "flv", typed}
 	pub := startGroup(t, "jibri-ffmpeg", wrapper(t, context.Background(), tl.ffmpeg, relay, args...), nil)
 	probe(t, tl, typed)
-	if pub.exited() {
-		t.Fatalf("the wrapped ffmpeg stopped: %v\n%s", pub.err, pub.out.String())
+	if pub.Exited() {
+		t.Fatalf("the wrapped ffmpeg stopped: %v\n%s", pub.Err(), pub.Out.String())
 	}
 	u.mu.Lock()
 	callbacks := slices.Clone(u.callbacks)
