@@ -330,8 +330,9 @@ var _ = Describe("JibriPool controller", func() {
 		pool.Spec.Streaming.Relay = &jitsiv1alpha1.RelaySpec{Enabled: true}
 		Expect(k8sClient.Update(ctx, pool)).To(Succeed())
 		Eventually(deploymentOf(ns, "rec-relay")).Should(HaveField("OwnerReferences", ContainElement(HaveField("Name", "rec"))))
-		Expect(k8sClient.Get(ctx, key(ns, "rec-relay"), &corev1.Service{})).To(Succeed())
-		Expect(k8sClient.Get(ctx, key(ns, "rec-relay"), &networkingv1.NetworkPolicy{})).To(Succeed())
+		// Applied one after the other: the Service and the NetworkPolicy may follow a moment later.
+		Eventually(func() error { return k8sClient.Get(ctx, key(ns, "rec-relay"), &corev1.Service{}) }).Should(Succeed())
+		Eventually(func() error { return k8sClient.Get(ctx, key(ns, "rec-relay"), &networkingv1.NetworkPolicy{}) }).Should(Succeed())
 		Eventually(poolCondition(ns, "rec", jitsiv1alpha1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
 
 		streamedMeeting(ns, "keynote", "rec", jitsiv1alpha1.StreamingManual, "youtube", "twitch")

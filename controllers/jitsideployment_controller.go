@@ -84,6 +84,7 @@ func (r *JitsiDeploymentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).
 		Owns(&networkingv1.Ingress{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.referencingSecret)).
 		// A pool's existence switches the stack's recording and live streaming on.
@@ -105,6 +106,12 @@ func secretRefsOf(o client.Object) []string {
 	}
 	if s := d.Spec.Webhooks.SecretRef; s != nil {
 		names = append(names, s.Name)
+	}
+	if t := d.Spec.TURN; t != nil && t.CredentialsSecretRef != nil {
+		names = append(names, t.CredentialsSecretRef.Name)
+	}
+	if t := d.Spec.TURN; t != nil && t.TLSSecretName != "" {
+		names = append(names, t.TLSSecretName)
 	}
 	// The certificate cert-manager writes: its arrival makes the web reachable.
 	if s := render.WebTLSSecret(d); s != "" {
@@ -186,10 +193,12 @@ func (r *JitsiDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	obs.in.Recorders = recorders
 	err = runSteps(ctx, d, obs,
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"secrets", r.ensureSecrets},
+		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"turn", r.observeTURN},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"media", r.ensureMedia},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"stack", r.ensureStack},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"bridges", r.removeExtraBridges},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"web", r.ensureWeb},
+		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"turn server", r.ensureTURN},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"observe", r.observe},
 	)
 	statusErr := r.writeStatus(ctx, d, obs, err)

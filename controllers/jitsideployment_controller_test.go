@@ -18,6 +18,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
 func newJitsi(ns string, mutate ...func(*jitsiv1alpha1.JitsiDeployment)) *jitsiv1alpha1.JitsiDeployment {
@@ -526,3 +527,76 @@ func updateJitsi(ns string, change func(*jitsiv1alpha1.JitsiDeployment)) {
 		return k8sClient.Update(ctx, d)
 	}).Should(Succeed())
 }
+
+var _ = Describe("JitsiDeployment TURN", func() {
+	templateHash := func(ns, name string) func(Gomega) string {
+		return func(g Gomega) string {
+			return deploymentOf(ns, name)(g).Spec.Template.Annotations[render.AnnotationConfigHash]
+		}
+	}
+
+	It("hands clients TURN servers, runs the managed one, and rolls only what reads a changed secret", func() {
+		ns := newNamespace()
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "turn-shared", Namespace: ns},
+			Data: map[string][]byte{"secret": []byte("first-shared-secret")}})).To(Succeed())
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "turn-tls", Namespace: ns}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{"tls.crt": []byte("cert-1"), "tls.key": []byte("key-1")}})).To(Succeed())
+		newJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
+			d.Spec.JVB.Media.Type = jitsiv1alpha1.MediaNodePort
+			d.Spec.TURN = &jitsiv1alpha1.TURNSpec{Managed: true, TLSSecretName: "turn-tls",
+				CredentialsSecretRef: &jitsiv1alpha1.SecretKeyReference{Name: "turn-shared", Key: "secret"}}
+		})
+		Eventually(func(g Gomega) string { return envValue(deploymentOf(ns, "meet-prosody")(g), "TURN_HOST") }).Should(ContainSubstring("turn.meet.example.com"))
+		prosody := deploymentOf(ns, "meet-prosody")(Default)
+		var cred *corev1.EnvVar
+		for i, e := range prosody.Spec.Template.Spec.Containers[0].Env {
+			if e.Name == "TURN_CREDENTIALS" {
+				cred = &prosody.Spec.Template.Spec.Containers[0].Env[i]
+			}
+		}
+		Expect(cred).NotTo(BeNil())
+		Expect(cred.Value).To(BeEmpty())
+		Expect(cred.ValueFrom.SecretKeyRef.Name).To(Equal("turn-shared"))
+
+		Eventually(deploymentOf(ns, "meet-turn")).Should(HaveField("OwnerReferences", ContainElement(HaveField("Kind", "JitsiDeployment"))))
+		for _, o := range []client.Object{&corev1.Service{}, &corev1.ConfigMap{}, &networkingv1.NetworkPolicy{}} {
+			// Applied one after the other: they may follow the Deployment a moment later.
+			Eventually(func() error { return k8sClient.Get(ctx, key(ns, "meet-turn"), o) }).Should(Succeed())
+		}
+		cm := &corev1.ConfigMap{}
+		Expect(k8sClient.Get(ctx, key(ns, "meet-turn"), cm)).To(Succeed())
+		Expect(fmt.Sprint(cm.Data)).NotTo(ContainSubstring("first-shared-secret"))
+		Expect(fmt.Sprint(cm.Data)).To(ContainSubstring("127.2.")) // relays only to the pod network (the nodes' pod CIDRs)
+
+		prosodyHash, webHash, turnHash := templateHash(ns, "meet-prosody")(Default), templateHash(ns, "meet-web")(Default), templateHash(ns, "meet-turn")(Default)
+		Expect(prosodyHash).NotTo(BeEmpty())
+		Expect(turnHash).NotTo(BeEmpty())
+
+		By("a new shared secret: Prosody and the TURN server roll, the web does not")
+		s := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, key(ns, "turn-shared"), s)).To(Succeed())
+		s.Data["secret"] = []byte("second-shared-secret")
+		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		Eventually(templateHash(ns, "meet-prosody")).ShouldNot(Equal(prosodyHash))
+		Eventually(templateHash(ns, "meet-turn")).ShouldNot(Equal(turnHash))
+		Expect(templateHash(ns, "meet-web")(Default)).To(Equal(webHash))
+
+		By("a new certificate: only the TURN server rolls")
+		prosodyHash, turnHash = templateHash(ns, "meet-prosody")(Default), templateHash(ns, "meet-turn")(Default)
+		Expect(k8sClient.Get(ctx, key(ns, "turn-tls"), s)).To(Succeed())
+		s.Data["tls.crt"] = []byte("cert-2")
+		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		Eventually(templateHash(ns, "meet-turn")).ShouldNot(Equal(turnHash))
+		Consistently(templateHash(ns, "meet-prosody"), "1s").Should(Equal(prosodyHash))
+
+		By("no managed server any more")
+		updateJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
+			d.Spec.TURN.Managed = false
+			d.Spec.TURN.Servers = []jitsiv1alpha1.TURNServer{{Host: "turn.example.net", Transport: "tcp"}}
+		})
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, key(ns, "meet-turn"), &appsv1.Deployment{}))
+		}).Should(BeTrue())
+		Eventually(func(g Gomega) string { return envValue(deploymentOf(ns, "meet-prosody")(g), "TURN_HOST") }).Should(Equal("turn.example.net"))
+	})
+})

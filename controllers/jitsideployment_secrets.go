@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,25 +28,46 @@ func (r *JitsiDeploymentReconciler) ensureSecrets(ctx context.Context, d *jitsiv
 		return fmt.Errorf("generated Secret: %w", err)
 	}
 	in := &obs.in
-	prosodyInputs := map[string][]byte{}
-	for _, ref := range []corev1.SecretKeySelector{in.Secrets.JWT, in.Secrets.Webhook} {
-		if ref.Name == in.Secrets.Generated {
-			continue
+	// Prosody reads these through its environment, which a changed Secret does not reach: their
+	// hash in the pod template rolls Prosody when one changes (the generated ones never do).
+	var refs []corev1.SecretKeySelector
+	for _, ref := range []corev1.SecretKeySelector{in.Secrets.JWT, in.Secrets.Webhook, in.Secrets.TURN} {
+		if ref.Name != "" && ref.Name != in.Secrets.Generated {
+			refs = append(refs, ref)
 		}
+	}
+	hash, err := r.hashSecrets(ctx, d, obs, refs)
+	if err != nil {
+		return err
+	}
+	if hash != "" {
+		in.ConfigHashes[render.ComponentProsody] = hash
+	}
+	return nil
+}
+
+// hashSecrets is a hash of the values refs name, "" without refs; a missing Secret or key is
+// noted in the facts (once) and left out.
+func (r *JitsiDeploymentReconciler) hashSecrets(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, obs *deploymentObservation,
+	refs []corev1.SecretKeySelector) (string, error) {
+	if len(refs) == 0 {
+		return "", nil
+	}
+	values := map[string][]byte{}
+	for _, ref := range refs {
 		v, err := secretValue(ctx, r, d.Namespace, ref)
 		if err != nil {
 			if apierrors.IsNotFound(err) || errors.Is(err, errMissingKey) {
-				obs.facts.MissingSecrets = append(obs.facts.MissingSecrets, ref.Name+"/"+ref.Key)
+				if missing := ref.Name + "/" + ref.Key; !slices.Contains(obs.facts.MissingSecrets, missing) {
+					obs.facts.MissingSecrets = append(obs.facts.MissingSecrets, missing)
+				}
 				continue
 			}
-			return err
+			return "", err
 		}
-		prosodyInputs[ref.Name+"/"+ref.Key] = v
+		values[ref.Name+"/"+ref.Key] = v
 	}
-	if len(prosodyInputs) > 0 {
-		in.ConfigHashes[render.ComponentProsody] = render.Hash(prosodyInputs)
-	}
-	return nil
+	return render.Hash(values), nil
 }
 
 var errMissingKey = errors.New("key not in secret")

@@ -379,9 +379,17 @@ type TURNSpec struct {
 	// +optional
 	CredentialsSecretRef *SecretKeyReference `json:"credentialsSecretRef,omitempty"`
 
-	// managed runs a TURN server (coturn) for this stack with the same secret. Default: false.
+	// managed runs a TURN server (coturn) for this stack with the same secret, reachable as
+	// turn.<spec.domain> (point that name at its Service's load balancer). Default: false.
 	// +optional
 	Managed bool `json:"managed,omitempty"`
+
+	// tlsSecretName names a kubernetes.io/tls Secret with a certificate for turn.<spec.domain>:
+	// with it the managed server also serves TURN over TLS on 443, which passes the firewalls that
+	// let only HTTPS through. A new certificate restarts the server (coturn reads it once).
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	TLSSecretName string `json:"tlsSecretName,omitempty"`
 }
 
 // TURNServer is one TURN server handed to clients.

@@ -22,6 +22,9 @@ type Input struct {
 	// address.
 	Bridges []Bridge
 
+	// TURN is what the TURN renderers read beyond the spec (pod networks, certificate).
+	TURN TURNInput
+
 	// Recorders says whether JibriPools record (and stream) this deployment's meetings; the
 	// stack's recording and live-streaming features are on only then.
 	Recorders Recorders

@@ -76,6 +76,8 @@ func ProsodyDeployment(in Input) *appsv1.Deployment {
 		env("ENABLE_RECORDING", flag(in.Recorders.Recording)),
 	)
 	managed = append(managed, jwtEnv(in)...)
+	// TURN servers with time-limited credentials for clients behind networks that block UDP.
+	managed = append(managed, TURNEnv(in, in.TURN)...)
 
 	pod := corev1.PodSpec{
 		Containers: []corev1.Container{{

@@ -421,7 +421,14 @@ func TestDeploymentConditions(t *testing.T) {
 func TestManagedEnvIsWhatTheRenderersSet(t *testing.T) {
 	set := map[string]bool{}
 	for _, auth := range []jitsiv1alpha1.AuthType{jitsiv1alpha1.AuthJWT, jitsiv1alpha1.AuthInternal, jitsiv1alpha1.AuthAnonymous} {
-		in := input(deployment(func(d *jitsiv1alpha1.JitsiDeployment) { d.Spec.Auth.Type = auth }))
+		in := input(deployment(func(d *jitsiv1alpha1.JitsiDeployment) {
+			d.Spec.Auth.Type = auth
+			// Every TURN variable: a managed server with TLS, and servers of each transport.
+			tcp, tls := jitsiv1alpha1.TURNTransport("tcp"), jitsiv1alpha1.TURNTransport("tls")
+			d.Spec.TURN = &jitsiv1alpha1.TURNSpec{Managed: true, TLSSecretName: "turn-tls", Servers: []jitsiv1alpha1.TURNServer{
+				{Host: "turn.example.net", Transport: tcp}, {Host: "turns.example.net", Transport: tls}}}
+		}))
+		in.TURN = TURNInput{TLSSecret: "turn-tls"}
 		for _, dep := range []*appsv1.Deployment{ProsodyDeployment(in), JicofoDeployment(in), WebDeployment(in)} {
 			for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
 				set[e.Name] = true
