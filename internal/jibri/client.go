@@ -13,11 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
+
+	"github.com/jitsi-operator/jitsi-operator/internal/podhttp"
 )
 
 // Busy statuses and health statuses as Jibri reports them.
@@ -107,33 +106,19 @@ func (c *Client) url(address, path string) string {
 	if port == 0 {
 		port = 2222
 	}
-	return "http://" + net.JoinHostPort(address, strconv.Itoa(port)) + apiPrefix + path
+	return podhttp.URL(address, port, apiPrefix+path)
 }
 
-func (c *Client) http() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
-	}
-	return &http.Client{Timeout: 3 * time.Second}
-}
+func (c *Client) http() *http.Client { return podhttp.Client(c.HTTP) }
 
 // Health asks the recorder at address for its state.
 func (c *Client) Health(ctx context.Context, address string) (Health, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(address, "/health"), nil)
+	status, body, err := podhttp.Get(ctx, c.HTTP, c.url(address, "/health"), 64<<10)
 	if err != nil {
 		return Health{}, err
 	}
-	resp, err := c.http().Do(req)
-	if err != nil {
-		return Health{}, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return Health{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return Health{}, fmt.Errorf("health: HTTP %d", resp.StatusCode)
+	if status != http.StatusOK {
+		return Health{}, fmt.Errorf("health: HTTP %d", status)
 	}
 	var h healthBody
 	if err := json.Unmarshal(body, &h); err != nil {
