@@ -35,6 +35,7 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/config"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
+	"github.com/jitsi-operator/jitsi-operator/internal/jvb"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
@@ -62,6 +63,7 @@ type options struct {
 	receiverURL            string
 	jibriHealthPeriod      time.Duration
 	relayImage             string
+	jvbStatsPeriod         time.Duration
 	receiverAddr           string
 }
 
@@ -80,6 +82,7 @@ func main() {
 	flag.StringVar(&o.samplesNamespace, "samples-namespace", "default", "namespace the samples are applied in")
 	flag.StringVar(&o.receiverURL, "receiver-url", "http://jitsi-operator-receiver.jitsi-operator.svc:9090",
 		"base URL at which Prosody and Jibri reach the operator's webhook receiver (the Helm chart sets it to its Service)")
+	flag.DurationVar(&o.jvbStatsPeriod, "jvb-stats-period", 10*time.Second, "how often autoscaled videobridges' stats are read")
 	flag.StringVar(&o.relayImage, "relay-image", controllers.DefaultRelayImage, "image of the pools' RTMP relays (relay/Dockerfile) when a pool names none")
 	flag.DurationVar(&o.jibriHealthPeriod, "jibri-health-period", 10*time.Second, "how often each recorder's health API is polled")
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", ":9090", "address the webhook receiver listens on; every replica answers")
@@ -140,6 +143,8 @@ func run(o options) error {
 		Client:      mgr.GetClient(),
 		Recorder:    mgr.GetEventRecorder("jitsi-operator"),
 		ReceiverURL: func(string) string { return receiver },
+		Bridges:     &jvb.Client{},
+		StatsPeriod: o.jvbStatsPeriod,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("JitsiDeployment controller: %w", err)
 	}

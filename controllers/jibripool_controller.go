@@ -11,6 +11,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -258,12 +259,13 @@ func (r *JibriPoolReconciler) healthPeriod() time.Duration {
 	return 10 * time.Second
 }
 
-// CacheOptions limits the manager's Pod cache to the operator's recorders: the JibriPool
-// controller owns Pods, and a cluster's other pods are none of its business.
+// CacheOptions limits the manager's Pod cache to the operator's recorders and videobridges (the
+// JibriPool controller owns recorder pods; the autoscaler reads the bridges' addresses): a
+// cluster's other pods are none of its business.
 func CacheOptions() cache.Options {
+	managed, _ := labels.NewRequirement(render.LabelManagedBy, selection.Equals, []string{render.ManagedBy})
+	component, _ := labels.NewRequirement(render.LabelComponent, selection.In, []string{render.ComponentJibri, render.ComponentJVB})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{
-			render.LabelManagedBy: render.ManagedBy, render.LabelComponent: render.ComponentJibri,
-		})},
+		&corev1.Pod{}: {Label: labels.NewSelector().Add(*managed, *component)},
 	}}
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,8 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/bridgescaling"
+	"github.com/jitsi-operator/jitsi-operator/internal/jvb"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
@@ -47,8 +50,23 @@ type JitsiDeploymentReconciler struct {
 	// without a trailing slash.
 	ReceiverURL func(ns string) string
 
+	// Bridges reads the videobridges' stats and drains them (jvb.autoscaling).
+	Bridges *jvb.Client
+	// StatsPeriod is how often autoscaled bridges' stats are read (default 10 s).
+	StatsPeriod time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+
 	// gatewayServed: the cluster serves HTTPRoutes (and the scheme knows them), found at setup.
 	gatewayServed bool
+	autoscale     autoscaler
+}
+
+func (r *JitsiDeploymentReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // servesHTTPRoutes reports whether the API server serves gateway.networking.k8s.io/v1 HTTPRoutes
@@ -175,7 +193,12 @@ func (r *JitsiDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		// Owner references remove the children.
 		return ctrl.Result{}, nil
 	}
+	period := r.StatsPeriod
+	if period <= 0 {
+		period = 10 * time.Second
+	}
 	obs := &deploymentObservation{
+		requeue: period,
 		in: render.Input{
 			Deployment:   d,
 			Secrets:      render.SecretsFor(d),
@@ -194,6 +217,7 @@ func (r *JitsiDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	err = runSteps(ctx, d, obs,
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"secrets", r.ensureSecrets},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"turn", r.observeTURN},
+		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"autoscale", r.autoscaleBridges},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"media", r.ensureMedia},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"stack", r.ensureStack},
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"bridges", r.removeExtraBridges},
@@ -202,6 +226,10 @@ func (r *JitsiDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		step[*jitsiv1alpha1.JitsiDeployment, *deploymentObservation]{"observe", r.observe},
 	)
 	statusErr := r.writeStatus(ctx, d, obs, err)
+	if a := d.Spec.JVB.Autoscaling; a != nil && a.Enabled {
+		// The bridges' load is read on a period.
+		return ctrl.Result{RequeueAfter: obs.requeue}, errors.Join(err, statusErr)
+	}
 	return ctrl.Result{}, errors.Join(err, statusErr)
 }
 
@@ -212,6 +240,13 @@ type deploymentObservation struct {
 	facts render.DeploymentFacts
 	// deployments are the stack's Deployments as ensureStack rendered and applied them.
 	deployments []*appsv1.Deployment
+	// bridgeIndices are the bridges wanted (nil: 0..BridgeCount-1); the autoscaler sets them.
+	bridgeIndices []int
+	// autoscaled and bridgeObs are the autoscaler's decision and what it read.
+	autoscaled *bridgescaling.Decision
+	bridgeObs  []bridgescaling.Bridge
+	// requeue is when to read the bridges' load again.
+	requeue time.Duration
 }
 
 func (r *JitsiDeploymentReconciler) applier() *applier {

@@ -28,7 +28,13 @@ import (
 func (r *JitsiDeploymentReconciler) ensureMedia(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, obs *deploymentObservation) error {
 	in := obs.in
 	a := r.applier()
-	count := render.BridgeCount(d)
+	indices := obs.bridgeIndices
+	if indices == nil {
+		for i := 0; i < render.BridgeCount(d); i++ {
+			indices = append(indices, i)
+		}
+	}
+	count := len(indices)
 	media := d.Spec.JVB.Media
 	var all, ready []corev1.Node
 	if media.Type != jitsiv1alpha1.MediaLoadBalancer {
@@ -40,7 +46,7 @@ func (r *JitsiDeploymentReconciler) ensureMedia(ctx context.Context, d *jitsiv1a
 	var pinned map[int]string
 	if media.Type == jitsiv1alpha1.MediaHostPort {
 		var err error
-		if pinned, err = r.pinBridges(ctx, d, count, all, ready); err != nil {
+		if pinned, err = r.pinBridges(ctx, d, indices, all, ready); err != nil {
 			return err
 		}
 	}
@@ -51,7 +57,7 @@ func (r *JitsiDeploymentReconciler) ensureMedia(ctx context.Context, d *jitsiv1a
 
 	bridges := make([]render.Bridge, 0, count)
 	facts := make([]render.MediaFacts, 0, count)
-	for i := 0; i < count; i++ {
+	for _, i := range indices {
 		b := render.Bridge{Index: i}
 		f := render.MediaFacts{Bridge: render.JVB(d, i)}
 		override := ""
@@ -205,14 +211,14 @@ func (r *JitsiDeploymentReconciler) bridgeNodes(ctx context.Context, d *jitsiv1a
 // while that node exists and is schedulable (Ready or not: a brief NotReady must not move a
 // bridge with calls on it), so adding a node never moves a running bridge either. New
 // assignments go to Ready nodes only.
-func (r *JitsiDeploymentReconciler) pinBridges(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, count int, all, nodes []corev1.Node) (map[int]string, error) {
+func (r *JitsiDeploymentReconciler) pinBridges(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, indices []int, all, nodes []corev1.Node) (map[int]string, error) {
 	usable := map[string]bool{}
 	for _, n := range all {
 		usable[n.Name] = true
 	}
 	pinned := map[int]string{}
 	taken := map[string]bool{}
-	for i := 0; i < count; i++ {
+	for _, i := range indices {
 		dep := &appsv1.Deployment{}
 		err := r.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: render.JVB(d, i)}, dep)
 		if apierrors.IsNotFound(err) {
@@ -227,7 +233,7 @@ func (r *JitsiDeploymentReconciler) pinBridges(ctx context.Context, d *jitsiv1al
 		}
 	}
 	free := 0
-	for i := 0; i < count; i++ {
+	for _, i := range indices {
 		if _, ok := pinned[i]; ok {
 			continue
 		}

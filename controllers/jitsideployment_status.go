@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -80,11 +81,22 @@ func (r *JitsiDeploymentReconciler) writeStatus(ctx context.Context, d *jitsiv1a
 			})
 		}
 	}
+	status.DesiredBridges, status.Bridges = 0, nil
+	if dec := obs.autoscaled; dec != nil {
+		status.DesiredBridges = int32(dec.Desired)
+		for _, b := range obs.bridgeObs {
+			status.Bridges = append(status.Bridges, jitsiv1alpha1.BridgeStatus{Name: render.JVB(d, b.Index), State: string(b.State),
+				StressPercent: int32(math.Round(b.Stress * 100)), Participants: int32(b.Participants), Conferences: int32(b.Conferences)})
+		}
+	}
 	for _, cond := range render.DeploymentConditions(d.Generation, facts, stepErr) {
 		meta.SetStatusCondition(&status.Conditions, cond)
 	}
 	if facts.Web == nil {
 		meta.RemoveStatusCondition(&status.Conditions, jitsiv1alpha1.ConditionWebReachable)
+	}
+	if facts.Bridges == nil {
+		meta.RemoveStatusCondition(&status.Conditions, jitsiv1alpha1.ConditionBridgesAtCapacity)
 	}
 	if equalStatus(&d.Status, status) {
 		return nil
@@ -114,6 +126,7 @@ func (r *JitsiDeploymentReconciler) writeStatus(ctx context.Context, d *jitsiv1a
 
 func equalStatus(a, b *jitsiv1alpha1.JitsiDeploymentStatus) bool {
 	return a.ObservedGeneration == b.ObservedGeneration && a.PublicURL == b.PublicURL &&
+		a.DesiredBridges == b.DesiredBridges && slices.Equal(a.Bridges, b.Bridges) &&
 		a.Components == b.Components && slices.Equal(a.MediaEndpoints, b.MediaEndpoints) &&
 		sameConditions(a.Conditions, b.Conditions)
 }

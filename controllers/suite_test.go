@@ -32,6 +32,7 @@ import (
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
+	"github.com/jitsi-operator/jitsi-operator/internal/jvb"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
@@ -121,6 +122,8 @@ func startManager() {
 		Client:      mgr.GetClient(),
 		Recorder:    mgr.GetEventRecorder("jitsi-operator"),
 		ReceiverURL: func(string) string { return receiverURL },
+		Bridges:     &jvb.Client{HTTP: &http.Client{Timeout: time.Second}},
+		StatsPeriod: 500 * time.Millisecond,
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&controllers.MeetingReconciler{
 		Client:   mgr.GetClient(),

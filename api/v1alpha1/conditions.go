@@ -30,6 +30,11 @@ const (
 	// address and its certificate exists, False while either is missing.
 	ConditionWebReachable = "WebReachable"
 
+	// ConditionBridgesAtCapacity (JitsiDeployment, with jvb.autoscaling) is True when the bridges run
+	// at maxReplicas and their average stress is above the target: calls may suffer, and raising
+	// maxReplicas (or the nodes for it) is up to a person. False otherwise.
+	ConditionBridgesAtCapacity = "BridgesAtCapacity"
+
 	// ConditionAccessIssued (Meeting) is True when the access Secret with the meeting's URLs and
 	// tokens exists and matches the meeting's times, False when it cannot be issued (for example
 	// the JitsiDeployment is missing), Unknown before the first reconcile.
@@ -74,6 +79,8 @@ const (
 	ReasonIngressPending = "IngressAddressPending"
 	// ReasonCertificatePending: the web front end's certificate Secret does not exist yet.
 	ReasonCertificatePending = "CertificatePending"
+	// ReasonOverloaded: the bridges run at maxReplicas above the target stress.
+	ReasonOverloaded = "AtMaxReplicasOverloaded"
 	// ReasonIssued: the meeting's URLs and tokens are issued.
 	ReasonIssued = "Issued"
 	// ReasonEnded: the meeting has ended; nothing more is issued.

@@ -436,6 +436,33 @@ type JitsiDeploymentStatus struct {
 	// +listType=atomic
 	// +optional
 	MediaEndpoints []MediaEndpoint `json:"mediaEndpoints,omitempty"`
+
+	// desiredBridges is the number of videobridges the autoscaler wants (jvb.autoscaling).
+	// +optional
+	DesiredBridges int32 `json:"desiredBridges,omitempty"`
+
+	// bridges is each videobridge's load as the autoscaler last read it (jvb.autoscaling).
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	Bridges []BridgeStatus `json:"bridges,omitempty"`
+}
+
+// BridgeStatus is one videobridge as the autoscaler sees it.
+type BridgeStatus struct {
+	// name of the bridge's Deployment.
+	Name string `json:"name"`
+	// state: Starting, Ready, Draining, Unhealthy or Gone.
+	State string `json:"state"`
+	// stress is its stress_level, in hundredths (0 to 100 and above when overloaded).
+	// +optional
+	StressPercent int32 `json:"stressPercent"`
+	// participants and conferences on the bridge.
+	// +optional
+	Participants int32 `json:"participants"`
+	// +optional
+	Conferences int32 `json:"conferences"`
 }
 
 // ComponentsStatus has the replica counts of each component.
@@ -473,6 +500,7 @@ type MediaEndpoint struct {
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.jvb.replicas,statuspath=.status.components.jvb.replicas
 // +kubebuilder:resource:shortName=jitsi,categories=jitsi-operator
 // +kubebuilder:printcolumn:name="Domain",type=string,JSONPath=`.spec.domain`
 // +kubebuilder:printcolumn:name="Auth",type=string,JSONPath=`.spec.auth.type`

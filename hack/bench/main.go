@@ -19,6 +19,11 @@
 //     InProgress to the startService request (stream mode) reaching its pool's idle stand-in recorder.
 //
 //     go run ./hack/bench -stream 20
+//
+//   - bridge autoscaling (with -bridges N): the time from a bridge's stress going above the target
+//     to the new bridge's Deployment and media Service (the goal: one stats period plus under 100 ms).
+//
+//     go run ./hack/bench -bridges 20 [-stats-period 1s]
 package main
 
 import (
@@ -63,6 +68,8 @@ func main() {
 	logTo := flag.String("log", "", "write the operator's debug log to this file")
 	pools := flag.Int("pool", 0, "measure recorder demand to pod with this many meetings instead")
 	streams := flag.Int("stream", 0, "measure live-stream demand to the recorder's startService with this many meetings instead")
+	bridges := flag.Int("bridges", 0, "measure bridge autoscaling (stress above target to the new bridge) with this many deployments instead")
+	period := flag.Duration("stats-period", time.Second, "with -bridges: how often the bridges' stats are read")
 	flag.Parse()
 	if *logTo == "" {
 		ctrl.SetLogger(logr.Discard())
@@ -81,6 +88,9 @@ func main() {
 	}
 	if *streams > 0 {
 		measure = func() error { return runStream(*streams, *assets) }
+	}
+	if *bridges > 0 {
+		measure = func() error { return runBridges(*bridges, *period, *assets) }
 	}
 	if err := measure(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

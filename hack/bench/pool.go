@@ -25,6 +25,7 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/controllers"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri/jibritest"
+	"github.com/jitsi-operator/jitsi-operator/internal/jvb"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
@@ -152,7 +153,7 @@ func stackForPools(ctx context.Context, assets string) (cl client.WithWatch, sto
 		_ = cluster.Stop()
 		_ = os.RemoveAll(cluster.Dir)
 	}
-	if err := startOperator(ctx, cluster, scheme); err != nil {
+	if err := startOperator(ctx, cluster, scheme, 0); err != nil {
 		stop()
 		return nil, nil, err
 	}
@@ -166,7 +167,7 @@ func stackForPools(ctx context.Context, assets string) (cl client.WithWatch, sto
 
 // startOperator runs the three controllers as main.go wires them, without the receiver: the
 // recorders' webhooks go to a closed loopback port, and their state comes from health polls.
-func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme) error {
+func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme, statsPeriod time.Duration) error {
 	opCfg := rest.CopyConfig(cluster.Config)
 	opCfg.QPS, opCfg.Burst = 200, 400
 	mgr, err := ctrl.NewManager(opCfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
@@ -175,7 +176,8 @@ func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 		return err
 	}
 	receiver := func(string) string { return "http://127.0.0.1:9" }
-	if err := (&controllers.JitsiDeploymentReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bench"), ReceiverURL: receiver}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.JitsiDeploymentReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bench"), ReceiverURL: receiver,
+		Bridges: &jvb.Client{}, StatsPeriod: statsPeriod}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&controllers.MeetingReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bench")}).SetupWithManager(mgr); err != nil {

@@ -34,6 +34,14 @@ type DeploymentFacts struct {
 	MissingSecrets []string
 	// Web is what is known of the web front end's Ingress; nil without one.
 	Web *WebFacts
+	// Bridges is the autoscaler's view; nil without jvb.autoscaling.
+	Bridges *BridgeFacts
+}
+
+// BridgeFacts is what the videobridge autoscaler saw and wants.
+type BridgeFacts struct {
+	Desired, Max      int
+	AvgStress, Target float64
 }
 
 // WebFacts is the Ingress's state.
@@ -135,6 +143,15 @@ func DeploymentConditions(generation int64, f DeploymentFacts, stepErr error) []
 	out := []metav1.Condition{ready, progressing, degraded, media}
 	if web != nil {
 		out = append(out, *web)
+	}
+	if b := f.Bridges; b != nil {
+		c := cond(jitsiv1alpha1.ConditionBridgesAtCapacity, false, jitsiv1alpha1.ReasonAsExpected,
+			fmt.Sprintf("%d bridges wanted (at most %d), average stress %.2f for a target of %.2f", b.Desired, b.Max, b.AvgStress, b.Target))
+		if b.Desired >= b.Max && b.AvgStress > b.Target {
+			c = cond(jitsiv1alpha1.ConditionBridgesAtCapacity, true, jitsiv1alpha1.ReasonOverloaded,
+				fmt.Sprintf("%d bridges (maxReplicas) at an average stress of %.2f, above the target %.2f: raise jvb.autoscaling.maxReplicas", b.Desired, b.AvgStress, b.Target))
+		}
+		out = append(out, c)
 	}
 	return out
 }

@@ -113,3 +113,28 @@ func TestHTTPRoute(t *testing.T) {
 		t.Error("a route without a gateway")
 	}
 }
+
+func TestBridgesAtCapacity(t *testing.T) {
+	for _, tc := range []struct {
+		facts BridgeFacts
+		want  metav1.ConditionStatus
+	}{
+		{BridgeFacts{Desired: 3, Max: 3, AvgStress: 0.7, Target: 0.6}, metav1.ConditionTrue},
+		{BridgeFacts{Desired: 3, Max: 3, AvgStress: 0.5, Target: 0.6}, metav1.ConditionFalse},
+		{BridgeFacts{Desired: 2, Max: 3, AvgStress: 0.9, Target: 0.6}, metav1.ConditionFalse},
+	} {
+		f := DeploymentFacts{Bridges: &tc.facts}
+		var got *metav1.Condition
+		for _, c := range DeploymentConditions(1, f, nil) {
+			if c.Type == jitsiv1alpha1.ConditionBridgesAtCapacity {
+				got = &c
+			}
+		}
+		if got == nil || got.Status != tc.want {
+			t.Errorf("%+v: %+v", tc.facts, got)
+		}
+	}
+	if conds := DeploymentConditions(1, DeploymentFacts{}, nil); len(conds) != 4 {
+		t.Errorf("without autoscaling: %d conditions", len(conds))
+	}
+}
