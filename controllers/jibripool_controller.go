@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -187,6 +188,8 @@ type poolObservation struct {
 	scaled bool
 	// unplaced says why wanted SndAloop recorders have no node.
 	unplaced string
+	// missingSecret says which Secret the pool needs and lacks.
+	missingSecret string
 	// relayWanted, relayReady and relayMessage are the RTMP relay's state.
 	relayWanted, relayReady bool
 	relayMessage            string
@@ -234,8 +237,24 @@ func (r *JibriPoolReconciler) ensurePoolSecret(ctx context.Context, pool *jitsiv
 		receiver = r.ReceiverURL(pool.Namespace)
 	}
 	secret := render.JibriPoolSecretObject(d, pool, receiver, key)
-	_, err = (&applier{Client: r.Client, Recorder: r.Recorder}).apply(ctx, pool, secret)
-	return err
+	if _, err := (&applier{Client: r.Client, Recorder: r.Recorder}).apply(ctx, pool, secret); err != nil {
+		return err
+	}
+	// Uploads need their credentials; recordings still work without (they stay on the volume).
+	if u := pool.Spec.Recordings.Upload; u != nil && u.S3 != nil {
+		name := u.S3.CredentialsSecretRef.Name
+		s := &corev1.Secret{}
+		err := r.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: name}, s)
+		switch {
+		case apierrors.IsNotFound(err):
+			obs.missingSecret = fmt.Sprintf("Secret %s (recordings.upload.s3.credentialsSecretRef) does not exist: recordings stay on the recorders' volumes", name)
+		case err != nil:
+			return err
+		case len(s.Data["AWS_ACCESS_KEY_ID"]) == 0 || len(s.Data["AWS_SECRET_ACCESS_KEY"]) == 0:
+			obs.missingSecret = fmt.Sprintf("Secret %s lacks AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY: uploads will fail", name)
+		}
+	}
+	return nil
 }
 
 func (r *JibriPoolReconciler) forget(key types.NamespacedName) {

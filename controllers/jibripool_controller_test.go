@@ -356,6 +356,24 @@ var _ = Describe("JibriPool controller", func() {
 		}).Should(BeTrue())
 	})
 
+	It("mounts the upload credentials into its recorders, and says when their Secret is missing", func() {
+		ns := newNamespace()
+		newJitsi(ns)
+		newPool(ns, "rec", func(p *jitsiv1alpha1.JibriPool) {
+			p.Spec.Recordings.Upload = &jitsiv1alpha1.UploadSpec{S3: &jitsiv1alpha1.S3UploadSpec{Bucket: "recordings",
+				CredentialsSecretRef: jitsiv1alpha1.SecretReference{Name: "recordings-s3"}}}
+		})
+		Eventually(poolCondition(ns, "rec", jitsiv1alpha1.ConditionReady)).Should(And(
+			HaveField("Reason", jitsiv1alpha1.ReasonSecretNotFound), HaveField("Message", ContainSubstring("recordings-s3"))))
+		Eventually(recorderPods(ns, "rec")).Should(HaveLen(1), "recordings still work without uploads")
+		pod := recorderPods(ns, "rec")(Default)[0]
+		Expect(pod.Spec.Volumes).To(ContainElement(HaveField("Secret.SecretName", "recordings-s3")))
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "recordings-s3", Namespace: ns},
+			Data: map[string][]byte{"AWS_ACCESS_KEY_ID": []byte("AKIAEXAMPLE"), "AWS_SECRET_ACCESS_KEY": []byte("s3cr3t")}})).To(Succeed())
+		Eventually(poolCondition(ns, "rec", jitsiv1alpha1.ConditionReady)).ShouldNot(HaveField("Reason", jitsiv1alpha1.ReasonSecretNotFound))
+		expectNowhere(ns, "s3cr3t")
+	})
+
 	It("says so when its JitsiDeployment does not exist", func() {
 		ns := newNamespace()
 		newPool(ns, "orphan")

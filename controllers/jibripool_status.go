@@ -45,7 +45,7 @@ func poolMetricsDelete(key types.NamespacedName) {
 func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation, stepErr error) error {
 	st := jitsiv1alpha1.JibriPoolStatus{ObservedGeneration: pool.Generation, LastScaleTime: pool.Status.LastScaleTime,
 		Conditions: append([]metav1.Condition(nil), pool.Status.Conditions...)}
-	facts := render.PoolFacts{DeploymentFound: obs.deployment != nil, Unplaced: obs.unplaced}
+	facts := render.PoolFacts{DeploymentFound: obs.deployment != nil, Unplaced: obs.unplaced, MissingSecret: obs.missingSecret}
 	if obs.relayWanted && !obs.relayReady {
 		facts.RelayNotReady = obs.relayMessage
 	}

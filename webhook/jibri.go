@@ -15,7 +15,9 @@ type recordingReport struct {
 	Session    string `json:"session"`
 	Room       string `json:"room"`
 	MeetingURL string `json:"meeting_url"`
-	Files      []struct {
+	// Error: the recording could not be delivered (the upload failed); files are the local copies.
+	Error string `json:"error"`
+	Files []struct {
 		Name      string `json:"name"`
 		Path      string `json:"path"`
 		URL       string `json:"url"`
@@ -50,7 +52,11 @@ func (rep recordingReport) toEvent() (events.Event, error) {
 	if room == "" {
 		return events.Event{}, fail(http.StatusBadRequest, "MissingRoom", "the report names no room (no meeting_url in metadata.json?)")
 	}
-	result := &events.Recording{SessionID: rep.Session}
+	msg := strings.TrimSpace(rep.Error)
+	if len(msg) > 300 {
+		msg = msg[:300]
+	}
+	result := &events.Recording{SessionID: rep.Session, Error: msg}
 	for _, f := range rep.Files {
 		if f.Name == "" || f.SizeBytes < 0 {
 			return events.Event{}, fail(http.StatusBadRequest, "BadFile", "a file without a name, or with a negative size")

@@ -313,6 +313,20 @@ var _ = Describe("The finalize script", func() {
 	})
 })
 
+var _ = Describe("A failed upload", func() {
+	It("fails the Meeting's recording with the reason, and lists the local copies", func() {
+		ns := deploymentWithMeeting("standup")
+		body, _ := json.Marshal(map[string]any{"timestamp": clock.UnixMilli(), "session": "s-1", "room": "standup",
+			"meeting_url": "https://meet.example.com/standup", "error": "access denied: check the credentials in Secret recordings-s3",
+			"files": []map[string]any{{"name": "standup.mp4", "path": "/storage/recordings/s-1/standup.mp4", "sizeBytes": 10}}})
+		r := post("/v1/jibri/recording-complete?deployment="+ns+"/meet", body, map[string]string{"X-Jitsi-Signature": sign(body)})
+		Expect(r.status).To(Equal(http.StatusOK))
+		rec := meetingStatus(ns, "standup").Recording
+		Expect(rec).To(And(HaveField("State", jitsiv1alpha1.RecordingStateFailed), HaveField("Error", ContainSubstring("access denied")),
+			HaveField("Files", ConsistOf(HaveField("Path", "/storage/recordings/s-1/standup.mp4")))))
+	})
+})
+
 var _ = Describe("Access checks", func() {
 	It("admit by the Meeting's state and access", func() {
 		ns := deploymentWithMeeting("open")

@@ -68,6 +68,9 @@ type JibriStatus struct {
 type Recording struct {
 	SessionID string
 	Files     []jitsiv1alpha1.RecordingFile
+	// Error says why the recording could not be delivered (an upload that failed); its files
+	// are then the local copies kept.
+	Error string
 }
 
 // Occupant is who joined or left.
@@ -330,7 +333,10 @@ func completed(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
 		st.Recording = &jitsiv1alpha1.RecordingStatus{}
 	}
 	r := st.Recording
-	r.State = jitsiv1alpha1.RecordingStateCompleted
+	r.State, r.Error = jitsiv1alpha1.RecordingStateCompleted, ""
+	if e.Recording.Error != "" {
+		r.State, r.Error = jitsiv1alpha1.RecordingStateFailed, e.Recording.Error
+	}
 	if e.Recording.SessionID != "" {
 		r.SessionID = e.Recording.SessionID
 	}

@@ -219,3 +219,18 @@ func TestTheRecorderThePoolAssignedKeepsItsName(t *testing.T) {
 		t.Fatalf("unassigned recording: %+v", st.Recording)
 	}
 }
+
+func TestAFailedUploadFailsTheRecording(t *testing.T) {
+	st := Apply(jitsiv1alpha1.MeetingStatus{}, Event{Kind: RecordingCompleted, Room: "r", Time: at(90), Recording: &Recording{
+		SessionID: "s1", Error: "the bucket does not exist: create it or fix recordings.upload.s3.bucket",
+		Files: []jitsiv1alpha1.RecordingFile{{Name: "r.mp4", Path: "/storage/recordings/s1/r.mp4", SizeBytes: 10}}}})
+	if r := st.Recording; r.State != jitsiv1alpha1.RecordingStateFailed || r.Error == "" || len(r.Files) != 1 || r.Files[0].Path == "" {
+		t.Fatalf("recording %+v", r)
+	}
+	// A later successful report (a retry) completes it.
+	st = Apply(st, Event{Kind: RecordingCompleted, Room: "r", Time: at(120), Recording: &Recording{SessionID: "s1",
+		Files: []jitsiv1alpha1.RecordingFile{{Name: "r.mp4", URL: "s3://b/k/r.mp4", SizeBytes: 10}}}})
+	if r := st.Recording; r.State != jitsiv1alpha1.RecordingStateCompleted || r.Error != "" || r.Files[0].URL == "" {
+		t.Fatalf("after the retry: %+v", r)
+	}
+}

@@ -130,6 +130,7 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 	if card != nil {
 		sndAloop(&pod, pool, card)
 	}
+	upload(&pod, pool)
 	var annotations map[string]string
 	if card != nil {
 		annotations = map[string]string{AnnotationALSACard: fmt.Sprint(card.Index)}
@@ -175,6 +176,40 @@ func JibriRecordingsClaim(pool *jitsiv1alpha1.JibriPool, pod *corev1.Pod) *corev
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID, Controller: &yes}}},
 		Spec: *v.PersistentVolumeClaim.DeepCopy(),
 	}
+}
+
+// S3CredentialsDir is where a recorder finds its upload credentials (files AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY), read by the finalize script only.
+const S3CredentialsDir = "/etc/jitsi-operator-s3"
+
+// upload tells the finalize script where recordings go (recordings.upload.s3): the bucket's
+// settings in the environment, the credentials as files of the mounted Secret, never in the
+// environment.
+func upload(pod *corev1.PodSpec, pool *jitsiv1alpha1.JibriPool) {
+	c := &pod.Containers[0]
+	rec := pool.Spec.Recordings
+	c.Env = append(c.Env, env("JITSI_OPERATOR_NAMESPACE", pool.Namespace), env("JITSI_OPERATOR_KEEP_LOCAL", fmt.Sprint(rec.KeepLocal)))
+	if rec.Upload == nil || rec.Upload.S3 == nil {
+		return
+	}
+	s3 := rec.Upload.S3
+	region := s3.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	c.Env = append(c.Env,
+		env("JITSI_OPERATOR_S3_ENDPOINT", s3.Endpoint),
+		env("JITSI_OPERATOR_S3_REGION", region),
+		env("JITSI_OPERATOR_S3_BUCKET", s3.Bucket),
+		env("JITSI_OPERATOR_S3_PREFIX", s3.Prefix),
+		env("JITSI_OPERATOR_S3_PATH_STYLE", fmt.Sprint(s3.ForcePathStyle)),
+		env("JITSI_OPERATOR_S3_CREDENTIALS_DIR", S3CredentialsDir))
+	mode := int32(0o440)
+	pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "s3-credentials", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName: s3.CredentialsSecretRef.Name, DefaultMode: &mode,
+		Items: []corev1.KeyToPath{{Key: "AWS_ACCESS_KEY_ID", Path: "AWS_ACCESS_KEY_ID"}, {Key: "AWS_SECRET_ACCESS_KEY", Path: "AWS_SECRET_ACCESS_KEY"}},
+	}}})
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "s3-credentials", MountPath: S3CredentialsDir, ReadOnly: true})
 }
 
 // sndAloop gives a recorder its ALSA loopback card: the node's /dev/snd, the pod pinned to the

@@ -214,3 +214,41 @@ func TestStreamsStartedFromTheMeetingGoThroughTheRelay(t *testing.T) {
 		t.Error("the ffmpeg wrapper is not shipped")
 	}
 }
+
+func TestUploadSettingsAndCredentials(t *testing.T) {
+	in := input(deployment())
+	pool := jibriPool(jitsiv1alpha1.AudioPulseAudio)
+	env := envOf(t, JibriPod(in, pool, "recorders-a", nil).Spec.Containers[0])
+	if _, ok := env["JITSI_OPERATOR_S3_BUCKET"]; ok || env["JITSI_OPERATOR_NAMESPACE"].Value != "video" {
+		t.Errorf("without an upload: %+v", env)
+	}
+	pool.Spec.Recordings = jitsiv1alpha1.RecordingsSpec{KeepLocal: true, Upload: &jitsiv1alpha1.UploadSpec{S3: &jitsiv1alpha1.S3UploadSpec{
+		Endpoint: "https://minio.example.net", Bucket: "recordings", Prefix: "jitsi", ForcePathStyle: true,
+		CredentialsSecretRef: jitsiv1alpha1.SecretReference{Name: "s3"}}}}
+	pod := JibriPod(in, pool, "recorders-a", nil)
+	c := pod.Spec.Containers[0]
+	env = envOf(t, c)
+	for k, v := range map[string]string{"JITSI_OPERATOR_S3_BUCKET": "recordings", "JITSI_OPERATOR_S3_ENDPOINT": "https://minio.example.net",
+		"JITSI_OPERATOR_S3_REGION": "us-east-1", "JITSI_OPERATOR_S3_PREFIX": "jitsi", "JITSI_OPERATOR_S3_PATH_STYLE": "true",
+		"JITSI_OPERATOR_KEEP_LOCAL": "true", "JITSI_OPERATOR_S3_CREDENTIALS_DIR": S3CredentialsDir} {
+		if env[k].Value != v {
+			t.Errorf("%s = %q, want %q", k, env[k].Value, v)
+		}
+	}
+	for name := range env {
+		if strings.HasPrefix(name, "AWS_") {
+			t.Errorf("credentials in the environment: %s", name)
+		}
+	}
+	mounted := false
+	for _, m := range c.VolumeMounts {
+		mounted = mounted || m.Name == "s3-credentials" && m.MountPath == S3CredentialsDir && m.ReadOnly
+	}
+	found := false
+	for _, v := range pod.Spec.Volumes {
+		found = found || v.Secret != nil && v.Secret.SecretName == "s3"
+	}
+	if !mounted || !found {
+		t.Error("the credentials Secret is not mounted")
+	}
+}

@@ -46,6 +46,8 @@ type PoolFacts struct {
 	Unknown int32
 	// RelayNotReady says how the wanted RTMP relay is not ready; empty when it is, or is not wanted.
 	RelayNotReady string
+	// MissingSecret says which Secret the pool needs and lacks (the upload credentials).
+	MissingSecret string
 	// Unplaced says why wanted SndAloop recorders have no node (no free loopback card); empty when
 	// every wanted recorder is placed.
 	Unplaced string
@@ -62,6 +64,8 @@ func PoolConditions(generation int64, f PoolFacts, stepErr error) []metav1.Condi
 			"the JitsiDeployment named in spec.jitsiDeploymentRef does not exist")
 	case stepErr != nil:
 		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonReconcileError, stepErr.Error())
+	case f.MissingSecret != "":
+		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonSecretNotFound, f.MissingSecret)
 	case f.Unplaced != "":
 		ready = cond(jitsiv1alpha1.ConditionReady, false, jitsiv1alpha1.ReasonNoLoopbackCards, f.Unplaced)
 	case f.RelayNotReady != "":
