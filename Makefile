@@ -59,7 +59,7 @@ test-unit: ## Unit tests of the pure packages (no control plane), with the race 
 	go test -race $$(go list ./... | grep -v -e /api/ -e /controllers -e /internal/localcluster -e /test/)
 
 .PHONY: test
-test: controlplane helm test-deps lint ## All tests, envtest suites on the locally built API server included.
+test: controlplane helm rclone test-deps lint ## All tests, envtest suites on the locally built API server included.
 	KUBEBUILDER_ASSETS=$(ASSETS) go test ./... -count=1 $(if $(GINKGO_FLAGS),-args $(GINKGO_FLAGS))
 
 .PHONY: test-e2e
@@ -71,7 +71,7 @@ test-deps: ## Install what the tests need beyond Go (Prosody, slixmpp, nginx wit
 	hack/install-test-deps.sh
 
 .PHONY: test-race
-test-race: controlplane helm test-deps ## All tests with the race detector.
+test-race: controlplane helm rclone test-deps ## All tests with the race detector.
 	KUBEBUILDER_ASSETS=$(ASSETS) go test -race ./... -count=1
 
 ##@ Build
@@ -87,6 +87,10 @@ docker-build: ## Build the operator image (IMG) with docker or podman, where one
 .PHONY: helm
 helm: ## Build (once, cached by version) helm into bin/helm.
 	hack/helm.sh
+
+.PHONY: rclone
+rclone: ## Build (once, cached by version) rclone into bin/rclone: the S3 server and client of the upload test.
+	hack/rclone.sh
 
 .PHONY: build
 build: ## Build the operator binary into bin/jitsi-operator.
