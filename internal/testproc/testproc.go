@@ -6,6 +6,7 @@ package testproc
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,4 +127,16 @@ func Members(pgid int) []string {
 		}
 	}
 	return out
+}
+
+// FreePort is a loopback TCP port nothing listens on (nothing else binds it in the meantime,
+// unless very unlucky).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -40,18 +40,6 @@ func findTools(t *testing.T) tools {
 	return tl
 }
 
-// freePort is a loopback port nothing listens on (nothing else binds it in the meantime, unless
-// very unlucky).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // account is who runs nginx: the test's own user, or nobody when the test runs as root, as the
 // relay runs in its pod (a non-root user).
 type account struct {

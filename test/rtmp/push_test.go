@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
+	"github.com/jitsi-operator/jitsi-operator/internal/testproc"
 )
 
 // TestPushScriptOnItsOwn runs push.sh without nginx, as nginx would (one stream name), against a
@@ -21,7 +22,7 @@ import (
 func TestPushScriptOnItsOwn(t *testing.T) {
 	tl := findTools(t)
 	const token, stream = "t0ken-secret", "video.keynote.s3cr3t"
-	deadPort := freePort(t)
+	deadPort := testproc.FreePort(t)
 	cases := []struct {
 		name       string
 		answer     int

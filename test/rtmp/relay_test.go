@@ -120,7 +120,7 @@ func TestRelayAdmitsPushesAndRecords(t *testing.T) {
 	tl := findTools(t)
 	acct := nginxAccount(t)
 	tmp := t.TempDir()
-	relayPort, platformPort, refusingPort := freePort(t), freePort(t), freePort(t)
+	relayPort, platformPort, refusingPort := testproc.FreePort(t), testproc.FreePort(t), testproc.FreePort(t)
 
 	rc := &receiver{dests: fmt.Sprintf("youtube rtmp://127.0.0.1:%d/platA/key-a\n"+
 		"twitch rtmp://127.0.0.1:%d/platB/key-b\n"+

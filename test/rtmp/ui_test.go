@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
+	"github.com/jitsi-operator/jitsi-operator/internal/testproc"
 )
 
 // The pool's key and names for streams started from the meeting, as the pool's Secret and the
@@ -118,7 +119,7 @@ func TestAStreamStartedFromTheMeetingReachesTheTypedURLThroughTheRelay(t *testin
 	tl := findTools(t)
 	acct := nginxAccount(t)
 	tmp := t.TempDir()
-	relayPort, platformPort := freePort(t), freePort(t)
+	relayPort, platformPort := testproc.FreePort(t), testproc.FreePort(t)
 	u := &uiReceiver{}
 	srv := httptest.NewServer(u)
 	t.Cleanup(srv.Close)
