@@ -195,14 +195,6 @@ func RelayDeployment(in RelayInput) *appsv1.Deployment {
 	yes, no := true, false
 	uid := relayUID
 	mode := int32(0o755)
-	tcp := func(period, failures int32) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("rtmp")}},
-			PeriodSeconds:    period,
-			TimeoutSeconds:   5,
-			FailureThreshold: failures,
-		}
-	}
 	container := corev1.Container{
 		Name:    "nginx",
 		Image:   img,
@@ -211,8 +203,8 @@ func RelayDeployment(in RelayInput) *appsv1.Deployment {
 			secretEnv(KeyRelayURL, selector(JibriPoolSecret(in.Pool), KeyRelayURL)),
 		},
 		Ports:          []corev1.ContainerPort{{Name: "rtmp", ContainerPort: RelayPort, Protocol: corev1.ProtocolTCP}},
-		ReadinessProbe: tcp(10, 3),
-		LivenessProbe:  tcp(20, 3),
+		ReadinessProbe: tcpProbe("rtmp", 10, 3),
+		LivenessProbe:  tcpProbe("rtmp", 20, 3),
 		Resources:      *spec.Resources.DeepCopy(),
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: &no,

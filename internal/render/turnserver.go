@@ -197,14 +197,6 @@ func TURNDeployment(in Input, t TURNInput) *appsv1.Deployment {
 	if img == "" {
 		img = TURNImage
 	}
-	tcp := func(period, failures int32) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("turn-tcp")}},
-			PeriodSeconds:    period,
-			TimeoutSeconds:   5,
-			FailureThreshold: failures,
-		}
-	}
 	scriptMode := int32(0o555)
 	runSize := resource.MustParse("16Mi")
 	container := corev1.Container{
@@ -220,8 +212,8 @@ func TURNDeployment(in Input, t TURNInput) *appsv1.Deployment {
 			{Name: "turn-udp", ContainerPort: TURNPort, Protocol: corev1.ProtocolUDP},
 			{Name: "turn-tcp", ContainerPort: TURNPort, Protocol: corev1.ProtocolTCP},
 		},
-		ReadinessProbe: tcp(10, 3),
-		LivenessProbe:  tcp(20, 3),
+		ReadinessProbe: tcpProbe("turn-tcp", 10, 3),
+		LivenessProbe:  tcpProbe("turn-tcp", 20, 3),
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: "config", MountPath: turnConfigDir, ReadOnly: true},
 			// The complete config (with the secret), the pid file and coturn's database.
