@@ -24,17 +24,21 @@ var FinalizeRecordingScript string
 // secret and the pool's name, so it needs no storage, differs per pool, and changes with the
 // events secret. Jibri's own webhook JWT cannot be relied on (it is never refreshed).
 func JibriWebhookToken(eventsSecret []byte, namespace, pool string) string {
+	return poolToken(eventsSecret, "jibri-webhook", namespace, pool)
+}
+
+// poolToken derives a pool's secret for one purpose from the deployment's events secret: no
+// storage, one per pool and purpose, and a new one with a new events secret.
+func poolToken(eventsSecret []byte, purpose, namespace, pool string) string {
 	mac := hmac.New(sha256.New, eventsSecret)
-	mac.Write([]byte("jibri-webhook/" + namespace + "/" + pool))
+	mac.Write([]byte(purpose + "/" + namespace + "/" + pool))
 	return hex.EncodeToString(mac.Sum(nil))[:40]
 }
 
 // RelayToken is the secret part of a pool's relay URL at the receiver
 // (<receiver>/v1/rtmp/pools/<namespace>/<pool>/<token>), derived like JibriWebhookToken.
 func RelayToken(eventsSecret []byte, namespace, pool string) string {
-	mac := hmac.New(sha256.New, eventsSecret)
-	mac.Write([]byte("rtmp-relay/" + namespace + "/" + pool))
-	return hex.EncodeToString(mac.Sum(nil))[:40]
+	return poolToken(eventsSecret, "rtmp-relay", namespace, pool)
 }
 
 // FFmpegRelayScript stands in front of the recorders' ffmpeg and sends live streams started from
@@ -46,9 +50,7 @@ var FFmpegRelayScript string
 // RelayUIKey is the key a pool's recorders sign the relay names of streams started from the
 // meeting with (see FFmpegRelayScript), derived from the events secret like the other pool tokens.
 func RelayUIKey(eventsSecret []byte, namespace, pool string) string {
-	mac := hmac.New(sha256.New, eventsSecret)
-	mac.Write([]byte("rtmp-ui/" + namespace + "/" + pool))
-	return hex.EncodeToString(mac.Sum(nil))[:40]
+	return poolToken(eventsSecret, "rtmp-ui", namespace, pool)
 }
 
 // RelayUIPrefix starts the relay names of pool's streams started from the meeting.
