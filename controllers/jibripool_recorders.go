@@ -135,14 +135,12 @@ func (r *JibriPoolReconciler) pollHealth(ctx context.Context, pods []*corev1.Pod
 	c.mu.Unlock()
 
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	for _, p := range ask {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			h, err := r.Jibri.Health(ctx, p.Status.PodIP)
-			mu.Lock()
-			defer mu.Unlock()
+			// c.mu guards out too.
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			next := poll{at: now, health: h, err: err}

@@ -65,10 +65,11 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 		}
 		if len(st.Recorders) < 200 {
 			rs := jitsiv1alpha1.RecorderStatus{Name: o.pod.Name, State: jitsiv1alpha1.RecorderState(o.state)}
+			prev := previousRecorder(pool.Status.Recorders, o.pod.Name)
 			if o.unreachable != "" {
 				rs.State = jitsiv1alpha1.RecorderUnknown
 				facts.Unknown++
-				if prev := previousState(pool.Status.Recorders, o.pod.Name); prev != jitsiv1alpha1.RecorderUnknown {
+				if prev == nil || prev.State != jitsiv1alpha1.RecorderUnknown {
 					r.Recorder.Eventf(pool, o.pod, corev1.EventTypeWarning, "RecorderUnreachable", "Observe",
 						"recorder %s: %s (a NetworkPolicy between the operator and port %d?)", o.pod.Name, o.unreachable, render.JibriAPIPort)
 				}
@@ -76,7 +77,11 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 			if o.state == scaling.Busy {
 				rs.Meeting = o.meeting
 			}
-			rs.Since = sinceOf(pool.Status.Recorders, rs, metav1.NewTime(obs.now))
+			// since stays while the state does.
+			rs.Since = &metav1.Time{Time: obs.now}
+			if prev != nil && prev.State == rs.State && prev.Since != nil {
+				rs.Since = prev.Since
+			}
 			st.Recorders = append(st.Recorders, rs)
 		}
 	}
@@ -109,23 +114,14 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 	return nil
 }
 
-func previousState(previous []jitsiv1alpha1.RecorderStatus, name string) jitsiv1alpha1.RecorderState {
-	for _, p := range previous {
-		if p.Name == name {
-			return p.State
+// previousRecorder is recorder name as the last status listed it, nil when it did not.
+func previousRecorder(previous []jitsiv1alpha1.RecorderStatus, name string) *jitsiv1alpha1.RecorderStatus {
+	for i := range previous {
+		if previous[i].Name == name {
+			return &previous[i]
 		}
 	}
-	return ""
-}
-
-// sinceOf keeps a recorder's since while its state stays.
-func sinceOf(previous []jitsiv1alpha1.RecorderStatus, now jitsiv1alpha1.RecorderStatus, at metav1.Time) *metav1.Time {
-	for _, p := range previous {
-		if p.Name == now.Name && p.State == now.State && p.Since != nil {
-			return p.Since
-		}
-	}
-	return &at
+	return nil
 }
 
 // withoutTimes is a status without the condition transition times, for comparison.
