@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
@@ -59,13 +60,6 @@ func (r *JibriPoolReconciler) ensureRelay(ctx context.Context, pool *jitsiv1alph
 		return client.IgnoreNotFound(err)
 	}
 	obs.relayReady = dep.Status.ReadyReplicas > 0
-	obs.relayMessage = fmt.Sprintf("the RTMP relay has %d of %d pods ready", dep.Status.ReadyReplicas, ptrValue(dep.Spec.Replicas))
+	obs.relayMessage = fmt.Sprintf("the RTMP relay has %d of %d pods ready", dep.Status.ReadyReplicas, ptr.Deref(dep.Spec.Replicas, 1))
 	return nil
-}
-
-func ptrValue(p *int32) int32 {
-	if p == nil {
-		return 1
-	}
-	return *p
 }

@@ -14,6 +14,7 @@ import (
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
@@ -28,15 +29,10 @@ type poolSpec struct {
 }
 
 func specOf(pool *jitsiv1alpha1.JibriPool) poolSpec {
-	or := func(p *int32, v int32) int {
-		if p != nil {
-			return int(*p)
-		}
-		return int(v)
-	}
+	s := pool.Spec
 	return poolSpec{
-		min: or(pool.Spec.MinReplicas, 1), max: or(pool.Spec.MaxReplicas, 5), minIdle: or(pool.Spec.MinIdle, 1),
-		delay: time.Duration(or(pool.Spec.ScaleDownDelaySeconds, 300)) * time.Second,
+		min: int(ptr.Deref(s.MinReplicas, 1)), max: int(ptr.Deref(s.MaxReplicas, 5)), minIdle: int(ptr.Deref(s.MinIdle, 1)),
+		delay: time.Duration(ptr.Deref(s.ScaleDownDelaySeconds, 300)) * time.Second,
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -136,7 +137,7 @@ func (r *JitsiDeploymentReconciler) autoscaleBridges(ctx context.Context, d *jit
 	wg.Wait()
 
 	spec := bridgescaling.Spec{Min: 1, Max: 10, TargetStress: bridgescaling.DefaultTargetStress, ScaleDownDelay: 300 * time.Second,
-		DrainTimeout: time.Duration(ptrInt64Value(d.Spec.JVB.TerminationGracePeriodSeconds, 3600)) * time.Second}
+		DrainTimeout: time.Duration(ptr.Deref(d.Spec.JVB.TerminationGracePeriodSeconds, 3600)) * time.Second}
 	if as.MinReplicas != nil {
 		spec.Min = int(*as.MinReplicas)
 	}
@@ -268,11 +269,4 @@ func bridgeIndex(d *jitsiv1alpha1.JitsiDeployment, name string) (int, bool) {
 	}
 	i, err := strconv.Atoi(rest)
 	return i, err == nil && i >= 0
-}
-
-func ptrInt64Value(p *int64, v int64) int64 {
-	if p != nil {
-		return *p
-	}
-	return v
 }
