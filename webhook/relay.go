@@ -27,11 +27,12 @@ func (s *Server) relayDestinations(w http.ResponseWriter, r *http.Request) {
 	stream := r.URL.Query().Get("stream")
 	if strings.HasPrefix(stream, "ui.") {
 		// A stream started from the meeting goes where the person asked.
-		if err := s.relayToken(r); err != nil {
+		key, err := s.relayToken(r)
+		if err != nil {
 			s.answer(w, r, "rtmp", nil, err)
 			return
 		}
-		_, target, err := s.uiStream(r.Context(), stream, r.PathValue("namespace"), r.PathValue("pool"))
+		target, err := uiTarget(key, stream, r.PathValue("namespace"), r.PathValue("pool"))
 		if err != nil {
 			s.answer(w, r, "rtmp", nil, err)
 			return
@@ -89,10 +90,11 @@ func (s *Server) handleDestinationStatus(w http.ResponseWriter, r *http.Request)
 	}
 	if stream := r.PostForm.Get("stream"); strings.HasPrefix(stream, "ui.") {
 		// A stream started from the meeting belongs to no Meeting: nothing to store.
-		if err := s.relayToken(r); err != nil {
+		key, err := s.relayToken(r)
+		if err != nil {
 			return nil, err
 		}
-		if _, _, err := s.uiStream(r.Context(), stream, r.PathValue("namespace"), r.PathValue("pool")); err != nil {
+		if _, err := uiTarget(key, stream, r.PathValue("namespace"), r.PathValue("pool")); err != nil {
 			return nil, err
 		}
 		return map[string]any{"applied": false, "reason": "a stream started from the meeting"}, nil
@@ -153,7 +155,7 @@ func (s *Server) scrub(ctx context.Context, m *jitsiv1alpha1.Meeting, msg string
 // Meeting of the pool's namespace that streams through this pool, whose stream key it is.
 func (s *Server) relayStream(r *http.Request, stream string) (*jitsiv1alpha1.Meeting, error) {
 	ns, poolName := r.PathValue("namespace"), r.PathValue("pool")
-	if err := s.relayToken(r); err != nil {
+	if _, err := s.relayToken(r); err != nil {
 		return nil, err
 	}
 	refused := fail(http.StatusForbidden, "UnknownStream", "the stream is not a Meeting of this pool")
@@ -184,23 +186,24 @@ func (s *Server) relayStream(r *http.Request, stream string) (*jitsiv1alpha1.Mee
 	return m, nil
 }
 
-// relayToken checks that the URL carries the relay token of the pool it names.
-func (s *Server) relayToken(r *http.Request) error {
+// relayToken checks that the URL carries the relay token of the pool it names, and returns that
+// pool's deployment's events secret (the pool's other keys derive from it).
+func (s *Server) relayToken(r *http.Request) ([]byte, error) {
 	ns, poolName := r.PathValue("namespace"), r.PathValue("pool")
 	unauthorized := fail(http.StatusUnauthorized, "Unauthorized", "the URL does not carry a pool's relay token")
 	pool := &jitsiv1alpha1.JibriPool{}
 	if err := s.Client.Get(r.Context(), types.NamespacedName{Namespace: ns, Name: poolName}, pool); err != nil {
 		if apierrors.IsNotFound(err) {
-			return unauthorized
+			return nil, unauthorized
 		}
-		return err
+		return nil, err
 	}
 	_, key, err := s.deploymentSecret(r.Context(), ns, pool.Spec.JitsiDeploymentRef.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(r.PathValue("token")), []byte(render.RelayToken(key, ns, poolName))) != 1 {
-		return unauthorized
+		return nil, unauthorized
 	}
-	return nil
+	return key, nil
 }

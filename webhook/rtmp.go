@@ -43,7 +43,7 @@ func (s *Server) handleRTMP(w http.ResponseWriter, r *http.Request, kind events.
 	name := r.PostForm.Get("name")
 	if strings.HasPrefix(name, "ui.") {
 		// A stream started from the meeting, sent to the relay by the recorder's ffmpeg wrapper.
-		if _, _, err := s.uiStream(r.Context(), name, "", ""); err != nil {
+		if err := s.uiStream(r.Context(), name); err != nil {
 			return nil, err
 		}
 		return map[string]any{"applied": false, "reason": "a stream started from the meeting"}, nil
@@ -97,29 +97,36 @@ func parseStreamKey(name string) (ns, meeting string, ok bool) {
 	return parts[0], parts[1], true
 }
 
-// uiStream checks the relay name of a stream started from the meeting (render.RelayUIName): signed
-// with the key of the pool it names, which must be ns/pool when those are given. It returns the
-// pool and the URL the person typed.
-func (s *Server) uiStream(ctx context.Context, name, ns, poolName string) (*jitsiv1alpha1.JibriPool, string, error) {
-	refused := fail(http.StatusForbidden, "UnknownStream", "the stream name is not signed by a recorder of the pool")
-	claimedNS, claimedPool, ok := render.SplitRelayUIName(name)
-	if !ok || ns != "" && (claimedNS != ns || claimedPool != poolName) {
-		return nil, "", refused
+// uiStream checks the relay name of a stream started from the meeting (render.RelayUIName) for
+// the relay's on_publish, which names no pool: the name's own pool's key must have signed it.
+func (s *Server) uiStream(ctx context.Context, name string) error {
+	ns, poolName, ok := render.SplitRelayUIName(name)
+	if !ok {
+		return uiRefused
 	}
 	pool := &jitsiv1alpha1.JibriPool{}
-	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: claimedNS, Name: claimedPool}, pool); err != nil {
+	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: poolName}, pool); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, "", refused
+			return uiRefused
 		}
-		return nil, "", err
+		return err
 	}
-	_, secret, err := s.deploymentSecret(ctx, claimedNS, pool.Spec.JitsiDeploymentRef.Name)
+	_, secret, err := s.deploymentSecret(ctx, ns, pool.Spec.JitsiDeploymentRef.Name)
 	if err != nil {
-		return nil, "", err
+		return err
 	}
-	_, _, target, ok := render.ParseRelayUIName(render.RelayUIKey(secret, claimedNS, claimedPool), name)
-	if !ok || !strings.HasPrefix(target, "rtmp://") && !strings.HasPrefix(target, "rtmps://") {
-		return nil, "", refused
+	_, err = uiTarget(secret, name, ns, poolName)
+	return err
+}
+
+var uiRefused = fail(http.StatusForbidden, "UnknownStream", "the stream name is not signed by a recorder of the pool")
+
+// uiTarget is the URL the person typed, carried by a relay name of pool ns/poolName signed with
+// its key (derived from eventsSecret).
+func uiTarget(eventsSecret []byte, name, ns, poolName string) (string, error) {
+	claimedNS, claimedPool, target, ok := render.ParseRelayUIName(render.RelayUIKey(eventsSecret, ns, poolName), name)
+	if !ok || claimedNS != ns || claimedPool != poolName || !strings.HasPrefix(target, "rtmp://") && !strings.HasPrefix(target, "rtmps://") {
+		return "", uiRefused
 	}
-	return pool, target, nil
+	return target, nil
 }
