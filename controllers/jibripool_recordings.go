@@ -303,11 +303,18 @@ func (r *JibriPoolReconciler) requeueRecording(ctx context.Context, m *jitsiv1al
 // patchRecording changes m's status.recording, guarded by m's resourceVersion: the receiver
 // writes the same field from Prosody's and Jibri's events, and neither may undo the other.
 func (r *JibriPoolReconciler) patchRecording(ctx context.Context, m *jitsiv1alpha1.Meeting, change func(*jitsiv1alpha1.RecordingStatus)) error {
+	return r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) {
+		if st.Recording == nil {
+			st.Recording = &jitsiv1alpha1.RecordingStatus{}
+		}
+		change(st.Recording)
+	})
+}
+
+// patchMeetingStatus changes m's status in one merge patch guarded by m's resourceVersion.
+func (r *JibriPoolReconciler) patchMeetingStatus(ctx context.Context, m *jitsiv1alpha1.Meeting, change func(*jitsiv1alpha1.MeetingStatus)) error {
 	before := m.DeepCopy()
-	if m.Status.Recording == nil {
-		m.Status.Recording = &jitsiv1alpha1.RecordingStatus{}
-	}
-	change(m.Status.Recording)
+	change(&m.Status)
 	return r.Status().Patch(ctx, m, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 }
 

@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
@@ -201,10 +200,10 @@ func (r *JibriPoolReconciler) requeueStream(ctx context.Context, m *jitsiv1alpha
 
 // patchStreaming changes m's status.streaming, guarded by m's resourceVersion like patchRecording.
 func (r *JibriPoolReconciler) patchStreaming(ctx context.Context, m *jitsiv1alpha1.Meeting, change func(*jitsiv1alpha1.StreamingStatus)) error {
-	before := m.DeepCopy()
-	if m.Status.Streaming == nil {
-		m.Status.Streaming = &jitsiv1alpha1.StreamingStatus{}
-	}
-	change(m.Status.Streaming)
-	return r.Status().Patch(ctx, m, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	return r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) {
+		if st.Streaming == nil {
+			st.Streaming = &jitsiv1alpha1.StreamingStatus{}
+		}
+		change(st.Streaming)
+	})
 }
