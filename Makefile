@@ -6,6 +6,9 @@ CONTROLLER_TOOLS_VERSION := $(shell go list -m -f '{{.Version}}' sigs.k8s.io/con
 CONTROLLER_GEN := bin/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 ASSETS := $(CURDIR)/bin/k8s
 GINKGO_FLAGS ?=
+# Test tools built from the module proxy by hack/gotool.sh, cached by version.
+HELM_VERSION ?= v3.22.0
+RCLONE_VERSION ?= v1.76.0
 export GOFLAGS := -buildvcs=false
 
 .DEFAULT_GOAL := help
@@ -86,11 +89,11 @@ docker-build: ## Build the operator image (IMG) with docker or podman, where one
 
 .PHONY: helm
 helm: ## Build (once, cached by version) helm into bin/helm.
-	hack/helm.sh
+	hack/gotool.sh helm helm.sh/helm/v3/cmd/helm $(HELM_VERSION)
 
 .PHONY: rclone
 rclone: ## Build (once, cached by version) rclone into bin/rclone: the S3 server and client of the upload test.
-	hack/rclone.sh
+	hack/gotool.sh rclone github.com/rclone/rclone $(RCLONE_VERSION)
 
 .PHONY: build
 build: ## Build the operator binary into bin/jitsi-operator.

@@ -1,4 +1,4 @@
-// Package chart tests the Helm chart with a real helm (built by hack/helm.sh): lint, templates
+// Package chart tests the Helm chart with a real helm (built by make helm): lint, templates
 // with default and non-default values, values the schema refuses, and that the chart's CRDs and
 // RBAC are config/'s.
 package chart
@@ -27,7 +27,7 @@ func helm(t *testing.T, args ...string) (string, error) {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("bin/helm is missing: run the tests with `make test`, which builds it (hack/helm.sh)")
+		t.Fatalf("bin/helm is missing: run the tests with `make test`, which builds it (make helm)")
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())

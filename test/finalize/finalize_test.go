@@ -1,6 +1,6 @@
 // Package finalize runs the shipped Jibri finalize script (internal/render/jibri/finalize-recording.sh)
 // as Jibri runs it, `sh finalize-recording.sh <session dir>`, against a real S3 server on loopback
-// (`rclone serve s3`, bin/rclone from hack/rclone.sh) and a stand-in receiver that checks the
+// (`rclone serve s3`, bin/rclone from make rclone) and a stand-in receiver that checks the
 // report's signature. Objects are read back with a request signed here (SigV4), independently of
 // the rclone client the script uses.
 package finalize
@@ -48,12 +48,12 @@ func root(t testing.TB) string {
 	return r
 }
 
-// rcloneBin is bin/rclone, built by hack/rclone.sh.
+// rcloneBin is bin/rclone, built by make rclone.
 func rcloneBin(t testing.TB) string {
 	t.Helper()
 	p := filepath.Join(root(t), "bin", "rclone")
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s missing: run make test (hack/rclone.sh builds it)", p)
+		t.Fatalf("%s missing: run make test (make rclone builds it)", p)
 	}
 	return p
 }
