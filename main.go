@@ -38,6 +38,7 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/internal/jvb"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/manifests"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
 )
 
@@ -65,6 +66,8 @@ type options struct {
 	relayImage             string
 	jvbStatsPeriod         time.Duration
 	receiverAddr           string
+	clusterDomain          string
+	sndAloopLoaderImage    string
 }
 
 func main() {
@@ -80,10 +83,14 @@ func main() {
 	flag.BoolVar(&o.installCRDs, "install-crds", false, "install or update the CRDs before starting (always done on a local control plane)")
 	flag.BoolVar(&o.applySamples, "apply-samples", false, "apply config/samples once the CRDs are served")
 	flag.StringVar(&o.samplesNamespace, "samples-namespace", "default", "namespace the samples are applied in")
-	flag.StringVar(&o.receiverURL, "receiver-url", "http://jitsi-operator-receiver.jitsi-operator.svc:9090",
-		"base URL at which Prosody and Jibri reach the operator's webhook receiver (the Helm chart sets it to its Service)")
+	flag.StringVar(&o.clusterDomain, "cluster-domain", render.DefaultClusterDomain,
+		"the cluster's DNS domain: every Service name the operator hands a pod is fully qualified with it, since nginx and Prosody ignore the pod's DNS search list")
+	flag.StringVar(&o.receiverURL, "receiver-url", "",
+		"base URL at which Prosody and Jibri reach the operator's webhook receiver, with a fully qualified host (default: http://jitsi-operator-receiver.jitsi-operator.svc.<cluster-domain>:9090; the Helm chart sets it to its Service)")
 	flag.DurationVar(&o.jvbStatsPeriod, "jvb-stats-period", 10*time.Second, "how often autoscaled videobridges' stats are read")
 	flag.StringVar(&o.relayImage, "relay-image", controllers.DefaultRelayImage, "image of the pools' RTMP relays (relay/Dockerfile) when a pool names none")
+	flag.StringVar(&o.sndAloopLoaderImage, "snd-aloop-loader-image", render.DefaultSndAloopLoaderImage,
+		"image with modprobe that loads snd-aloop for privileged SndAloop pools whose nodes do not load it themselves")
 	flag.DurationVar(&o.jibriHealthPeriod, "jibri-health-period", 10*time.Second, "how often each recorder's health API is polled")
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", ":9090", "address the webhook receiver listens on; every replica answers")
 	zapOpts := zap.Options{Development: true}
@@ -139,12 +146,16 @@ func run(o options) error {
 	}
 
 	receiver := strings.TrimSuffix(o.receiverURL, "/")
+	if receiver == "" {
+		receiver = "http://" + render.ServiceHost("jitsi-operator-receiver", "jitsi-operator", o.clusterDomain) + ":9090"
+	}
 	if err := (&controllers.JitsiDeploymentReconciler{
-		Client:      mgr.GetClient(),
-		Recorder:    mgr.GetEventRecorder("jitsi-operator"),
-		ReceiverURL: func(string) string { return receiver },
-		Bridges:     &jvb.Client{},
-		StatsPeriod: o.jvbStatsPeriod,
+		Client:        mgr.GetClient(),
+		Recorder:      mgr.GetEventRecorder("jitsi-operator"),
+		ReceiverURL:   func(string) string { return receiver },
+		ClusterDomain: o.clusterDomain,
+		Bridges:       &jvb.Client{},
+		StatsPeriod:   o.jvbStatsPeriod,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("JitsiDeployment controller: %w", err)
 	}
@@ -157,13 +168,15 @@ func run(o options) error {
 	}
 
 	if err := (&controllers.JibriPoolReconciler{
-		Client:       mgr.GetClient(),
-		APIReader:    mgr.GetAPIReader(),
-		Recorder:     mgr.GetEventRecorder("jitsi-operator"),
-		ReceiverURL:  func(string) string { return receiver },
-		Jibri:        &jibri.Client{},
-		HealthPeriod: o.jibriHealthPeriod,
-		RelayImage:   o.relayImage,
+		Client:              mgr.GetClient(),
+		APIReader:           mgr.GetAPIReader(),
+		Recorder:            mgr.GetEventRecorder("jitsi-operator"),
+		ReceiverURL:         func(string) string { return receiver },
+		ClusterDomain:       o.clusterDomain,
+		Jibri:               &jibri.Client{},
+		HealthPeriod:        o.jibriHealthPeriod,
+		RelayImage:          o.relayImage,
+		SndAloopLoaderImage: o.sndAloopLoaderImage,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("JibriPool controller: %w", err)
 	}

@@ -52,10 +52,16 @@ type JibriPoolReconciler struct {
 	// ReceiverURL is the operator's webhook receiver as recorders in namespace ns reach it,
 	// without a trailing slash.
 	ReceiverURL func(ns string) string
+	// ClusterDomain is the cluster's DNS domain, which qualifies every Service name handed to a
+	// pod (render.DefaultClusterDomain when empty).
+	ClusterDomain string
 	// Jibri calls the recorders' HTTP API (port 2222 by default).
 	Jibri *jibri.Client
 	// RelayImage is the RTMP relay's image when a pool does not name one.
 	RelayImage string
+	// SndAloopLoaderImage loads snd-aloop for privileged SndAloop pools on unprepared nodes
+	// (render.DefaultSndAloopLoaderImage when empty).
+	SndAloopLoaderImage string
 	// HealthPeriod is how often each recorder's health is polled (default 10 s).
 	HealthPeriod time.Duration
 	// Workers is the number of pools reconciled at once (default 4).

@@ -249,7 +249,7 @@ var _ = Describe("JibriPool controller", func() {
 		runFakeRecorders(ns, "alsa", 0)
 		newPool(ns, "alsa", func(p *jitsiv1alpha1.JibriPool) {
 			p.Spec.Audio = jitsiv1alpha1.AudioSndAloop
-			p.Spec.SndAloop = &jitsiv1alpha1.SndAloopSpec{CardsPerNode: 1, NodesPrepared: true}
+			p.Spec.SndAloop = &jitsiv1alpha1.SndAloopSpec{CardsPerNode: 1, DeviceResource: "squat.ai/snd"}
 			p.Spec.MinReplicas, p.Spec.MaxReplicas, p.Spec.MinIdle = ptr(int32(3)), ptr(int32(3)), ptr(int32(3))
 		})
 		Eventually(recorderPods(ns, "alsa")).Should(HaveLen(2))

@@ -165,7 +165,7 @@ func (r *JibriPoolReconciler) streamTarget(ctx context.Context, pool *jitsiv1alp
 		if key == "" {
 			return "", "", fmt.Errorf("the meeting's access Secret has no stream key yet")
 		}
-		return render.RelayStreamURL(pool, key), "", nil
+		return render.RelayStreamURL(pool, r.ClusterDomain, key), "", nil
 	}
 	dests := m.Spec.Streaming.Destinations
 	if len(dests) != 1 {

@@ -49,6 +49,9 @@ type JitsiDeploymentReconciler struct {
 	// ReceiverURL is the operator's webhook receiver as Prosody in namespace ns reaches it,
 	// without a trailing slash.
 	ReceiverURL func(ns string) string
+	// ClusterDomain is the cluster's DNS domain, which qualifies every Service name handed to a
+	// pod (render.DefaultClusterDomain when empty).
+	ClusterDomain string
 
 	// Bridges reads the videobridges' stats and drains them (jvb.autoscaling).
 	Bridges *jvb.Client
@@ -200,9 +203,10 @@ func (r *JitsiDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	obs := &deploymentObservation{
 		requeue: period,
 		in: render.Input{
-			Deployment:   d,
-			Secrets:      render.SecretsFor(d),
-			ConfigHashes: map[string]string{},
+			Deployment:    d,
+			Secrets:       render.SecretsFor(d),
+			ClusterDomain: r.ClusterDomain,
+			ConfigHashes:  map[string]string{},
 		},
 		facts: render.DeploymentFacts{Components: map[string]render.ComponentFacts{}},
 	}

@@ -120,7 +120,7 @@ var _ = Describe("Defaults", func() {
 		Expect(p.Spec.MaxReplicas).To(Equal(ptr(int32(5))))
 		Expect(p.Spec.MinIdle).To(Equal(ptr(int32(1))))
 		Expect(p.Spec.ScaleDownDelaySeconds).To(Equal(ptr(int32(300))))
-		Expect(p.Spec.Audio).To(Equal(jitsiv1alpha1.AudioSndAloop))
+		Expect(p.Spec.Audio).To(Equal(jitsiv1alpha1.AudioPulseAudio))
 		Expect(p.Spec.Streaming.Enabled).To(Equal(ptr(true)))
 	})
 

@@ -8,6 +8,7 @@ import (
 // JibriPoolSpec is a pool of Jibri recorders for one JitsiDeployment.
 // +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || !has(self.maxReplicas) || self.maxReplicas >= self.minReplicas",message="maxReplicas must be greater than or equal to minReplicas"
 // +kubebuilder:validation:XValidation:rule="!has(self.minIdle) || !has(self.maxReplicas) || self.minIdle <= self.maxReplicas",message="minIdle cannot be more than maxReplicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.audio) || self.audio != 'SndAloop' || (has(self.sndAloop) && (has(self.sndAloop.deviceResource) != (has(self.sndAloop.privileged) && self.sndAloop.privileged)))",message="audio SndAloop needs exactly one way for the recorder to reach the node's loopback cards: sndAloop.deviceResource (a device plugin's resource; no privilege) or sndAloop.privileged: true (a privileged recorder)"
 type JibriPoolSpec struct {
 	// jitsiDeploymentRef names the JitsiDeployment (same namespace) whose meetings this pool
 	// records. It cannot be changed: recorders hold that stack's accounts.
@@ -46,11 +47,13 @@ type JibriPoolSpec struct {
 	// +optional
 	ScaleDownDelaySeconds *int32 `json:"scaleDownDelaySeconds,omitempty"`
 
-	// audio is how the recorder captures the meeting's sound: SndAloop (an ALSA loopback card
-	// per recorder from the node's snd-aloop kernel module; needs /dev/snd and, unless the nodes
-	// are prepared, a privileged init container that loads the module) or PulseAudio (what
-	// current jibri images use; no host device, no privilege). Default: SndAloop.
-	// +kubebuilder:default=SndAloop
+	// audio is how the recorder captures the meeting's sound. PulseAudio: the jibri image's own
+	// PulseAudio server in the pod (no host device, no privilege, Pod Security "restricted").
+	// SndAloop: an ALSA loopback card of the node's snd-aloop module per recorder; the browser
+	// plays into the card's device 0 (PulseAudio's default sink) and ffmpeg captures its device
+	// 1. The container reaches the card through a device plugin (sndAloop.deviceResource) or,
+	// by explicit opt-in, as a privileged container (sndAloop.privileged). Default: PulseAudio.
+	// +kubebuilder:default=PulseAudio
 	// +optional
 	Audio AudioType `json:"audio,omitempty"`
 
@@ -82,10 +85,29 @@ const (
 	AudioPulseAudio AudioType = "PulseAudio"
 )
 
-// SndAloopSpec tunes ALSA loopback audio.
+// SndAloopSpec tunes ALSA loopback audio: how a recorder reaches the node's loopback cards
+// (deviceResource or privileged, exactly one), and how many cards a node has.
 type SndAloopSpec struct {
-	// nodesPrepared says the nodes already load snd-aloop; the pod then only checks for its card
-	// and runs no privileged container. Default: false.
+	// deviceResource is the extended resource of a device plugin that gives a container the
+	// node's /dev/snd (every loopback card: the operator picks the card of each recorder),
+	// e.g. a generic device plugin's "squat.ai/snd". Each recorder requests one. The nodes
+	// load snd-aloop themselves, and the recorder needs no privilege (Pod Security
+	// "restricted").
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$`
+	// +optional
+	DeviceResource string `json:"deviceResource,omitempty"`
+
+	// privileged runs each recorder as a privileged container, which sees every device of its
+	// node: the way to SndAloop without a device plugin, at the cost of the isolation Pod
+	// Security "restricted" gives (a privileged container is root-equivalent on its node; the
+	// namespace must allow the "privileged" profile). Default: false.
+	// +optional
+	Privileged bool `json:"privileged,omitempty"`
+
+	// nodesPrepared says the nodes already load snd-aloop. Only with privileged: when false, a
+	// privileged init container (the operator's --snd-aloop-loader-image) loads the module with
+	// the node's /lib/modules first. Default: false.
 	// +optional
 	NodesPrepared bool `json:"nodesPrepared,omitempty"`
 

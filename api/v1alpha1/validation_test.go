@@ -142,6 +142,21 @@ apiVersion: jitsi.operator.dev/v1alpha1
 kind: JibriPool
 metadata: {name: rec}
 spec: {jitsiDeploymentRef: {name: meet}, audio: ALSA}`, `spec.audio: Unsupported value: "ALSA"`),
+		Entry("SndAloop with no way to the cards", `
+apiVersion: jitsi.operator.dev/v1alpha1
+kind: JibriPool
+metadata: {name: rec}
+spec: {jitsiDeploymentRef: {name: meet}, audio: SndAloop, sndAloop: {nodesPrepared: true}}`, "audio SndAloop needs exactly one way for the recorder to reach the node's loopback cards"),
+		Entry("SndAloop with both a device plugin and privilege", `
+apiVersion: jitsi.operator.dev/v1alpha1
+kind: JibriPool
+metadata: {name: rec}
+spec: {jitsiDeploymentRef: {name: meet}, audio: SndAloop, sndAloop: {deviceResource: squat.ai/snd, privileged: true}}`, "audio SndAloop needs exactly one way"),
+		Entry("a device resource that is no resource name", `
+apiVersion: jitsi.operator.dev/v1alpha1
+kind: JibriPool
+metadata: {name: rec}
+spec: {jitsiDeploymentRef: {name: meet}, audio: SndAloop, sndAloop: {deviceResource: "snd devices"}}`, "spec.sndAloop.deviceResource"),
 		Entry("two recording volumes at once", `
 apiVersion: jitsi.operator.dev/v1alpha1
 kind: JibriPool
@@ -241,6 +256,14 @@ apiVersion: jitsi.operator.dev/v1alpha1
 kind: JibriPool
 metadata: {name: rec}
 spec: {jitsiDeploymentRef: {name: meet}}`, `
+apiVersion: jitsi.operator.dev/v1alpha1
+kind: JibriPool
+metadata: {name: rec-aloop-plugin}
+spec: {jitsiDeploymentRef: {name: meet}, audio: SndAloop, sndAloop: {deviceResource: squat.ai/snd}}`, `
+apiVersion: jitsi.operator.dev/v1alpha1
+kind: JibriPool
+metadata: {name: rec-aloop-privileged}
+spec: {jitsiDeploymentRef: {name: meet}, audio: SndAloop, sndAloop: {privileged: true}}`, `
 apiVersion: jitsi.operator.dev/v1alpha1
 kind: Meeting
 metadata: {name: standup}

@@ -14,6 +14,10 @@ type Input struct {
 	// Secrets says where each secret value comes from.
 	Secrets Secrets
 
+	// ClusterDomain is the cluster's DNS domain (DefaultClusterDomain when empty): every
+	// Service name handed to a pod is fully qualified with it (ServiceHost).
+	ClusterDomain string
+
 	// ReceiverURL is the base URL of the operator's webhook receiver as Prosody reaches it,
 	// without a trailing slash. Empty when spec.webhooks.url sends events elsewhere.
 	ReceiverURL string
@@ -28,6 +32,10 @@ type Input struct {
 	// Recorders says whether JibriPools record (and stream) this deployment's meetings; the
 	// stack's recording and live-streaming features are on only then.
 	Recorders Recorders
+
+	// SndAloopLoaderImage is the image of the privileged init container that loads snd-aloop
+	// for privileged SndAloop pools on unprepared nodes (DefaultSndAloopLoaderImage when empty).
+	SndAloopLoaderImage string
 
 	// ConfigHashes are hashes of inputs a component reads that live outside its pod template
 	// (the contents of user Secrets, for example), by component. A change rolls that component.

@@ -110,6 +110,16 @@ func JibriScriptsConfigMap(in Input) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: objectMeta(d, JibriScripts(d), Labels(d, ComponentJibri)),
-		Data:       map[string]string{FinalizeRecordingFile: FinalizeRecordingScript, FFmpegRelayFile: FFmpegRelayScript, CustomJibriConf: customJibriConf},
+		Data:       jibriScripts(),
 	}
+}
+
+// jibriScripts are the scripts ConfigMap's files: the finalize script, the ffmpeg wrapper,
+// custom-jibri.conf, and a PulseAudio startup script per loopback card index (SndAloop).
+func jibriScripts() map[string]string {
+	files := map[string]string{FinalizeRecordingFile: FinalizeRecordingScript, FFmpegRelayFile: FFmpegRelayScript, CustomJibriConf: customJibriConf}
+	for i := range MaxLoopbackCards {
+		files[PulseSndAloopFile(i)] = PulseSndAloopConfig(i)
+	}
+	return files
 }

@@ -60,8 +60,8 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 	labels[LabelPool] = pool.Name
 	yes := true
 	poolSecret := JibriPoolSecret(pool)
-	managed := append(xmppEnv(d),
-		env("DISPLAY", ":0"),
+	managed := append(contractEnv(ComponentJibri), xmppEnv(in)...)
+	managed = append(managed,
 		env("JIBRI_INSTANCE_ID", name),
 		env("JIBRI_BREWERY_MUC", JibriBreweryMUC),
 		env("JIBRI_XMPP_USER", "jibri"),
@@ -78,7 +78,7 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 	if pool.Spec.Streaming.Relay != nil && pool.Spec.Streaming.Relay.Enabled {
 		// Streams started from the meeting go through the relay too (FFmpegRelayScript).
 		managed = append(managed,
-			env("JITSI_OPERATOR_RELAY_PUBLISH", strings.TrimSuffix(RelayStreamURL(pool, ""), "/")),
+			env("JITSI_OPERATOR_RELAY_PUBLISH", strings.TrimSuffix(RelayStreamURL(pool, in.ClusterDomain, ""), "/")),
 			env("JITSI_OPERATOR_RELAY_UI_PREFIX", RelayUIPrefix(pool.Namespace, pool.Name)),
 			secretEnv(KeyRelayUIKey, selector(poolSecret, KeyRelayUIKey)))
 	}
@@ -126,9 +126,9 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 		},
 	}
 	placement(&pod, pool.Spec.Placement)
-	restrictedPod(&pod, d, "/run", "/tmp")
+	restrictedPod(&pod, d, ComponentJibri)
 	if card != nil {
-		sndAloop(&pod, pool, card)
+		sndAloop(&pod, pool, card, in.SndAloopLoaderImage)
 	}
 	upload(&pod, pool)
 	var annotations map[string]string
@@ -212,38 +212,91 @@ func upload(pod *corev1.PodSpec, pool *jitsiv1alpha1.JibriPool) {
 	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "s3-credentials", MountPath: S3CredentialsDir, ReadOnly: true})
 }
 
-// sndAloop gives a recorder its ALSA loopback card: the node's /dev/snd, the pod pinned to the
-// card's node, and (unless the nodes are prepared) a privileged init container that loads
-// snd-aloop with the host's modules.
-func sndAloop(pod *corev1.PodSpec, pool *jitsiv1alpha1.JibriPool, card *scaling.Card) {
-	hostDir := corev1.HostPathDirectory
-	pod.Volumes = append(pod.Volumes,
-		corev1.Volume{Name: "snd", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/dev/snd", Type: &hostDir}}})
-	pod.Containers[0].VolumeMounts = append(pod.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "snd", MountPath: "/dev/snd"})
+// DefaultSndAloopLoaderImage runs modprobe for privileged SndAloop pools whose nodes do not load
+// snd-aloop themselves (--snd-aloop-loader-image). busybox's modprobe reads the node's
+// modules.dep; it is an image of the operator's installer's choosing, never the stack's registry.
+const DefaultSndAloopLoaderImage = "docker.io/library/busybox:1.38.0"
+
+// MaxLoopbackCards is the most loopback cards a node offers (sndAloop.cardsPerNode's maximum).
+const MaxLoopbackCards = 32
+
+// PulseSndAloopFile is the scripts ConfigMap's PulseAudio startup script for loopback card
+// index: mounted over the image's /home/s6/config/pulse/default.pa, which the image's config
+// step copies to the pulse user's config (jibri/rootfs/etc/s6-overlay/scripts/config: cp -r
+// /home/s6/config/. /run/tmp/s6-config, the target of /home/s6/.config in jibri/Dockerfile).
+func PulseSndAloopFile(index int) string { return fmt.Sprintf("pulse-sndaloop-%d.pa", index) }
+
+// PulseSndAloopConfig is PulseAudio's startup script for a recorder on loopback card index. The
+// image's PulseAudio (s6 service 30-pulse) is what Chrome plays into, and its own default.pa
+// makes that a virtual sink nothing captures but its monitor (jibri/rootfs/home/s6/config/pulse/
+// default.pa); here the default sink is the card's playback side, hw:<index>,0, so the sound
+// goes through the card, and Jibri's ffmpeg captures the card's capture side, hw:<index>,1
+// (custom-jibri.conf's audio-device).
+func PulseSndAloopConfig(index int) string {
+	return fmt.Sprintf(`# Rendered by jitsi-operator: the recorder's sound through ALSA loopback card %[1]d.
+.include /etc/pulse/default.pa
+
+load-module module-alsa-sink device=hw:%[1]d,0 sink_name=jibri-aloop
+set-default-sink jibri-aloop
+`, index)
+}
+
+// sndAloop gives a recorder its ALSA loopback card: the pod pinned to the card's node, PulseAudio
+// playing into the card, and the node's /dev/snd through the pool's device plugin resource
+// (unprivileged) or a privileged container (the explicit opt-in). A hostPath /dev/snd alone is
+// never given: the container runtime's device cgroup refuses an unprivileged container the
+// devices (IMAGES.md 2, jibri). An init container checks that the card exists, loading
+// snd-aloop first on privileged pools whose nodes are not prepared.
+func sndAloop(pod *corev1.PodSpec, pool *jitsiv1alpha1.JibriPool, card *scaling.Card, loaderImage string) {
+	c := &pod.Containers[0]
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{
+		Name: "scripts", MountPath: "/home/s6/config/pulse/default.pa", SubPath: PulseSndAloopFile(card.Index), ReadOnly: true})
 	if pod.NodeSelector == nil {
 		pod.NodeSelector = map[string]string{}
 	}
 	pod.NodeSelector[LabelHostname] = card.Node
-	prepared := pool.Spec.SndAloop != nil && pool.Spec.SndAloop.NodesPrepared
-	check := fmt.Sprintf("test -e /dev/snd/pcmC%dD0p || { echo 'loopback card %d missing: load snd-aloop with enough cards (index=%d or more)'; exit 1; }", card.Index, card.Index, card.Index)
-	if prepared {
+	spec := pool.Spec.SndAloop
+	if spec == nil {
+		spec = &jitsiv1alpha1.SndAloopSpec{}
+	}
+	check := fmt.Sprintf("test -e /dev/snd/pcmC%[1]dD0p && test -e /dev/snd/pcmC%[1]dD1c || { echo 'loopback card %[1]d missing: the node must load snd-aloop with enough cards (index=%[1]d or more)'; exit 1; }", card.Index)
+	if loaderImage == "" {
+		loaderImage = DefaultSndAloopLoaderImage
+	}
+	if spec.Privileged {
+		// privileged cannot go with allowPrivilegeEscalation: false (the API refuses it).
+		yes := true
+		c.SecurityContext.Privileged = &yes
+		c.SecurityContext.AllowPrivilegeEscalation = nil
+		c.SecurityContext.Capabilities = nil
+		script, mounts := check, []corev1.VolumeMount(nil)
+		if !spec.NodesPrepared {
+			hostDir := corev1.HostPathDirectory
+			pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "modules", VolumeSource: corev1.VolumeSource{
+				HostPath: &corev1.HostPathVolumeSource{Path: "/lib/modules", Type: &hostDir}}})
+			mounts = []corev1.VolumeMount{{Name: "modules", MountPath: "/lib/modules", ReadOnly: true}}
+			script = fmt.Sprintf("modprobe snd-aloop %s && %s", aloopParams(pool), check)
+		}
 		pod.InitContainers = append(pod.InitContainers, corev1.Container{
-			Name: "check-snd-aloop", Image: pod.Containers[0].Image, Command: []string{"sh", "-c", check},
-			VolumeMounts: []corev1.VolumeMount{{Name: "snd", MountPath: "/dev/snd", ReadOnly: true}},
+			Name: "snd-aloop", Image: loaderImage, Command: []string{"sh", "-c", script}, VolumeMounts: mounts,
+			SecurityContext: &corev1.SecurityContext{Privileged: &yes, RunAsUser: ptrInt64(0), RunAsNonRoot: ptrBool(false)},
 		})
 		return
 	}
-	yes := true
-	pod.Volumes = append(pod.Volumes,
-		corev1.Volume{Name: "modules", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/lib/modules", Type: &hostDir}}})
+	one := resource.MustParse("1")
+	if c.Resources.Limits == nil {
+		c.Resources.Limits = corev1.ResourceList{}
+	}
+	c.Resources.Limits[corev1.ResourceName(spec.DeviceResource)] = one
+	// The check runs as the recorder does (the jibri image, restricted), with the same resource:
+	// the device plugin gives it the same devices.
+	no, yes := false, true
 	pod.InitContainers = append(pod.InitContainers, corev1.Container{
-		Name:            "load-snd-aloop",
-		Image:           pod.Containers[0].Image,
-		Command:         []string{"sh", "-c", fmt.Sprintf("modprobe snd-aloop %s && %s", aloopParams(pool), check)},
-		SecurityContext: &corev1.SecurityContext{Privileged: &yes, RunAsUser: ptrInt64(0), RunAsNonRoot: ptrBool(false)},
-		VolumeMounts: []corev1.VolumeMount{
-			{Name: "modules", MountPath: "/lib/modules", ReadOnly: true},
-			{Name: "snd", MountPath: "/dev/snd"},
+		Name: "check-snd-aloop", Image: c.Image, ImagePullPolicy: c.ImagePullPolicy, Command: []string{"sh", "-c", check},
+		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceName(spec.DeviceResource): one}},
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes, RunAsNonRoot: &yes,
+			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
 	})
 }

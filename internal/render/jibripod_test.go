@@ -71,22 +71,72 @@ func TestRecorderPodWithPulseAudio(t *testing.T) {
 func TestRecorderPodWithSndAloop(t *testing.T) {
 	in := input(deployment())
 	pool := jibriPool(jitsiv1alpha1.AudioSndAloop)
+	pool.Spec.SndAloop = &jitsiv1alpha1.SndAloopSpec{DeviceResource: "squat.ai/snd", CardsPerNode: 8}
 	pod := JibriPod(in, pool, "recorders-x2", &scaling.Card{Node: "node-a", Index: 3})
-	env := envOf(t, pod.Spec.Containers[0])
+	c := pod.Spec.Containers[0]
+	env := envOf(t, c)
 	if value(t, env, "JITSI_OPERATOR_AUDIO_SOURCE") != "alsa" || value(t, env, "JITSI_OPERATOR_AUDIO_DEVICE") != "hw:3,1" {
-		t.Error("not capturing from its own card")
+		t.Error("ffmpeg does not capture from the capture side of its own card")
 	}
 	if pod.Spec.NodeSelector[LabelHostname] != "node-a" {
 		t.Error("not pinned to its card's node")
 	}
-	init := pod.Spec.InitContainers
-	if len(init) != 1 || !*init[0].SecurityContext.Privileged || !strings.Contains(strings.Join(init[0].Command, " "), "modprobe snd-aloop enable=1,1,1,1,1,1,1,1 index=0,1,2,3,4,5,6,7") {
-		t.Errorf("init %+v", init)
+	var pulse *corev1.VolumeMount
+	for i, m := range c.VolumeMounts {
+		if m.MountPath == "/home/s6/config/pulse/default.pa" {
+			pulse = &c.VolumeMounts[i]
+		}
 	}
-	pool.Spec.SndAloop = &jitsiv1alpha1.SndAloopSpec{NodesPrepared: true, CardsPerNode: 4}
-	prepared := JibriPod(in, pool, "recorders-x3", &scaling.Card{Node: "node-a", Index: 1}).Spec.InitContainers
-	if len(prepared) != 1 || prepared[0].SecurityContext != nil || !strings.Contains(strings.Join(prepared[0].Command, " "), "pcmC1D0p") {
-		t.Errorf("prepared nodes: only a check, no privilege: %+v", prepared)
+	if pulse == nil || pulse.Name != "scripts" || pulse.SubPath != PulseSndAloopFile(3) {
+		t.Fatalf("PulseAudio does not play into card 3: %+v", pulse)
+	}
+	if pa := JibriScriptsConfigMap(in).Data[PulseSndAloopFile(3)]; !strings.Contains(pa, "load-module module-alsa-sink device=hw:3,0 sink_name=jibri-aloop\nset-default-sink jibri-aloop\n") ||
+		!strings.HasPrefix(strings.SplitN(pa, "\n", 2)[1], ".include /etc/pulse/default.pa") {
+		t.Errorf("card 3's PulseAudio script:\n%s", pa)
+	}
+	for _, v := range pod.Spec.Volumes {
+		if v.HostPath != nil {
+			t.Errorf("a device-plugin recorder mounts the host: %+v", v)
+		}
+	}
+	if q := c.Resources.Limits["squat.ai/snd"]; q.String() != "1" {
+		t.Errorf("the recorder does not request the device plugin's resource: %v", c.Resources.Limits)
+	}
+	sc := c.SecurityContext
+	if sc.Privileged != nil || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation {
+		t.Errorf("a device-plugin recorder needs no privilege: %+v", sc)
+	}
+	init := pod.Spec.InitContainers
+	if len(init) != 1 || init[0].Image != c.Image || *init[0].SecurityContext.AllowPrivilegeEscalation || init[0].Resources.Limits["squat.ai/snd"] != resource.MustParse("1") ||
+		!strings.Contains(strings.Join(init[0].Command, " "), "pcmC3D0p") || !strings.Contains(strings.Join(init[0].Command, " "), "pcmC3D1c") {
+		t.Errorf("the card check must run unprivileged with the same devices: %+v", init)
+	}
+
+	pool.Spec.SndAloop = &jitsiv1alpha1.SndAloopSpec{Privileged: true, CardsPerNode: 8}
+	in.SndAloopLoaderImage = "registry.example/tools/kmod:1"
+	priv := JibriPod(in, pool, "recorders-x3", &scaling.Card{Node: "node-b", Index: 1})
+	if sc := priv.Spec.Containers[0].SecurityContext; sc.Privileged == nil || !*sc.Privileged || sc.AllowPrivilegeEscalation != nil {
+		t.Errorf("privileged opt-in: %+v", sc)
+	}
+	init = priv.Spec.InitContainers
+	if len(init) != 1 || init[0].Image != "registry.example/tools/kmod:1" || !*init[0].SecurityContext.Privileged ||
+		!strings.Contains(strings.Join(init[0].Command, " "), "modprobe snd-aloop enable=1,1,1,1,1,1,1,1 index=0,1,2,3,4,5,6,7") {
+		t.Errorf("the module loader must use the installer's image: %+v", init)
+	}
+	for _, v := range priv.Spec.Volumes {
+		if v.HostPath != nil && v.HostPath.Path != "/lib/modules" {
+			t.Errorf("only the loader mounts the host, and only its modules: %+v", v)
+		}
+	}
+	pool.Spec.SndAloop = &jitsiv1alpha1.SndAloopSpec{Privileged: true, NodesPrepared: true, CardsPerNode: 4}
+	prepared := JibriPod(in, pool, "recorders-x4", &scaling.Card{Node: "node-a", Index: 1}).Spec
+	if len(prepared.InitContainers) != 1 || strings.Contains(strings.Join(prepared.InitContainers[0].Command, " "), "modprobe") {
+		t.Errorf("prepared nodes: only a check: %+v", prepared.InitContainers)
+	}
+	for _, v := range prepared.Volumes {
+		if v.HostPath != nil {
+			t.Errorf("prepared nodes: no host path: %+v", v)
+		}
 	}
 }
 
@@ -201,7 +251,7 @@ func TestStreamsStartedFromTheMeetingGoThroughTheRelay(t *testing.T) {
 	pool.Spec.Streaming.Relay = &jitsiv1alpha1.RelaySpec{Enabled: true}
 	pod := JibriPod(in, pool, "recorders-a", nil)
 	env = envOf(t, pod.Spec.Containers[0])
-	if env["JITSI_OPERATOR_RELAY_PUBLISH"].Value != "rtmp://recorders-relay.video.svc:1935/live" ||
+	if env["JITSI_OPERATOR_RELAY_PUBLISH"].Value != "rtmp://recorders-relay.video.svc.cluster.local:1935/live" ||
 		env["JITSI_OPERATOR_RELAY_UI_PREFIX"].Value != "ui.video.recorders" ||
 		env[KeyRelayUIKey].ValueFrom == nil || env[KeyRelayUIKey].Value != "" {
 		t.Errorf("relay env %+v %+v %+v", env["JITSI_OPERATOR_RELAY_PUBLISH"], env["JITSI_OPERATOR_RELAY_UI_PREFIX"], env[KeyRelayUIKey])

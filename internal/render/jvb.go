@@ -69,7 +69,9 @@ func JVBDeployment(in Input, b Bridge) *appsv1.Deployment {
 		replicas = 1
 	}
 	name := JVB(d, b.Index)
-	managed := append(xmppEnv(d),
+	// The REST API for stats, drain and the preStop hook's graceful shutdown is in the contract.
+	managed := append(contractEnv(ComponentJVB), xmppEnv(in)...)
+	managed = append(managed,
 		env("JVB_AUTH_USER", "jvb"),
 		secretEnv("JVB_AUTH_PASSWORD", selector(in.Secrets.Generated, KeyJVBPassword)),
 		env("JVB_BREWERY_MUC", JVBBreweryMUC),
@@ -78,9 +80,6 @@ func JVBDeployment(in Input, b Bridge) *appsv1.Deployment {
 		env("JVB_MUC_NICKNAME", name),
 		// The advertised address is known; a STUN lookup would only guess it again.
 		env("JVB_DISABLE_STUN", "true"),
-		// Stats for load and drain, and the graceful shutdown the preStop hook uses.
-		env("COLIBRI_REST_ENABLED", "true"),
-		env("SHUTDOWN_REST_ENABLED", "true"),
 	)
 	mediaPort := corev1.ContainerPort{Name: "media", ContainerPort: media.Port, Protocol: corev1.ProtocolUDP}
 	if media.Type == jitsiv1alpha1.MediaHostPort {
@@ -133,7 +132,7 @@ func JVBDeployment(in Input, b Bridge) *appsv1.Deployment {
 				TopologyKey:   LabelHostname,
 			})
 	}
-	restrictedPod(&pod, d, "/run", "/tmp")
+	restrictedPod(&pod, d, ComponentJVB)
 
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},

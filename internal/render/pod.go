@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -47,15 +48,34 @@ func PublicURL(d *jitsiv1alpha1.JitsiDeployment) string {
 	return "https://" + WebHost(d)
 }
 
+// DefaultClusterDomain is the cluster's DNS domain unless the operator is told another
+// (--cluster-domain).
+const DefaultClusterDomain = "cluster.local"
+
+// ServiceHost is the fully qualified DNS name of Service name in namespace. Some images resolve
+// names themselves and ignore the pod's DNS search list: the web's nginx (resolver from the
+// nameserver lines of resolv.conf only, web/rootfs/etc/s6-overlay/scripts/config, and proxy_pass
+// with variables resolved at request time, web/rootfs/defaults/meet.conf) and Prosody's
+// libunbound (Prosody 13 net/unbound.lua; ub_ctx_resolvconf reads no search domains). So
+// "x.ns.svc" does not resolve there and "x.ns.svc.cluster.local" does. Every name the operator
+// hands a pod is this one, so that no component depends on its resolver's search list.
+func ServiceHost(name, namespace, clusterDomain string) string {
+	if clusterDomain == "" {
+		clusterDomain = DefaultClusterDomain
+	}
+	return fmt.Sprintf("%s.%s.svc.%s", name, namespace, clusterDomain)
+}
+
 // XMPPServer is the host every component reaches Prosody at.
-func XMPPServer(d *jitsiv1alpha1.JitsiDeployment) string {
-	return fmt.Sprintf("%s.%s.svc", Prosody(d), d.Namespace)
+func XMPPServer(in Input) string {
+	return ServiceHost(Prosody(in.Deployment), in.Deployment.Namespace, in.ClusterDomain)
 }
 
 // xmppEnv is the XMPP wiring every component shares.
-func xmppEnv(d *jitsiv1alpha1.JitsiDeployment) []corev1.EnvVar {
+func xmppEnv(in Input) []corev1.EnvVar {
+	d := in.Deployment
 	return []corev1.EnvVar{
-		env("XMPP_SERVER", XMPPServer(d)),
+		env("XMPP_SERVER", XMPPServer(in)),
 		env("XMPP_PORT", fmt.Sprint(XMPPPort)),
 		env("XMPP_DOMAIN", XMPPDomain),
 		env("XMPP_AUTH_DOMAIN", XMPPAuthDomain),
@@ -125,10 +145,12 @@ func objectMeta(d *jitsiv1alpha1.JitsiDeployment, name string, labels map[string
 	return metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: labels, OwnerReferences: ownerRef(d)}
 }
 
-// restrictedPod is the pod security the docker-jitsi-meet images (stable-11146 and later) allow:
-// uid 1000, no privilege, read-only root, with writable emptyDirs where the images write.
-func restrictedPod(spec *corev1.PodSpec, d *jitsiv1alpha1.JitsiDeployment, writable ...string) {
-	uid := int64(1000)
+// restrictedPod is the pod security component's image allows (its Contract): its uid, no
+// privilege, no service account token, a read-only root, with writable emptyDirs at the paths
+// the image writes that the pod does not mount otherwise. It meets Pod Security "restricted".
+func restrictedPod(spec *corev1.PodSpec, d *jitsiv1alpha1.JitsiDeployment, component string) {
+	contract := Contracts[component]
+	uid := contract.User
 	yes, no := true, false
 	spec.SecurityContext = &corev1.PodSecurityContext{
 		RunAsNonRoot:   &yes,
@@ -142,6 +164,12 @@ func restrictedPod(spec *corev1.PodSpec, d *jitsiv1alpha1.JitsiDeployment, writa
 	for _, ref := range d.Spec.ImagePullSecrets {
 		spec.ImagePullSecrets = append(spec.ImagePullSecrets, corev1.LocalObjectReference{Name: ref.Name})
 	}
+	var writable []string
+	for _, path := range contract.Writable {
+		if !slices.ContainsFunc(spec.Containers[0].VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == path }) {
+			writable = append(writable, path)
+		}
+	}
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
 		c.ImagePullPolicy = corev1.PullPolicy(d.Spec.Image.PullPolicy)
@@ -149,11 +177,10 @@ func restrictedPod(spec *corev1.PodSpec, d *jitsiv1alpha1.JitsiDeployment, writa
 			AllowPrivilegeEscalation: &no,
 			ReadOnlyRootFilesystem:   &yes,
 			RunAsNonRoot:             &yes,
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: contract.Capabilities},
 		}
 		for j, path := range writable {
-			name := fmt.Sprintf("writable-%d", j)
-			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: path})
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: fmt.Sprintf("writable-%d", j), MountPath: path})
 		}
 	}
 	for j := range writable {

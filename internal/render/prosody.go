@@ -3,6 +3,7 @@ package render
 import (
 	_ "embed"
 	"fmt"
+	"strings"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -58,24 +59,31 @@ func EventsURL(d *jitsiv1alpha1.JitsiDeployment, base string) string {
 	return base + "/v1/prosody/events?deployment=" + d.Namespace + "/" + d.Name
 }
 
+// ProsodyDataDir is Prosody's data path: an emptyDir. The accounts in it (Jicofo, the bridges,
+// the recorders) are registered again from the generated Secret at every start (the image's
+// 70-register-setup step), so nothing is lost with the pod; Prosody keeps rooms in memory.
+const ProsodyDataDir = "/var/lib/prosody"
+
 // ProsodyDeployment runs the XMPP server. One replica: Prosody keeps rooms in memory, and two
 // would split every conference.
 func ProsodyDeployment(in Input) *appsv1.Deployment {
 	d := in.Deployment
 	one := int32(1)
-	managed := append(xmppEnv(d), authEnv(d)...)
+	managed := append(contractEnv(ComponentProsody), xmppEnv(in)...)
+	managed = append(managed, authEnv(d)...)
 	managed = append(managed,
 		secretEnv("JICOFO_AUTH_PASSWORD", selector(in.Secrets.Generated, KeyJicofoPassword)),
 		secretEnv("JVB_AUTH_PASSWORD", selector(in.Secrets.Generated, KeyJVBPassword)),
 		secretEnv("JIBRI_XMPP_PASSWORD", selector(in.Secrets.Generated, KeyJibriPassword)),
 		secretEnv("JIBRI_RECORDER_PASSWORD", selector(in.Secrets.Generated, KeyRecorderPassword)),
 		secretEnv(EnvEventsSecret, in.Secrets.Webhook),
-		env("XMPP_MUC_MODULES", EventsModuleName),
+		env("XMPP_MUC_MODULES", strings.Join(mucModules(d), ",")),
 		env("JVB_BREWERY_MUC", JVBBreweryMUC),
 		// The recorders' accounts (jibri, recorder on the hidden domain) exist only with recording.
 		env("ENABLE_RECORDING", flag(in.Recorders.Recording)),
 	)
 	managed = append(managed, jwtEnv(in)...)
+	managed = append(managed, moderatorRolesEnv(d)...)
 	// TURN servers with time-limited credentials for clients behind networks that block UDP.
 	managed = append(managed, TURNEnv(in, in.TURN)...)
 
@@ -105,7 +113,7 @@ func ProsodyDeployment(in Input) *appsv1.Deployment {
 		}},
 	}
 	placement(&pod, d.Spec.Prosody.Placement)
-	restrictedPod(&pod, d, "/run", "/tmp")
+	restrictedPod(&pod, d, ComponentProsody)
 
 	// Never two Prosodys at once: components would connect to either.
 	return componentDeployment(in, ComponentProsody, Prosody(d), &one, appsv1.RecreateDeploymentStrategyType, pod)
@@ -154,6 +162,37 @@ func jwtEnv(in Input) []corev1.EnvVar {
 		// The recorder joins from the hidden domain without a token.
 		env("JWT_TOKEN_AUTH_MODULE", "token_verification"),
 	}
+}
+
+// TokenAffiliationModule is jitsi-meet's MUC module that makes an occupant owner (moderator)
+// when its token's context.user.moderator is true (or "true", or context.user.affiliation is
+// owner, moderator or teacher) and member otherwise, before the join completes. The image ships it
+// in /prosody-plugins: prosody/Dockerfile copies jitsi-meet-prosody's
+// /usr/share/jitsi-meet/prosody-plugins there, and jitsi-meet's
+// resources/prosody-plugins/mod_token_affiliation.lua is that module (jitsi-contrib
+// prosody-plugins token_affiliation_legacy/README.md: "Jitsi officially provides a
+// token_affiliation module now").
+const TokenAffiliationModule = "token_affiliation"
+
+// mucModules are the modules added to the conference MUC (XMPP_MUC_MODULES): the operator's
+// events module, and with JWT auth token_affiliation, so that a moderator token makes a moderator
+// and a guest token does not (no stock module grants moderator from a token).
+func mucModules(d *jitsiv1alpha1.JitsiDeployment) []string {
+	modules := []string{EventsModuleName}
+	if d.Spec.Auth.Type == jitsiv1alpha1.AuthJWT {
+		modules = append(modules, TokenAffiliationModule)
+	}
+	return modules
+}
+
+// moderatorRolesEnv is Prosody's half of moderators from tokens (jicofoRolesEnv is Jicofo's):
+// should muc_wait_for_host be enabled through env, it must not make every token holder owner
+// (prosody/rootfs/defaults/conf.d/jitsi-meet.cfg.lua: wait_for_host_disable_auto_owners).
+func moderatorRolesEnv(d *jitsiv1alpha1.JitsiDeployment) []corev1.EnvVar {
+	if d.Spec.Auth.Type != jitsiv1alpha1.AuthJWT {
+		return nil
+	}
+	return []corev1.EnvVar{env("WAIT_FOR_HOST_DISABLE_AUTO_OWNERS", "true")}
 }
 
 func podMeta(in Input, component string, labels map[string]string) metav1.ObjectMeta {

@@ -63,8 +63,8 @@ type RelayInput struct {
 func JibriRelay(pool *jitsiv1alpha1.JibriPool) string { return pool.Name + "-relay" }
 
 // RelayStreamURL is where a recorder publishes the stream with key streamKey.
-func RelayStreamURL(pool *jitsiv1alpha1.JibriPool, streamKey string) string {
-	return fmt.Sprintf("rtmp://%s.%s.svc:%d/%s/%s", JibriRelay(pool), pool.Namespace, RelayPort, RelayApp, streamKey)
+func RelayStreamURL(pool *jitsiv1alpha1.JibriPool, clusterDomain, streamKey string) string {
+	return fmt.Sprintf("rtmp://%s:%d/%s/%s", ServiceHost(JibriRelay(pool), pool.Namespace, clusterDomain), RelayPort, RelayApp, streamKey)
 }
 
 // relaySpec is the pool's relay settings (the defaults when it has none).

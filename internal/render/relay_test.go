@@ -226,7 +226,7 @@ func TestRelayServiceAndNetworkPolicy(t *testing.T) {
 		svc.Spec.Ports[0].Name != "rtmp" || svc.Spec.Ports[0].Protocol != corev1.ProtocolTCP || !maps.Equal(svc.Spec.Selector, selector) {
 		t.Errorf("service %+v", svc.Spec)
 	}
-	if got := RelayStreamURL(in.Pool, "video.keynote.s3cr3t"); got != "rtmp://recorders-relay.video.svc:1935/live/video.keynote.s3cr3t" {
+	if got := RelayStreamURL(in.Pool, "", "video.keynote.s3cr3t"); got != "rtmp://recorders-relay.video.svc.cluster.local:1935/live/video.keynote.s3cr3t" {
 		t.Errorf("stream URL %q", got)
 	}
 

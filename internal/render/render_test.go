@@ -288,7 +288,7 @@ func TestProsodyEventsModule(t *testing.T) {
 	}
 	pod := ProsodyDeployment(in).Spec.Template.Spec
 	env := envOf(t, pod.Containers[0])
-	if value(t, env, "XMPP_MUC_MODULES") != EventsModuleName {
+	if value(t, env, "XMPP_MUC_MODULES") != EventsModuleName+","+TokenAffiliationModule {
 		t.Error("module not enabled on the MUC")
 	}
 	if ref := env[EnvEventsSecret].ValueFrom.SecretKeyRef; ref.Name != "meet-generated" || ref.Key != KeyWebhookSecret {

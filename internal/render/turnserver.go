@@ -238,12 +238,10 @@ func TURNDeployment(in Input, t TURNInput) *appsv1.Deployment {
 		}}})
 	}
 	pod := corev1.PodSpec{Containers: []corev1.Container{container}, Volumes: volumes}
-	restrictedPod(&pod, d)
-	// The image gives turnserver the file capability NET_BIND_SERVICE (setcap +ep). Such a
-	// binary does not start when the capability is outside the bounding set, which dropping
-	// ALL empties; keeping this one (the restricted Pod Security Standard allows it) lets it
-	// start. No new privileges: coturn still runs without it, on unprivileged ports.
-	pod.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"NET_BIND_SERVICE"}
+	// The image's turnserver carries the file capability NET_BIND_SERVICE, which must stay in
+	// the bounding set (Contracts[ComponentTURN]; the restricted Pod Security Standard allows
+	// it). No new privileges: coturn still runs on unprivileged ports.
+	restrictedPod(&pod, d, ComponentTURN)
 
 	files := turnFiles(in, t)
 	hash := map[string][]byte{"tls-secret": []byte(t.TLSSecret), "inputs": []byte(in.ConfigHashes[ComponentTURN])}

@@ -11,10 +11,11 @@ import (
 // and websocket. TLS ends in front of it (an Ingress), so it serves plain HTTP on 8000.
 func WebDeployment(in Input) *appsv1.Deployment {
 	d := in.Deployment
-	managed := append(xmppEnv(d), authEnv(d)...)
+	// DISABLE_HTTPS (in the contract): TLS ends at the Ingress.
+	managed := append(contractEnv(ComponentWeb), xmppEnv(in)...)
+	managed = append(managed, authEnv(d)...)
 	managed = append(managed,
-		env("XMPP_BOSH_URL_BASE", fmt.Sprintf("http://%s:%d", XMPPServer(d), ProsodyHTTPPort)),
-		env("DISABLE_HTTPS", "1"),
+		env("XMPP_BOSH_URL_BASE", fmt.Sprintf("http://%s:%d", XMPPServer(in), ProsodyHTTPPort)),
 		env("ENABLE_HTTP_REDIRECT", "0"),
 		env("ENABLE_LETSENCRYPT", "0"),
 		env("ENABLE_XMPP_WEBSOCKET", "1"),
@@ -32,7 +33,7 @@ func WebDeployment(in Input) *appsv1.Deployment {
 		}},
 	}
 	placement(&pod, d.Spec.Web.Placement)
-	restrictedPod(&pod, d, "/run", "/tmp")
+	restrictedPod(&pod, d, ComponentWeb)
 	return componentDeployment(in, ComponentWeb, Web(d), d.Spec.Web.Replicas, appsv1.RollingUpdateDeploymentStrategyType, pod)
 }
 

@@ -120,7 +120,8 @@ func TestDefaults(t *testing.T) {
 	objs.decode(t, "Deployment/ops-jitsi-operator", &dep)
 	c := dep.Spec.Template.Spec.Containers[0]
 	for _, arg := range []string{"--leader-elect=true", "--local-cluster=never",
-		"--receiver-url=http://ops-jitsi-operator-receiver.jitsi-operator.svc:9090", "--receiver-bind-address=:9090"} {
+		"--receiver-url=http://ops-jitsi-operator-receiver.jitsi-operator.svc.cluster.local:9090", "--receiver-bind-address=:9090",
+		"--cluster-domain=cluster.local", "--snd-aloop-loader-image=docker.io/library/busybox:1.38.0"} {
 		if !slices.Contains(c.Args, arg) {
 			t.Errorf("args %v lack %s", c.Args, arg)
 		}

@@ -28,6 +28,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if .Values.receiver.url -}}
 {{- .Values.receiver.url -}}
 {{- else -}}
-{{- printf "http://%s-receiver.%s.svc:%d" (include "jitsi-operator.fullname" .) .Release.Namespace (int .Values.receiver.port) -}}
+{{- printf "http://%s-receiver.%s.svc.%s:%d" (include "jitsi-operator.fullname" .) .Release.Namespace .Values.clusterDomain (int .Values.receiver.port) -}}
 {{- end -}}
 {{- end -}}
