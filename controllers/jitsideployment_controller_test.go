@@ -121,7 +121,7 @@ var _ = Describe("JitsiDeployment", func() {
 		Eventually(func() error { return k8sClient.Get(ctx, key(ns, "meet-jibri-scripts"), scripts) }).Should(Succeed())
 		Expect(scripts.Data["finalize-recording.sh"]).To(ContainSubstring("/v1/jibri/recording-complete"))
 		prosody := deploymentOf(ns, "meet-prosody")(Default)
-		Expect(envValue(prosody, "XMPP_MUC_MODULES")).To(Equal("jitsi_operator_events"))
+		Expect(envValue(prosody, "XMPP_MUC_MODULES")).To(Equal(render.EventsModuleName + "," + render.TokenAffiliationModule))
 		cm := &corev1.ConfigMap{}
 		Expect(k8sClient.Get(ctx, key(ns, "meet-prosody-config"), cm)).To(Succeed())
 		Expect(cm.Data["jitsi-operator.cfg.lua"]).To(ContainSubstring(receiverURL + "/v1/prosody/events?deployment=" + ns + "/meet"))

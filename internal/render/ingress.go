@@ -21,10 +21,12 @@ var websocketAnnotations = map[string]string{
 	"nginx.ingress.kubernetes.io/proxy-body-size":    "0",
 }
 
-// ingressPaths are what people's browsers ask the web front end for: the app, BOSH, the XMPP
-// websocket and the bridges' websockets (the web image proxies the last three to Prosody and the
-// bridges). One Service serves them all; the explicit paths let a controller treat them apart.
-var ingressPaths = []string{"/xmpp-websocket", "/http-bind", "/colibri-ws", "/"}
+// ingressPaths are what people's browsers ask the web front end for: the app, BOSH and the XMPP
+// websocket (the web image proxies the last two to Prosody, web/rootfs/defaults/meet.conf). One
+// Service serves them all; the explicit paths let a controller treat them apart. The bridges'
+// websocket proxy (/colibri-ws) is gone from the web image since stable-11146 (docker-jitsi-meet
+// commit 9ea0cbba): bridge channels go over SCTP data channels.
+var ingressPaths = []string{"/xmpp-websocket", "/http-bind", "/"}
 
 // WebHost is the host people open: web.ingress.host, else spec.domain.
 func WebHost(d *jitsiv1alpha1.JitsiDeployment) string {

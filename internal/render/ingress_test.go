@@ -31,10 +31,13 @@ func TestIngress(t *testing.T) {
 	for _, p := range ing.Spec.Rules[0].HTTP.Paths {
 		paths[p.Path] = p.Backend.Service.Name == "meet-web" && p.Backend.Service.Port.Name == "http"
 	}
-	for _, p := range []string{"/", "/http-bind", "/xmpp-websocket", "/colibri-ws"} {
+	for _, p := range []string{"/", "/http-bind", "/xmpp-websocket"} {
 		if !paths[p] {
 			t.Errorf("path %s missing or not to the web Service: %v", p, paths)
 		}
+	}
+	if _, ok := paths["/colibri-ws"]; ok {
+		t.Error("the web image no longer serves /colibri-ws (stable-11146)")
 	}
 	if ref := metav1.GetControllerOf(ing); ref == nil || ref.Kind != "JitsiDeployment" {
 		t.Errorf("owner %v", ref)

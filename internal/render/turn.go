@@ -41,10 +41,12 @@ const (
 	// them once before a call and never again, so it is long.
 	TURNCredentialTTL = 24 * time.Hour
 	// TURNImage is the managed server's default image: coturn's own (docker hub coturn/coturn;
-	// the -rN tags are its Debian variant), pinned to 4.18.0. Releases before 4.13 let
-	// IPv4-mapped IPv6 peers past allowed/denied-peer-ip, which is what keeps this server's
-	// relays inside the pod network; 4.17.0 and 4.17.1 send with a TTL of 1.
-	TURNImage = "docker.io/coturn/coturn:4.18.0-r0"
+	// the -rN tags are its Debian variant, built from docker/coturn/debian/Dockerfile), pinned
+	// to the newest image release in coturn's history, the git tag docker/4.17.0-r0. Releases
+	// before 4.13.1 let IPv4-mapped IPv6 peers past allowed/denied-peer-ip (coturn #1945), which
+	// is what keeps this server's relays inside the pod network; 4.17.0 also stops asking the
+	// kernel for an outgoing TTL of 0 (#2027) and starts DTLS only when asked (#2026).
+	TURNImage = "docker.io/coturn/coturn:4.17.0-r0"
 	// Files of the TURN ConfigMap.
 	TURNConfFile   = "turnserver.conf"
 	TURNScriptFile = "start.sh"

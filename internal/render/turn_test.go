@@ -327,7 +327,7 @@ func TestTURNServerConfig(t *testing.T) {
 		}
 	}
 	// The secret comes from start.sh; nothing opens the relay beyond the allowed peers.
-	// Nor options the image's coturn (4.18) no longer knows.
+	// Nor options the image's coturn (4.17) needs no more (CLI and DTLS are off by default).
 	for _, never := range []string{"static-auth-secret", "lt-cred-mech", "no-auth", "user", "allow-loopback-peers",
 		"external-ip", "listening-ip", "relay-ip", "server-relay", "verbose", "cert", "pkey", "tls-listening-port",
 		"no-cli", "no-dtls", "no-tlsv1", "no-tlsv1_1"} {

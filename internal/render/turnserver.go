@@ -57,8 +57,9 @@ type TURNServerConf struct {
 	// Verbose logs every request, with its username (tests).
 	Verbose bool
 	// OldDefaults adds no-cli and no-dtls, for coturn before 4.17 (Debian 12's 4.6.1, in the
-	// tests), which otherwise starts a telnet CLI and, with a certificate, DTLS. Newer coturn
-	// (TURNImage) starts neither unless asked, and no longer knows these options.
+	// tests), which otherwise starts a telnet CLI and, with a certificate, DTLS. 4.17 (TURNImage)
+	// starts neither unless asked (src/apps/relay/mainrelay.c: use_cli false by default; DTLS
+	// only with --dtls, #2026) and keeps no-dtls only as a deprecated option.
 	OldDefaults bool
 }
 

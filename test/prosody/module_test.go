@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
@@ -89,7 +92,7 @@ func TestModuleInRealProsody(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	runProsodyAndClients(t, srv.URL+"/v1/prosody/events", secret, func() bool {
+	runProsodyAndClients(t, srv.URL, secret, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) >= 8
@@ -174,15 +177,24 @@ func TestModuleInRealProsody(t *testing.T) {
 	}
 }
 
-// runProsodyAndClients starts Debian's Prosody with the module posting to eventsURL, signed
-// with eventsSecret, lets the XMPP clients of clients.py join and leave room "standup", waits
-// (at most 15 s) until done says everything arrived, and stops Prosody again.
-func runProsodyAndClients(t *testing.T, eventsURL, eventsSecret string, done func() bool, clientArgs ...string) {
+// runProsodyAndClients starts Debian's Prosody with the module and the settings the operator
+// renders for deployment ns/meet (its Prosody ConfigMap, both files as the pod mounts them),
+// posting to the receiver at receiverURL, signed with eventsSecret; lets the XMPP clients of
+// clients.py join and leave room "standup", waits (at most 15 s) until done says everything
+// arrived, and stops Prosody again.
+func runProsodyAndClients(t *testing.T, receiverURL, eventsSecret string, done func() bool, clientArgs ...string) {
 	t.Helper()
 	dir := t.TempDir()
 	plugins := filepath.Join(dir, "plugins")
 	must(t, os.MkdirAll(plugins, 0o755))
-	must(t, os.WriteFile(filepath.Join(plugins, "mod_"+render.EventsModuleName+".lua"), []byte(render.EventsModule), 0o644))
+	rendered := render.ProsodyConfigMap(render.Input{ReceiverURL: receiverURL, Deployment: &jitsiv1alpha1.JitsiDeployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "meet", Namespace: ns}, Spec: jitsiv1alpha1.JitsiDeploymentSpec{Domain: "meet.example.com"}}}).Data
+	moduleFile, confFile := "mod_"+render.EventsModuleName+".lua", "jitsi-operator.cfg.lua"
+	if rendered[moduleFile] == "" || rendered[confFile] == "" {
+		t.Fatalf("the Prosody ConfigMap lacks %s or %s: %v", moduleFile, confFile, rendered)
+	}
+	must(t, os.WriteFile(filepath.Join(plugins, moduleFile), []byte(rendered[moduleFile]), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, confFile), []byte(rendered[confFile]), 0o644))
 	port := freePort(t)
 	cfg := filepath.Join(dir, "prosody.cfg.lua")
 	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
@@ -202,10 +214,9 @@ modules_enabled = { "roster", "saslauth", "disco", "ping" }
 modules_disabled = { "s2s", "tls" }
 authentication = "internal_hashed"
 c2s_require_encryption = false
--- What the operator renders into conf.d, with the secret from the environment.
-jitsi_operator_events_url = %[4]q
-jitsi_operator_events_secret = ENV_JITSI_OPERATOR_EVENTS_SECRET
-jitsi_operator_events_hidden_domain = "hidden.meet.jitsi"
+-- What the operator renders into conf.d (the image's prosody.cfg.lua includes conf.d/*.cfg.lua),
+-- with the secret from the environment; fewer retries than in production.
+Include %[4]q
 jitsi_operator_events_retries = 3
 
 VirtualHost "meet.jitsi"
@@ -214,7 +225,7 @@ VirtualHost "auth.meet.jitsi"
 Component "muc.meet.jitsi" "muc"
     modules_enabled = { %[5]q }
     muc_room_locking = false
-`, dir, plugins, port, eventsURL, render.EventsModuleName)), 0o644))
+`, dir, plugins, port, filepath.Join(dir, confFile), render.EventsModuleName)), 0o644))
 	must(t, os.MkdirAll(filepath.Join(dir, "data"), 0o755))
 	for _, u := range [][3]string{{"alice", "meet.jitsi", "alice-pw"}, {"recorder", "hidden.meet.jitsi", "recorder-pw"}, {"focus", "auth.meet.jitsi", "focus-pw"}} {
 		out, err := exec.Command("timeout", "30", "prosodyctl", "--config", cfg, "register", u[0], u[1], u[2]).CombinedOutput()

@@ -83,14 +83,10 @@ func (o *operator) status(t *testing.T) jitsiv1alpha1.MeetingStatus {
 	return m.Status
 }
 
-func (o *operator) eventsURL() string {
-	return o.receiver.URL + "/v1/prosody/events?deployment=" + ns + "/meet"
-}
-
 func TestJoinsReachTheMeeting(t *testing.T) {
 	o := startOperator(t, nil)
 	status := func() jitsiv1alpha1.MeetingStatus { return o.status(t) }
-	runProsodyAndClients(t, o.eventsURL(), key, func() bool {
+	runProsodyAndClients(t, o.receiver.URL, key, func() bool {
 		return status().EndedAt != nil
 	})
 
@@ -126,7 +122,7 @@ func TestRoomsCloseAtTheirEnd(t *testing.T) {
 		m.Spec.StartTime = &metav1.Time{Time: end.Add(-time.Hour)}
 		m.Spec.EndTime = &metav1.Time{Time: end}
 	})
-	runProsodyAndClients(t, o.eventsURL(), key, func() bool { return o.status(t).EndedAt != nil }, "stay=9")
+	runProsodyAndClients(t, o.receiver.URL, key, func() bool { return o.status(t).EndedAt != nil }, "stay=9")
 	st := o.status(t)
 	if st.EndedAt == nil {
 		t.Fatal("the room was not closed")
@@ -147,7 +143,7 @@ func TestEndedMeetingsAdmitNobody(t *testing.T) {
 		m.Spec.StartTime = &metav1.Time{Time: ended.Add(-time.Hour)}
 		m.Spec.EndTime = &metav1.Time{Time: ended}
 	})
-	runProsodyAndClients(t, o.eventsURL(), key, func() bool { return true }, "stay=3")
+	runProsodyAndClients(t, o.receiver.URL, key, func() bool { return true }, "stay=3")
 	if st := o.status(t); len(st.Participants) != 0 {
 		t.Errorf("someone joined a meeting that ended: %+v", st.Participants)
 	}
@@ -158,7 +154,7 @@ func TestEndedMeetingsAdmitNobody(t *testing.T) {
 // a participant.
 func TestJicofosRecordingStatusReachesTheMeeting(t *testing.T) {
 	o := startOperator(t, nil)
-	runProsodyAndClients(t, o.eventsURL(), key, func() bool {
+	runProsodyAndClients(t, o.receiver.URL, key, func() bool {
 		r := o.status(t).Recording
 		return r != nil && r.State == jitsiv1alpha1.RecordingStateFinalizing
 	}, "recording")
