@@ -187,7 +187,8 @@ const (
 	MediaLoadBalancer MediaType = "LoadBalancer"
 	// MediaNodePort: one UDP node port per bridge; the node's or advertiseIPs' address is advertised.
 	MediaNodePort MediaType = "NodePort"
-	// MediaHostPort: the bridge binds the port on its node, one bridge per node.
+	// MediaHostPort: the bridge binds the port on its node, one bridge per node (outside Pod
+	// Security "baseline" and "restricted").
 	MediaHostPort MediaType = "HostPort"
 )
 
@@ -197,7 +198,9 @@ const (
 type MediaSpec struct {
 	// type of exposure: LoadBalancer (a UDP load balancer per bridge; the operator reads the
 	// assigned address and advertises it), NodePort (a node port per bridge) or HostPort (the
-	// bridge binds the port on its node; one bridge per node). Default: LoadBalancer.
+	// bridge binds the port on its node; one bridge per node). HostPort bridges need a namespace
+	// whose Pod Security level is "privileged": host ports are outside "baseline" and
+	// "restricted". Default: LoadBalancer.
 	// +kubebuilder:default=LoadBalancer
 	// +optional
 	Type MediaType `json:"type,omitempty"`
