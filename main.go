@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -68,6 +69,8 @@ type options struct {
 	receiverAddr           string
 	clusterDomain          string
 	sndAloopLoaderImage    string
+	operatorNamespace      string
+	operatorPodLabels      string
 }
 
 func main() {
@@ -86,11 +89,15 @@ func main() {
 	flag.StringVar(&o.clusterDomain, "cluster-domain", render.DefaultClusterDomain,
 		"the cluster's DNS domain: every Service name the operator hands a pod is fully qualified with it, since nginx and Prosody ignore the pod's DNS search list")
 	flag.StringVar(&o.receiverURL, "receiver-url", "",
-		"base URL at which Prosody and Jibri reach the operator's webhook receiver, with a fully qualified host (default: http://jitsi-operator-receiver.jitsi-operator.svc.<cluster-domain>:9090; the Helm chart sets it to its Service)")
+		"base URL at which Prosody and Jibri reach the operator's webhook receiver, with a fully qualified host (default: http://jitsi-operator-receiver.<operator-namespace>.svc.<cluster-domain>:9090; the Helm chart sets it to its Service)")
 	flag.DurationVar(&o.jvbStatsPeriod, "jvb-stats-period", 10*time.Second, "how often autoscaled videobridges' stats are read")
 	flag.StringVar(&o.relayImage, "relay-image", controllers.DefaultRelayImage, "image of the pools' RTMP relays (relay/Dockerfile) when a pool names none")
 	flag.StringVar(&o.sndAloopLoaderImage, "snd-aloop-loader-image", render.DefaultSndAloopLoaderImage,
 		"image with modprobe that loads snd-aloop for privileged SndAloop pools whose nodes do not load it themselves")
+	flag.StringVar(&o.operatorNamespace, "operator-namespace", envOr("POD_NAMESPACE", render.DefaultOperatorNamespace),
+		"namespace of the operator's pods: only they may reach the recorders' HTTP API (the recorders' NetworkPolicy)")
+	flag.StringVar(&o.operatorPodLabels, "operator-pod-labels", "",
+		"labels every operator pod carries, as k=v,k=v (the Helm chart passes its selector labels); empty: every pod of --operator-namespace may reach the recorders' HTTP API")
 	flag.DurationVar(&o.jibriHealthPeriod, "jibri-health-period", 10*time.Second, "how often each recorder's health API is polled")
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", ":9090", "address the webhook receiver listens on; every replica answers")
 	zapOpts := zap.Options{Development: true}
@@ -106,6 +113,10 @@ func main() {
 
 func run(o options) error {
 	log := ctrl.Log.WithName("setup")
+	operatorPodLabels, err := labels.ConvertSelectorToLabelsMap(o.operatorPodLabels)
+	if err != nil {
+		return fmt.Errorf("--operator-pod-labels: %w", err)
+	}
 	ctx := signalContext()
 
 	cfg, local, stopCluster, err := clusterConfig(ctx, o)
@@ -147,7 +158,7 @@ func run(o options) error {
 
 	receiver := strings.TrimSuffix(o.receiverURL, "/")
 	if receiver == "" {
-		receiver = "http://" + render.ServiceHost("jitsi-operator-receiver", "jitsi-operator", o.clusterDomain) + ":9090"
+		receiver = "http://" + render.ServiceHost("jitsi-operator-receiver", o.operatorNamespace, o.clusterDomain) + ":9090"
 	}
 	if err := (&controllers.JitsiDeploymentReconciler{
 		Client:        mgr.GetClient(),
@@ -177,6 +188,8 @@ func run(o options) error {
 		HealthPeriod:        o.jibriHealthPeriod,
 		RelayImage:          o.relayImage,
 		SndAloopLoaderImage: o.sndAloopLoaderImage,
+		OperatorNamespace:   o.operatorNamespace,
+		OperatorPodLabels:   operatorPodLabels,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("JibriPool controller: %w", err)
 	}

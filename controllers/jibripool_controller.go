@@ -62,6 +62,11 @@ type JibriPoolReconciler struct {
 	// SndAloopLoaderImage loads snd-aloop for privileged SndAloop pools on unprepared nodes
 	// (render.DefaultSndAloopLoaderImage when empty).
 	SndAloopLoaderImage string
+	// OperatorNamespace and OperatorPodLabels say which pods are the operator's (its namespace,
+	// render.DefaultOperatorNamespace when empty, and labels its pods carry): only they may
+	// reach the recorders' HTTP API. Without labels, every pod of that namespace may.
+	OperatorNamespace string
+	OperatorPodLabels map[string]string
 	// HealthPeriod is how often each recorder's health is polled (default 10 s).
 	HealthPeriod time.Duration
 	// Workers is the number of pools reconciled at once (default 4).
@@ -86,9 +91,9 @@ const (
 	indexMeetingPools      = "spec.jibriPoolRefs"
 )
 
-// SetupWithManager registers the reconciler: it owns the recorder pods and the pool's Secret, and
-// wakes when a Meeting that names the pool changes (that is how demand arrives) and when the
-// pool's JitsiDeployment changes.
+// SetupWithManager registers the reconciler: it owns the recorder pods, the pool's Secret and
+// NetworkPolicies, and the relay's Deployment, and wakes when a Meeting that names the pool changes (that is
+// how demand arrives) and when the pool's JitsiDeployment changes.
 func (r *JibriPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.surplus == nil {
 		r.surplus = map[types.NamespacedName]time.Time{}
@@ -166,7 +171,7 @@ func (r *JibriPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	obs := &poolObservation{now: r.now(), requeue: r.healthPeriod()}
 	err := runSteps(ctx, pool, obs,
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"deployment", r.findDeployment},
-		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"config", r.ensurePoolSecret},
+		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"config", r.ensureConfig},
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"relay", r.ensureRelay},
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"recorders", r.observeRecorders},
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"recordings", r.ensureRecordings},
@@ -222,6 +227,31 @@ func (r *JibriPoolReconciler) findDeployment(ctx context.Context, pool *jitsiv1a
 	}
 	obs.deployment = d
 	return nil
+}
+
+// ensureConfig keeps what the recorders need before they run: the NetworkPolicy that fences
+// their HTTP API (first, so that no recorder is ever unfenced), and the pool's Secret.
+func (r *JibriPoolReconciler) ensureConfig(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation) error {
+	if obs.deployment == nil {
+		return nil
+	}
+	policy := render.JibriAPINetworkPolicy(r.renderInput(obs.deployment), pool)
+	if _, err := (&applier{Client: r.Client, Recorder: r.Recorder}).apply(ctx, pool, policy); err != nil {
+		return err
+	}
+	return r.ensurePoolSecret(ctx, pool, obs)
+}
+
+// renderInput is what the pool's renderers read of deployment d and of the operator.
+func (r *JibriPoolReconciler) renderInput(d *jitsiv1alpha1.JitsiDeployment) render.Input {
+	return render.Input{
+		Deployment:          d,
+		Secrets:             render.SecretsFor(d),
+		ClusterDomain:       r.ClusterDomain,
+		SndAloopLoaderImage: r.SndAloopLoaderImage,
+		OperatorNamespace:   r.OperatorNamespace,
+		OperatorPodLabels:   r.OperatorPodLabels,
+	}
 }
 
 // ensurePoolSecret keeps the pool's Secret: the Jibri webhook URL with the pool's token, and the

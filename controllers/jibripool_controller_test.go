@@ -14,7 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
@@ -344,7 +346,7 @@ var _ = Describe("JibriPool controller", func() {
 		access := &corev1.Secret{}
 		Expect(k8sClient.Get(ctx, key(ns, "keynote-access"), access)).To(Succeed())
 		s := fakes.Recorder(streamer).Sessions()
-		Expect(s[len(s)-1].StreamURL).To(Equal("rtmp://rec-relay." + ns + ".svc:1935/live/" + string(access.Data[meeting.KeyStreamKey])))
+		Expect(s[len(s)-1].StreamURL).To(Equal("rtmp://rec-relay." + ns + ".svc.cluster.local:1935/live/" + string(access.Data[meeting.KeyStreamKey])))
 		Eventually(streamingOf(ns, "keynote")).Should(HaveField("State", jitsiv1alpha1.StreamingStateLive))
 
 		By("disabling the relay again")
@@ -372,6 +374,50 @@ var _ = Describe("JibriPool controller", func() {
 			Data: map[string][]byte{"AWS_ACCESS_KEY_ID": []byte("AKIAEXAMPLE"), "AWS_SECRET_ACCESS_KEY": []byte("s3cr3t")}})).To(Succeed())
 		Eventually(poolCondition(ns, "rec", jitsiv1alpha1.ConditionReady)).ShouldNot(HaveField("Reason", jitsiv1alpha1.ReasonSecretNotFound))
 		expectNowhere(ns, "s3cr3t")
+	})
+
+	It("fences its recorders' HTTP API: only the operator's pods reach port 2222", func() {
+		ns, _, recorder := idlePool()
+		np := &networkingv1.NetworkPolicy{}
+		Expect(k8sClient.Get(ctx, key(ns, "rec-jibri-api"), np)).To(Succeed())
+		pool := &jitsiv1alpha1.JibriPool{}
+		Expect(k8sClient.Get(ctx, key(ns, "rec"), pool)).To(Succeed())
+		Expect(metav1.GetControllerOf(np).UID).To(Equal(pool.UID))
+
+		// It selects the pool's recorders, lets nothing in but TCP 2222, and that only from the
+		// operator's pods in the operator's namespace.
+		pod := &corev1.Pod{}
+		Expect(k8sClient.Get(ctx, key(ns, recorder), pod)).To(Succeed())
+		selector, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(selector.Matches(labels.Set(pod.Labels))).To(BeTrue(), "the policy does not select recorder %v", pod.Labels)
+		Expect(np.Spec.PodSelector.MatchLabels).To(HaveKeyWithValue(render.LabelPool, "rec"))
+		Expect(np.Spec.PolicyTypes).To(Equal([]networkingv1.PolicyType{networkingv1.PolicyTypeIngress}))
+		Expect(np.Spec.Egress).To(BeEmpty())
+		Expect(np.Spec.Ingress).To(HaveLen(1))
+		Expect(np.Spec.Ingress[0].Ports).To(ConsistOf(And(
+			HaveField("Protocol", HaveValue(Equal(corev1.ProtocolTCP))), HaveField("Port", HaveValue(Equal(intstr.FromInt32(2222)))))))
+		Expect(np.Spec.Ingress[0].From).To(ConsistOf(networkingv1.NetworkPolicyPeer{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": operatorNamespace}},
+			PodSelector:       &metav1.LabelSelector{MatchLabels: operatorPodLabels},
+		}))
+
+		// At rest it is not written again, reconcile after reconcile (the recorder is polled
+		// every second).
+		version := np.ResourceVersion
+		Consistently(func(g Gomega) string {
+			g.Expect(k8sClient.Get(ctx, key(ns, "rec-jibri-api"), np)).To(Succeed())
+			return np.ResourceVersion
+		}, "3s").Should(Equal(version))
+
+		// Deleted, it comes back.
+		deleted := np.UID
+		Expect(k8sClient.Delete(ctx, np)).To(Succeed())
+		Eventually(func(g Gomega) types.UID {
+			again := &networkingv1.NetworkPolicy{}
+			g.Expect(k8sClient.Get(ctx, key(ns, "rec-jibri-api"), again)).To(Succeed())
+			return again.UID
+		}).ShouldNot(Equal(deleted))
 	})
 
 	It("says so when its JitsiDeployment does not exist", func() {

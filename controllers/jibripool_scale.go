@@ -103,8 +103,7 @@ func (r *JibriPoolReconciler) ensureScale(ctx context.Context, pool *jitsiv1alph
 // createRecorders creates n recorder pods. SndAloop recorders each get a loopback card on a node
 // that has one free (fewer than n when the nodes run out, and obs.unplaced says so).
 func (r *JibriPoolReconciler) createRecorders(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation, n int) (int, error) {
-	in := render.Input{Deployment: obs.deployment, Secrets: render.SecretsFor(obs.deployment), ClusterDomain: r.ClusterDomain,
-		SndAloopLoaderImage: r.SndAloopLoaderImage}
+	in := r.renderInput(obs.deployment)
 	cards := make([]*scaling.Card, n)
 	if pool.Spec.Audio == jitsiv1alpha1.AudioSndAloop {
 		// Cards are a node's, shared by every pool: place and create under one lock, reading

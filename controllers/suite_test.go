@@ -44,6 +44,11 @@ import (
 
 const receiverURL = "http://jitsi-operator-receiver.ops.svc:9090"
 
+// The operator's namespace and pod labels, as the Helm chart passes them.
+const operatorNamespace = "ops"
+
+var operatorPodLabels = map[string]string{"app.kubernetes.io/name": "jitsi-operator", "app.kubernetes.io/instance": "ops"}
+
 var (
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -130,12 +135,14 @@ func startManager() {
 		Recorder: mgr.GetEventRecorder("jitsi-operator"),
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&controllers.JibriPoolReconciler{
-		Client:       mgr.GetClient(),
-		APIReader:    mgr.GetAPIReader(),
-		Recorder:     mgr.GetEventRecorder("jitsi-operator"),
-		ReceiverURL:  func(string) string { return receiver.URL },
-		Jibri:        &jibri.Client{HTTP: &http.Client{Timeout: time.Second}},
-		HealthPeriod: time.Second,
+		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
+		Recorder:          mgr.GetEventRecorder("jitsi-operator"),
+		ReceiverURL:       func(string) string { return receiver.URL },
+		Jibri:             &jibri.Client{HTTP: &http.Client{Timeout: time.Second}},
+		HealthPeriod:      time.Second,
+		OperatorNamespace: operatorNamespace,
+		OperatorPodLabels: operatorPodLabels,
 	}).SetupWithManager(mgr)).To(Succeed())
 	h := (&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}).Handler()
 	receiverHandler.Store(&h)

@@ -37,6 +37,12 @@ type Input struct {
 	// for privileged SndAloop pools on unprepared nodes (DefaultSndAloopLoaderImage when empty).
 	SndAloopLoaderImage string
 
+	// OperatorNamespace is the namespace the operator's pods run in (DefaultOperatorNamespace
+	// when empty), and OperatorPodLabels are labels every operator pod carries (its selector
+	// labels). JibriAPINetworkPolicy admits only those pods to the recorders' HTTP API.
+	OperatorNamespace string
+	OperatorPodLabels map[string]string
+
 	// ConfigHashes are hashes of inputs a component reads that live outside its pod template
 	// (the contents of user Secrets, for example), by component. A change rolls that component.
 	ConfigHashes map[string]string

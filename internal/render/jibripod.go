@@ -51,14 +51,15 @@ jibri.ffmpeg.audio-device = ${?JITSI_OPERATOR_AUDIO_DEVICE}
 // JibriPoolSecret names a pool's Secret of webhook and report URLs.
 func JibriPoolSecret(pool *jitsiv1alpha1.JibriPool) string { return pool.Name + "-jibri" }
 
+// JibriAPIPolicy names the NetworkPolicy that fences a pool's recorders' HTTP API.
+func JibriAPIPolicy(pool *jitsiv1alpha1.JibriPool) string { return pool.Name + "-jibri-api" }
+
 // JibriPod renders recorder name of pool. card is its ALSA loopback card (SndAloop audio), nil
 // for PulseAudio. Recorders are pods of the pool itself, not of a Deployment, so that a
 // scale-down picks exactly which one goes.
 func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scaling.Card) *corev1.Pod {
 	d := in.Deployment
-	labels := Labels(d, ComponentJibri)
-	labels[LabelPool] = pool.Name
-	yes := true
+	labels := PoolLabels(d, pool)
 	poolSecret := JibriPoolSecret(pool)
 	managed := append(contractEnv(ComponentJibri), xmppEnv(in)...)
 	managed = append(managed,
@@ -138,10 +139,7 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 	return &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: pool.Namespace, Labels: labels, Annotations: annotations,
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: jitsiv1alpha1.GroupVersion.String(), Kind: "JibriPool", Name: pool.Name, UID: pool.UID,
-				Controller: &yes, BlockOwnerDeletion: &yes,
-			}}},
+			OwnerReferences: poolOwnerReferences(pool)},
 		Spec: pod,
 	}
 }

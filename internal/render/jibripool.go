@@ -13,16 +13,10 @@ import (
 // relay's URL at the receiver (each carries a token derived from the events secret), and the
 // finalize script's report URL. Recorders read both through secretKeyRef.
 func JibriPoolSecretObject(d *jitsiv1alpha1.JitsiDeployment, pool *jitsiv1alpha1.JibriPool, receiverURL string, eventsSecret []byte) *corev1.Secret {
-	labels := Labels(d, ComponentJibri)
-	labels[LabelPool] = pool.Name
-	yes := true
 	return &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{Name: JibriPoolSecret(pool), Namespace: pool.Namespace, Labels: labels,
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: jitsiv1alpha1.GroupVersion.String(), Kind: "JibriPool", Name: pool.Name, UID: pool.UID,
-				Controller: &yes, BlockOwnerDeletion: &yes,
-			}}},
+		ObjectMeta: metav1.ObjectMeta{Name: JibriPoolSecret(pool), Namespace: pool.Namespace, Labels: PoolLabels(d, pool),
+			OwnerReferences: poolOwnerReferences(pool)},
 		Type: corev1.SecretTypeOpaque,
 		// data, not stringData: the API server stores data only, and the applier compares with it.
 		Data: map[string][]byte{
@@ -34,6 +28,15 @@ func JibriPoolSecretObject(d *jitsiv1alpha1.JitsiDeployment, pool *jitsiv1alpha1
 			KeyRecordingURL: fmt.Appendf(nil, "%s/v1/jibri/recording-complete?deployment=%s/%s", receiverURL, d.Namespace, d.Name),
 		},
 	}
+}
+
+// poolOwnerReferences make pool the controlling owner of a child: it goes with the pool.
+func poolOwnerReferences(pool *jitsiv1alpha1.JibriPool) []metav1.OwnerReference {
+	yes := true
+	return []metav1.OwnerReference{{
+		APIVersion: jitsiv1alpha1.GroupVersion.String(), Kind: "JibriPool", Name: pool.Name, UID: pool.UID,
+		Controller: &yes, BlockOwnerDeletion: &yes,
+	}}
 }
 
 // PoolFacts is everything a JibriPool's conditions are derived from.

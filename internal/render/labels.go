@@ -63,6 +63,22 @@ func SelectorLabels(d *jitsiv1alpha1.JitsiDeployment, component string) map[stri
 	}
 }
 
+// PoolLabels are the labels of a JibriPool's recorders and of the pool's objects that go with
+// them (its Secret, its recorders' NetworkPolicy).
+func PoolLabels(d *jitsiv1alpha1.JitsiDeployment, pool *jitsiv1alpha1.JibriPool) map[string]string {
+	l := Labels(d, ComponentJibri)
+	l[LabelPool] = pool.Name
+	return l
+}
+
+// PoolSelectorLabels select the recorders of pool. Like SelectorLabels they are few and never
+// change.
+func PoolSelectorLabels(d *jitsiv1alpha1.JitsiDeployment, pool *jitsiv1alpha1.JibriPool) map[string]string {
+	l := SelectorLabels(d, ComponentJibri)
+	l[LabelPool] = pool.Name
+	return l
+}
+
 // BridgeSelectorLabels select the pod of videobridge i.
 func BridgeSelectorLabels(d *jitsiv1alpha1.JitsiDeployment, i int) map[string]string {
 	l := SelectorLabels(d, ComponentJVB)

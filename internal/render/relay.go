@@ -145,13 +145,9 @@ func relaySelectorLabels(in RelayInput) map[string]string {
 
 // relayMeta names, labels and owns a relay object: the pool is its controlling owner.
 func relayMeta(in RelayInput) metav1.ObjectMeta {
-	yes := true
 	return metav1.ObjectMeta{
 		Name: JibriRelay(in.Pool), Namespace: in.Pool.Namespace, Labels: relayLabels(in),
-		OwnerReferences: []metav1.OwnerReference{{
-			APIVersion: jitsiv1alpha1.GroupVersion.String(), Kind: "JibriPool", Name: in.Pool.Name, UID: in.Pool.UID,
-			Controller: &yes, BlockOwnerDeletion: &yes,
-		}},
+		OwnerReferences: poolOwnerReferences(in.Pool),
 	}
 }
 

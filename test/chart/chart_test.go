@@ -5,6 +5,7 @@ package chart
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,9 +122,20 @@ func TestDefaults(t *testing.T) {
 	c := dep.Spec.Template.Spec.Containers[0]
 	for _, arg := range []string{"--leader-elect=true", "--local-cluster=never",
 		"--receiver-url=http://ops-jitsi-operator-receiver.jitsi-operator.svc.cluster.local:9090", "--receiver-bind-address=:9090",
-		"--cluster-domain=cluster.local", "--snd-aloop-loader-image=docker.io/library/busybox:1.38.0"} {
+		"--cluster-domain=cluster.local", "--snd-aloop-loader-image=docker.io/library/busybox:1.38.0",
+		"--operator-namespace=jitsi-operator",
+		"--operator-pod-labels=app.kubernetes.io/instance=ops,app.kubernetes.io/name=jitsi-operator"} {
 		if !slices.Contains(c.Args, arg) {
 			t.Errorf("args %v lack %s", c.Args, arg)
+		}
+	}
+	// The recorders' NetworkPolicy admits pods with these labels: the operator's pods carry them.
+	if !maps.Equal(dep.Spec.Selector.MatchLabels, map[string]string{"app.kubernetes.io/instance": "ops", "app.kubernetes.io/name": "jitsi-operator"}) {
+		t.Errorf("selector %v", dep.Spec.Selector.MatchLabels)
+	}
+	for k, v := range dep.Spec.Selector.MatchLabels {
+		if dep.Spec.Template.Labels[k] != v {
+			t.Errorf("pod labels %v lack %s=%s", dep.Spec.Template.Labels, k, v)
 		}
 	}
 	sc, psc := c.SecurityContext, dep.Spec.Template.Spec.SecurityContext
@@ -139,7 +151,7 @@ func TestDefaults(t *testing.T) {
 func TestOtherValues(t *testing.T) {
 	objs := template(t, "metrics.serviceMonitor.enabled=true", "receiver.url=http://hooks.example.net:9090",
 		"leaderElection.enabled=false", "serviceAccount.create=false", "serviceAccount.name=jitsi",
-		"image.tag=v9", "replicaCount=1", "logLevel=debug")
+		"image.tag=v9", "replicaCount=1", "logLevel=debug", "podLabels.team=video")
 	if _, ok := objs["ServiceMonitor/ops-jitsi-operator"]; !ok {
 		t.Error("no ServiceMonitor")
 	}
@@ -156,6 +168,12 @@ func TestOtherValues(t *testing.T) {
 		dep.Spec.Template.Spec.ServiceAccountName != "jitsi" {
 		t.Errorf("image %s args %v account %s", c.Image, c.Args, dep.Spec.Template.Spec.ServiceAccountName)
 	}
+	// User pod labels reach neither the selector nor the operator pods' labels the recorders'
+	// NetworkPolicy admits.
+	if dep.Spec.Template.Labels["team"] != "video" || len(dep.Spec.Selector.MatchLabels) != 2 ||
+		!slices.Contains(c.Args, "--operator-pod-labels=app.kubernetes.io/instance=ops,app.kubernetes.io/name=jitsi-operator") {
+		t.Errorf("pod labels %v selector %v args %v", dep.Spec.Template.Labels, dep.Spec.Selector.MatchLabels, c.Args)
+	}
 	var binding rbacv1.ClusterRoleBinding
 	objs.decode(t, "ClusterRoleBinding/ops-jitsi-operator", &binding)
 	if binding.Subjects[0].Name != "jitsi" {
@@ -165,7 +183,9 @@ func TestOtherValues(t *testing.T) {
 
 func TestTheSchemaRefusesBadValues(t *testing.T) {
 	for _, bad := range []string{"replicaCount=two", "logLevel=verbose", "receiver.port=80", "colour=blue",
-		"image.pullPolicy=Sometimes", "receiver.url=hooks.example.net/path"} {
+		"image.pullPolicy=Sometimes", "receiver.url=hooks.example.net/path",
+		// The operator pods' selector labels, which the recorders' NetworkPolicy relies on.
+		`podLabels.app\.kubernetes\.io/name=other`, `podLabels.app\.kubernetes\.io/instance=other`} {
 		if _, err := helm(t, "template", "ops", chartDir, "--set", bad); err == nil || !strings.Contains(err.Error(), "schema") {
 			t.Errorf("%s: %v, want a schema error", bad, err)
 		}

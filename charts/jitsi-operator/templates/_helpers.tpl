@@ -12,6 +12,15 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* The selector labels as k=v,k=v (--operator-pod-labels): the recorders' NetworkPolicy admits the pods that carry them. */}}
+{{- define "jitsi-operator.selectorLabelsArg" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := include "jitsi-operator.selectorLabels" . | fromYaml -}}
+{{- $pairs = append $pairs (printf "%s=%v" $k $v) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
 {{- define "jitsi-operator.labels" -}}
 {{ include "jitsi-operator.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
