@@ -70,7 +70,7 @@ test-e2e: controlplane helm ## The user's story on a local cluster: helm install
 	KUBEBUILDER_ASSETS=$(ASSETS) go test -tags e2e ./test/e2e/ -count=1 -v -timeout 15m
 
 .PHONY: test-deps
-test-deps: ## Install what the tests need beyond Go (Prosody, slixmpp, nginx with RTMP, ffmpeg, coturn) from Debian's packages.
+test-deps: ## Install what the tests need beyond Go (Prosody, slixmpp, nginx with RTMP, ffmpeg, coturn, PulseAudio) from Debian's packages.
 	hack/install-test-deps.sh
 
 .PHONY: test-race

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Go, from Debian's packages: a real Prosody (with Lua 5.4)
 # and slixmpp for the Prosody module test, nginx with the RTMP module and ffmpeg for the RTMP relay
-# test, coturn for the TURN test. Does nothing when they are already there. Debian starts Prosody,
+# test, coturn for the TURN test, PulseAudio (with its clients and ALSA's pulse plugin) for the
+# recorder's PulseAudio test. Does nothing when they are already there. Debian starts Prosody,
 # nginx and coturn as services on install; the tests run their own, so the services are stopped
-# again.
+# again (PulseAudio starts per user, on demand, never as a service).
 set -euo pipefail
 
 missing=()
@@ -16,6 +17,11 @@ command -v lua5.4 >/dev/null || missing+=(lua5.4)
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 # The TURN test (test/turn): coturn's turnserver and its turnutils_uclient client.
 command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null || missing+=(coturn)
+# The recorder's PulseAudio test (test/pulseaudio): pulseaudio, its pactl and pacat, and ALSA's
+# pulse plugin, the test's stand-in for a sound card's clock.
+command -v pulseaudio >/dev/null || missing+=(pulseaudio)
+command -v pactl >/dev/null && command -v pacat >/dev/null || missing+=(pulseaudio-utils)
+compgen -G '/usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so' >/dev/null || missing+=(libasound2-plugins)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 sudo=()
