@@ -43,8 +43,9 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: lint
-lint: vet ## Fail when gofmt would change a file, then go vet.
+lint: vet ## Fail when gofmt would change a file, go vet complains, or the tree tracks a binary or a file over 1 MiB.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	hack/check-tree.sh
 
 .PHONY: verify
 verify: generate manifests ## Regenerate, tidy, and fail if that changed anything.
@@ -57,17 +58,24 @@ verify: generate manifests ## Regenerate, tidy, and fail if that changed anythin
 controlplane: ## Build (once, cached by version) the control plane binaries into bin/k8s.
 	hack/controlplane.sh
 
+# A test binary that hangs is killed, and says where, well inside CI's 90 minutes.
+TEST_TIMEOUT ?= 15m
+
 .PHONY: test-unit
 test-unit: ## Unit tests of the pure packages (no control plane), with the race detector.
-	go test -race $$(go list ./... | grep -v -e /api/ -e /controllers -e /internal/localcluster -e /test/)
+	go test -race -timeout $(TEST_TIMEOUT) $$(go list ./... | grep -v -e /api/ -e /controllers -e /internal/localcluster -e /test/)
 
 .PHONY: test
 test: controlplane helm rclone test-deps lint ## All tests, envtest suites on the locally built API server included.
-	KUBEBUILDER_ASSETS=$(ASSETS) go test ./... -count=1 $(if $(GINKGO_FLAGS),-args $(GINKGO_FLAGS))
+	KUBEBUILDER_ASSETS=$(ASSETS) go test ./... -count=1 -timeout $(TEST_TIMEOUT) $(if $(GINKGO_FLAGS),-args $(GINKGO_FLAGS))
+
+.PHONY: test-race-concurrent
+test-race-concurrent: controlplane ## The packages with concurrency (controllers, webhook) with the race detector.
+	KUBEBUILDER_ASSETS=$(ASSETS) go test -race ./controllers/ ./webhook/ -count=1 -timeout $(TEST_TIMEOUT)
 
 .PHONY: test-e2e
 test-e2e: controlplane helm ## The user's story on a local cluster: helm install, the operator with the chart's RBAC, a stack, a pool and a meeting.
-	KUBEBUILDER_ASSETS=$(ASSETS) go test -tags e2e ./test/e2e/ -count=1 -v -timeout 15m
+	KUBEBUILDER_ASSETS=$(ASSETS) go test -tags e2e ./test/e2e/ -count=1 -v -timeout $(TEST_TIMEOUT)
 
 .PHONY: test-deps
 test-deps: ## Install what the tests need beyond Go (Prosody, slixmpp, nginx with RTMP, ffmpeg, coturn, PulseAudio) from Debian's packages.
@@ -75,7 +83,7 @@ test-deps: ## Install what the tests need beyond Go (Prosody, slixmpp, nginx wit
 
 .PHONY: test-race
 test-race: controlplane helm rclone test-deps ## All tests with the race detector.
-	KUBEBUILDER_ASSETS=$(ASSETS) go test -race ./... -count=1
+	KUBEBUILDER_ASSETS=$(ASSETS) go test -race ./... -count=1 -timeout $(TEST_TIMEOUT)
 
 ##@ Build
 

@@ -2,9 +2,9 @@
 # Installs what the tests need beyond Go, from Debian's packages: a real Prosody (with Lua 5.4)
 # and slixmpp for the Prosody module test, nginx with the RTMP module and ffmpeg for the RTMP relay
 # test, coturn for the TURN test, PulseAudio (with its clients and ALSA's pulse plugin) for the
-# recorder's PulseAudio test. Does nothing when they are already there. Debian starts Prosody,
-# nginx and coturn as services on install; the tests run their own, so the services are stopped
-# again (PulseAudio starts per user, on demand, never as a service).
+# recorder's PulseAudio test, and curl and openssl for the shipped scripts. Does nothing when they
+# are already there. Debian starts Prosody, nginx and coturn as services on install; the tests run
+# their own, so the services are stopped again (PulseAudio starts per user, never as a service).
 set -euo pipefail
 
 missing=()
@@ -22,6 +22,10 @@ command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null || m
 command -v pulseaudio >/dev/null || missing+=(pulseaudio)
 command -v pactl >/dev/null && command -v pacat >/dev/null || missing+=(pulseaudio-utils)
 compgen -G '/usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so' >/dev/null || missing+=(libasound2-plugins)
+# The shipped scripts (finalize, ffmpeg wrapper, relay push) and the tests that run them: curl,
+# and the openssl command line they sign and hash with.
+command -v curl >/dev/null || missing+=(curl)
+command -v openssl >/dev/null || missing+=(openssl)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 sudo=()
