@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -14,7 +19,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,16 +27,20 @@ import (
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
+	"github.com/jitsi-operator/jitsi-operator/hack/internal/latency"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri/jibritest"
 	"github.com/jitsi-operator/jitsi-operator/internal/jvb"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
+	"github.com/jitsi-operator/jitsi-operator/webhook"
 )
 
 // runPool measures recorder demand to pod: n pools of at most one recorder and no spare, a
-// Meeting each that records Automatic; its room opens (the receiver's status write), and the
-// clock stops when the pool's new Jibri pod object arrives on a watch.
+// Meeting each that records Automatic; its room opens (the Prosody module's signed room-created
+// event, posted to the operator's receiver), and the clock stops when the pool's new Jibri pod
+// object arrives on a watch. It runs from the event's sending, and again from the receiver's
+// answer (the event stored in the Meeting's status).
 func runPool(n int, assets string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -42,6 +50,10 @@ func runPool(n int, assets string) error {
 	}
 	defer stop()
 	const ns = "default"
+	room, err := roomOpener(ctx, cl, ns)
+	if err != nil {
+		return err
+	}
 	for i := 0; i < 2*n; i++ {
 		name := fmt.Sprintf("pool-%03d", i)
 		zero, one := int32(0), int32(1)
@@ -89,52 +101,69 @@ func runPool(n int, assets string) error {
 			}
 		}
 	}()
-	open := func(i int) (time.Time, error) { return openRoom(ctx, cl, ns, fmt.Sprintf("m-%03d", i)) }
-	wait := func(from, to int, opened map[int]time.Time) ([]time.Duration, error) {
+	// wait returns, for pools from..to-1, the time from each room event's sending and from the
+	// receiver's answer to the pool's new pod.
+	wait := func(from, to int, opened map[int]opening) (fromSent, fromAnswer []time.Duration, err error) {
 		deadline := time.Now().Add(time.Minute)
 		for {
 			mu.Lock()
-			var got []time.Duration
+			fromSent, fromAnswer = nil, nil
 			for i := from; i < to; i++ {
 				if t, ok := arrived[fmt.Sprintf("pool-%03d", i)]; ok {
-					got = append(got, t.Sub(opened[i]))
+					fromSent = append(fromSent, t.Sub(opened[i].sent))
+					fromAnswer = append(fromAnswer, t.Sub(opened[i].answered))
 				}
 			}
 			mu.Unlock()
-			if len(got) == to-from {
-				return got, nil
+			if len(fromSent) == to-from {
+				return fromSent, fromAnswer, nil
 			}
 			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("only %d of %d pools got a recorder within a minute", len(got), to-from)
+				return nil, nil, fmt.Errorf("only %d of %d pools got a recorder within a minute", len(fromSent), to-from)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
 
-	opened := map[int]time.Time{}
-	var one []time.Duration
+	opened := map[int]opening{}
+	var oneSent, oneAnswer []time.Duration
 	for i := 0; i < n; i++ {
-		if opened[i], err = open(i); err != nil {
+		if opened[i], err = room(fmt.Sprintf("m-%03d", i)); err != nil {
 			return err
 		}
-		got, err := wait(i, i+1, opened)
+		sent, answer, err := wait(i, i+1, opened)
 		if err != nil {
 			return err
 		}
-		one = append(one, got...)
+		oneSent, oneAnswer = append(oneSent, sent...), append(oneAnswer, answer...)
 	}
+	// All at once: the events go out together, one sender each, as n rooms opening at 9:00.
+	var wg sync.WaitGroup
+	errs := make([]error, 2*n)
+	openedAt := make([]opening, 2*n)
 	for i := n; i < 2*n; i++ {
-		if opened[i], err = open(i); err != nil {
-			return err
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			openedAt[i], errs[i] = room(fmt.Sprintf("m-%03d", i))
+		}()
 	}
-	burst, err := wait(n, 2*n, opened)
+	wg.Wait()
+	for i := n; i < 2*n; i++ {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		opened[i] = openedAt[i]
+	}
+	burstSent, burstAnswer, err := wait(n, 2*n, opened)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("recorder demand to Jibri pod object (goal under 1s):\n")
-	report("  one meeting at a time", one)
-	report(fmt.Sprintf("  %d meetings at once", n), burst)
+	fmt.Printf("recorder demand: room-created event to the new Jibri pod object (goal under 1s):\n")
+	report("  one meeting at a time, from the event's sending", oneSent)
+	report("  one meeting at a time, from the receiver's answer", oneAnswer)
+	report(fmt.Sprintf("  %d meetings at once, from the events' sending", n), burstSent)
+	report(fmt.Sprintf("  %d meetings at once, from the receiver's answers", n), burstAnswer)
 	return nil
 }
 
@@ -165,8 +194,11 @@ func stackForPools(ctx context.Context, assets string) (cl client.WithWatch, sto
 	return cl, stop, nil
 }
 
-// startOperator runs the three controllers as main.go wires them, without the receiver: the
-// recorders' webhooks go to a closed loopback port, and their state comes from health polls.
+// receiverURL is where startOperator's receiver listens, on loopback.
+var receiverURL string
+
+// startOperator runs the three controllers and the receiver as main.go wires them; the receiver
+// listens on loopback at receiverURL.
 func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme, statsPeriod time.Duration) error {
 	opCfg := rest.CopyConfig(cluster.Config)
 	opCfg.QPS, opCfg.Burst = 200, 400
@@ -175,7 +207,16 @@ func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 	if err != nil {
 		return err
 	}
-	receiver := func(string) string { return "http://127.0.0.1:9" }
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	receiverURL = "http://" + listener.Addr().String()
+	go func() {
+		_ = http.Serve(listener, (&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}).Handler())
+	}()
+	go func() { <-ctx.Done(); listener.Close() }()
+	receiver := func(string) string { return receiverURL }
 	if err := (&controllers.JitsiDeploymentReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bench"), ReceiverURL: receiver,
 		Bridges: &jvb.Client{}, StatsPeriod: statsPeriod}).SetupWithManager(mgr); err != nil {
 		return err
@@ -194,24 +235,66 @@ func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 	return nil
 }
 
-// openRoom writes a Meeting's room opening as the receiver does.
-func openRoom(ctx context.Context, cl client.Client, ns, name string) (time.Time, error) {
-	body, _ := json.Marshal(map[string]any{"status": map[string]any{
-		"startedAt": time.Now().UTC().Format(time.RFC3339), "participantCount": 1, "peakParticipants": 1}})
-	at := time.Now()
-	m := &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-	return at, cl.Status().Patch(ctx, m, client.RawPatch(types.MergePatchType, body))
+// opening is when a room's created event was sent to the receiver and when it answered (the
+// event stored).
+type opening struct{ sent, answered time.Time }
+
+// roomOpener opens Meetings' rooms as Prosody does: the operator's module posts a signed
+// room-created event and an occupant's join to the operator's receiver (the rooms open with one
+// person in them), signed with deployment meet's events secret.
+func roomOpener(ctx context.Context, cl client.Client, ns string) (func(name string) (opening, error), error) {
+	secret := &corev1.Secret{}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: "meet-generated"}, secret)
+		if err == nil && len(secret.Data[render.KeyWebhookSecret]) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no events secret in meet-generated: %v", err)
+		}
+	}
+	key := secret.Data[render.KeyWebhookSecret]
+	url := receiverURL + "/v1/prosody/events?deployment=" + ns + "/meet"
+	post := func(body []byte) error {
+		mac := hmac.New(sha256.New, key)
+		mac.Write(body)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("X-Jitsi-Signature", hex.EncodeToString(mac.Sum(nil)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("the receiver answered %d", resp.StatusCode)
+		}
+		return nil
+	}
+	return func(name string) (opening, error) {
+		now := time.Now()
+		roomJID := name + "@muc.meet.jitsi"
+		created, _ := json.Marshal(map[string]any{"id": "created-" + name, "event": "room-created", "timestamp": now.UnixMilli(),
+			"room": map[string]any{"jid": roomJID, "name": name}})
+		joined, _ := json.Marshal(map[string]any{"id": "joined-" + name, "event": "occupant-joined", "timestamp": now.UnixMilli(),
+			"room": map[string]any{"jid": roomJID, "name": name}, "occupant": map[string]any{"jid": "alice@meet.jitsi/" + name, "nick": "Alice"},
+			"occupants": 1})
+		o := opening{sent: time.Now()}
+		if err := post(created); err != nil {
+			return o, fmt.Errorf("%s: room-created: %w", name, err)
+		}
+		o.answered = time.Now()
+		return o, post(joined)
+	}, nil
 }
 
 func report(what string, d []time.Duration) {
-	slices.Sort(d)
-	pick := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))].Round(time.Millisecond) }
-	fmt.Printf("%s: n=%d p50 %s p99 %s max %s\n", what, len(d), pick(0.5), pick(0.99), d[len(d)-1].Round(time.Millisecond))
+	fmt.Printf("%s: %s\n", what, latency.Summary(d, time.Millisecond))
 }
 
 // runStream measures live-stream demand to the recorder: n pools with one idle stand-in recorder
-// each, and a Meeting each that streams Automatic to one destination; its room opens, and the
-// clock stops when the startService request in stream mode reaches that recorder.
+// each, and a Meeting each that streams Automatic to one destination; its room opens (the clock
+// starts as the room-created event is sent to the receiver), and the clock stops when the
+// startService request in stream mode reaches that recorder.
 func runStream(n int, assets string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -221,6 +304,10 @@ func runStream(n int, assets string) error {
 	}
 	defer stop()
 	const ns = "default"
+	room, err := roomOpener(ctx, cl, ns)
+	if err != nil {
+		return err
+	}
 	if err := cl.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "platform", Namespace: ns},
 		Data: map[string][]byte{"key": []byte("bench-stream-key")}}); err != nil {
 		return err
@@ -270,10 +357,11 @@ func runStream(n int, assets string) error {
 	}
 	var took []time.Duration
 	for i := 0; i < n; i++ {
-		at, err := openRoom(ctx, cl, ns, fmt.Sprintf("m-%03d", i))
+		opened, err := room(fmt.Sprintf("m-%03d", i))
 		if err != nil {
 			return err
 		}
+		at := opened.sent
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
 			if s := started(fakes[i]); !s.IsZero() {
 				took = append(took, s.Sub(at))
@@ -284,7 +372,7 @@ func runStream(n int, assets string) error {
 			}
 		}
 	}
-	fmt.Printf("live-stream demand to the recorder's startService (stream mode):\n")
+	fmt.Printf("live-stream demand: room-created event sent to the recorder's startService (stream mode):\n")
 	report("  one meeting at a time", took)
 	return nil
 }

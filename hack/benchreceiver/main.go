@@ -2,7 +2,7 @@
 // kube-apiserver from bin/k8s) and prints its figures (it asserts nothing):
 //
 //   - events per second and the time from sending an event to its 2xx (which means the Meeting's
-//     status holds it), p50 and p99, with -senders concurrent senders over -meetings meetings;
+//     status holds it), p50 and (from 100 samples) p99, with -senders concurrent senders over -meetings meetings;
 //
 //   - how many status writes a burst of 200 joins to one meeting costs.
 //
@@ -22,7 +22,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/hack/internal/latency"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
 )
 
@@ -151,10 +151,9 @@ func run(n, meetings, senders int, assets string) error {
 	if err != nil {
 		return err
 	}
-	slices.Sort(lat)
-	fmt.Printf("%d events, %d senders, %d meetings: %.0f events/s; send to stored p50 %s, p99 %s; %d status writes (%.2f per event)\n",
-		n, senders, meetings, float64(n)/elapsed.Seconds(), lat[len(lat)/2].Round(100*time.Microsecond),
-		lat[len(lat)*99/100].Round(100*time.Microsecond), counter.n.Load()-before, float64(counter.n.Load()-before)/float64(n))
+	fmt.Printf("%d events, %d senders, %d meetings: %.0f events/s; send to stored %s; %d status writes (%.2f per event)\n",
+		n, senders, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond),
+		counter.n.Load()-before, float64(counter.n.Load()-before)/float64(n))
 
 	// A burst of 200 joins to one meeting.
 	var burst [][]byte

@@ -165,8 +165,10 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--kubeconfig="+c.KubeconfigPath,
 		"--authentication-kubeconfig="+c.KubeconfigPath,
 		"--authorization-kubeconfig="+c.KubeconfigPath,
-		// Nodes get their podCIDR from whoever creates them.
-		"--controllers=*,-node-ipam-controller",
+		// Nodes get their podCIDR from whoever creates them. kwok's fake nodes are always
+		// healthy: no node lifecycle (which marks a node NotReady, and all its pods with it, when
+		// kwok renews its lease late on a saturated machine) and no taint eviction.
+		"--controllers=*,-node-ipam-controller,-node-lifecycle-controller,-taint-eviction-controller",
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(kcmPort),
@@ -176,9 +178,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--service-cluster-ip-range="+ServiceCIDR,
 		"--use-service-account-credentials=false",
 		"--concurrent-gc-syncs=5",
-		// kwok renews its nodes' leases; on a busy 2-core machine a renewal can be late, and a
-		// fake node marked NotReady would have its pods marked NotReady too.
-		"--node-monitor-grace-period=2m",
+
 	); err != nil {
 		return c, err
 	}
