@@ -65,7 +65,7 @@ func (s *Server) handleJibriStatus(w http.ResponseWriter, r *http.Request) (map[
 	}
 	pod := &corev1.Pod{}
 	err = s.Client.Get(r.Context(), types.NamespacedName{Namespace: ns, Name: e.JibriID}, pod)
-	if apierrors.IsNotFound(err) || err == nil && pod.Labels[render.LabelPool] != name {
+	if apierrors.IsNotFound(err) || err == nil && !recorderOf(pod, name) {
 		return nil, fail(http.StatusForbidden, "UnknownRecorder", "jibriId %q is not a recorder of pool %s", e.JibriID, name)
 	}
 	if err != nil {
@@ -92,4 +92,12 @@ func (s *Server) handleJibriStatus(w http.ResponseWriter, r *http.Request) (map[
 		}
 	}
 	return map[string]any{"applied": true, "changed": changed, "recorder": pod.Name}, nil
+}
+
+// recorderOf is whether pod is a recorder the operator runs for pool: the labels the JibriPool
+// controller sets, and that the operator's Pod cache selects (a pod read from the API server,
+// when the cache has not seen it, must pass the same test).
+func recorderOf(pod *corev1.Pod, pool string) bool {
+	l := pod.Labels
+	return l[render.LabelPool] == pool && l[render.LabelComponent] == render.ComponentJibri && l[render.LabelManagedBy] == render.ManagedBy
 }

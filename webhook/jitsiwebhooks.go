@@ -126,7 +126,10 @@ func (s *Server) webhookAccess(ctx context.Context, d *jitsiv1alpha1.JitsiDeploy
 }
 
 // deploymentBySecret finds the deployment whose events secret is secret, comparing each in
-// constant time. Anything else is the same 401.
+// constant time. Anything else is the same 401. The deployments are listed from the cache only:
+// the secret names no deployment, so reading through on a miss would cost every wrong secret a
+// cluster-wide List; and a sender knows the secret only from its Prosody pod, which starts long
+// after the cache has the deployment and its Secret.
 func (s *Server) deploymentBySecret(ctx context.Context, secret string) (*jitsiv1alpha1.JitsiDeployment, error) {
 	unauthorized := fail(http.StatusUnauthorized, "Unauthorized", "X-Webhook-Secret is missing or not a deployment's events secret")
 	if secret == "" {

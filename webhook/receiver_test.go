@@ -430,13 +430,11 @@ var _ = Describe("The RTMP relay's callbacks", func() {
 			b, _ := io.ReadAll(resp.Body)
 			return resp.StatusCode, string(b)
 		}
-		// The receiver reads the pool from its cache: it may arrive a moment after its creation.
-		Eventually(func() string {
-			code, body := get(base + "/destinations?stream=" + url.QueryEscape(key))
-			return fmt.Sprint(code, " ", body)
-		}).Should(Equal("200 youtube rtmp://a.rtmp.youtube.com/live2/yt-KEY-123\n"))
+		// The pool was created a moment ago: not in the receiver's cache yet, read through.
+		code, body := get(base + "/destinations?stream=" + url.QueryEscape(key))
+		Expect(fmt.Sprint(code, " ", body)).To(Equal("200 youtube rtmp://a.rtmp.youtube.com/live2/yt-KEY-123\n"))
 
-		code, _ := get("/v1/rtmp/pools/" + ns + "/recorders/wrongtoken/destinations?stream=" + url.QueryEscape(key))
+		code, _ = get("/v1/rtmp/pools/" + ns + "/recorders/wrongtoken/destinations?stream=" + url.QueryEscape(key))
 		Expect(code).To(Equal(http.StatusUnauthorized))
 		code, _ = get(base + "/destinations?stream=" + url.QueryEscape(ns+".keynote.guessed"))
 		Expect(code).To(Equal(http.StatusForbidden))
@@ -463,7 +461,7 @@ var _ = Describe("The RTMP relay's callbacks", func() {
 		typed := "rtmp://a.rtmp.youtube.com/live2/typed-in-the-meeting"
 		ui := render.RelayUIName(render.RelayUIKey([]byte(eventsSecret), ns, "recorders"), ns, "recorders", typed)
 		Expect(form("/v1/rtmp/publish", ui)).To(Equal(http.StatusOK))
-		code, body := get(base + "/destinations?stream=" + url.QueryEscape(ui))
+		code, body = get(base + "/destinations?stream=" + url.QueryEscape(ui))
 		Expect(code).To(Equal(http.StatusOK))
 		Expect(body).To(Equal("ui " + typed + "\n"))
 		Expect(status(url.Values{"stream": {ui}, "destination": {"ui"}, "state": {"Live"}})).To(Equal(http.StatusOK))
@@ -485,6 +483,10 @@ var _ = Describe("meeting-service-style modules (mod_jitsi_webhooks)", func() {
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "meet-generated"}, s)).To(Succeed())
 		s.Data["WEBHOOK_SECRET"] = []byte(own)
 		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		// Found by its secret, so from the cache only (deploymentBySecret says why): a sender
+		// learns a new secret from its pod's mount, well after the cache.
+		cached(s, func() bool { return string(s.Data["WEBHOOK_SECRET"]) == own })
+		cached(&jitsiv1alpha1.JitsiDeployment{ObjectMeta: metav1.ObjectMeta{Name: "meet", Namespace: ns}}, func() bool { return true })
 		hook := func(event string, body map[string]any, secret string) reply {
 			body["timestamp"] = clock.Unix()
 			b, _ := json.Marshal(body)
@@ -521,8 +523,12 @@ var _ = Describe("Jibri's webhooks", func() {
 			Spec:       jitsiv1alpha1.JibriPoolSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"}},
 		})).To(Succeed())
 		pod := func(name, pool string) {
+			// Labelled as the JibriPool controller labels its recorders (and the operator's Pod
+			// cache selects them).
+			labels := render.PoolLabels(&jitsiv1alpha1.JitsiDeployment{ObjectMeta: metav1.ObjectMeta{Name: "meet"}},
+				&jitsiv1alpha1.JibriPool{ObjectMeta: metav1.ObjectMeta{Name: pool}})
 			Expect(k8sClient.Create(ctx, &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"jitsi.operator.dev/pool": pool}},
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
 				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "jibri", Image: "ghcr.io/jitsi/jibri:stable-11146-2"}}},
 			})).To(Succeed())
 		}
@@ -556,6 +562,12 @@ var _ = Describe("Jibri's webhooks", func() {
 		stranger := []byte(`{"jibriId": "stranger", "status": {"busyStatus": "BUSY", "health": {"healthStatus": "HEALTHY"}}}`)
 		Expect(post(base+"/v1/status", stranger, nil).status).To(Equal(http.StatusForbidden))
 		Expect(post("/v1/jibri/pools/"+ns+"/nopool/x/v1/status", stranger, nil).status).To(Equal(http.StatusUnauthorized))
+		Expect(k8sClient.Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "impostor", Namespace: ns, Labels: map[string]string{render.LabelPool: "pool-a"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "jibri", Image: "ghcr.io/jitsi/jibri:stable-11146-2"}}},
+		})).To(Succeed())
+		impostor := []byte(`{"jibriId": "impostor", "status": {"busyStatus": "BUSY", "health": {"healthStatus": "HEALTHY"}}}`)
+		Expect(post(base+"/v1/status", impostor, nil).status).To(Equal(http.StatusForbidden), "a pod the operator does not run")
 		Expect(annotations()).To(HaveKeyWithValue("jitsi.operator.dev/jibri-health", "UNHEALTHY"))
 	})
 })

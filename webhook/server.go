@@ -32,9 +32,13 @@ const MaxBody = 1 << 20
 // Server is the receiver. It runs on every operator replica (not only the leader): writes go
 // through the API server with optimistic concurrency, so any replica may take any event.
 type Server struct {
-	// Client reads JitsiDeployments, Secrets and Meetings (from the cache) and writes status.
+	// Client reads JitsiDeployments, pools, Secrets, Pods and Meetings (from the cache) and
+	// writes status. Deployments, their Secrets, pools and recorder pods exist long before
+	// anything signs with them, so a cache miss there is an unknown sender: it is never read
+	// through, or every unauthenticated request would cost an API read.
 	Client client.Client
-	// Reader reads a Meeting fresh from the API server before a write.
+	// Reader reads from the API server: a Meeting fresh before a write, and the Meeting of a
+	// room the cache does not know (meetingForRoom).
 	Reader client.Reader
 	// Addr is where it listens, e.g. ":9090".
 	Addr string
@@ -177,10 +181,23 @@ func (s *Server) eventsSecretOf(ctx context.Context, d *jitsiv1alpha1.JitsiDeplo
 	return nil, nil
 }
 
-// meetingForRoom is the Meeting of d whose room is room, nil when there is none.
+// meetingForRoom is the Meeting of d whose room is room, nil when there is none. A room the cache
+// knows no Meeting for is looked up again on the API server before that answer: a backend creates
+// a Meeting a moment before its room's first event (or its first join, which must not be admitted
+// as if the room had no Meeting). Only authenticated events get here; ad-hoc rooms pay that one
+// List per event.
 func (s *Server) meetingForRoom(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, room string) (*jitsiv1alpha1.Meeting, error) {
+	m, err := findMeeting(ctx, s.Client, d, room)
+	if m != nil || err != nil {
+		return m, err
+	}
+	return findMeeting(ctx, s.Reader, d, room)
+}
+
+// findMeeting is the Meeting of d whose room is room as r lists them, nil when there is none.
+func findMeeting(ctx context.Context, r client.Reader, d *jitsiv1alpha1.JitsiDeployment, room string) (*jitsiv1alpha1.Meeting, error) {
 	var list jitsiv1alpha1.MeetingList
-	if err := s.Client.List(ctx, &list, client.InNamespace(d.Namespace)); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(d.Namespace)); err != nil {
 		return nil, err
 	}
 	for i := range list.Items {

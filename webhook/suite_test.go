@@ -14,23 +14,33 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/controllers"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
 )
 
 // The receiver's handlers run against a real API server (envtest): authentication, lookups and
-// optimistic-concurrency status writes are the API server's business.
+// optimistic-concurrency status writes are the API server's business. The receiver is wired as
+// main.go wires it: its Client is a manager's (reads from the informer cache, with the operator's
+// cache options), its Reader the manager's API reader. The specs create and read objects with
+// k8sClient, straight on the API server, so what they create may not be in the cache yet: as in
+// production, where a Meeting can be created a moment before its room's first event.
 
 var (
-	ctx       context.Context
-	cancel    context.CancelFunc
-	testEnv   *envtest.Environment
-	k8sClient client.Client
-	receiver  *httptest.Server
-	clock     = time.Now()
+	ctx          context.Context
+	cancel       context.CancelFunc
+	testEnv      *envtest.Environment
+	k8sClient    client.Client
+	cachedClient client.Client // the receiver's own: the manager's client
+	managerDone  = make(chan struct{})
+	receiver     *httptest.Server
+	clock        = time.Now()
 )
 
 func TestReceiver(t *testing.T) {
@@ -39,6 +49,7 @@ func TestReceiver(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	ctx, cancel = context.WithCancel(context.Background())
 	scheme := runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
@@ -57,13 +68,38 @@ var _ = BeforeSuite(func() {
 	cfg.QPS, cfg.Burst = 200, 400
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
-	srv := &webhook.Server{Client: k8sClient, Reader: k8sClient, Now: func() time.Time { return clock }}
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  controllers.CacheOptions(),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	// In the operator the controllers' watches have started these informers before the first
+	// event arrives; started here by the receiver's first read instead, their initial List would
+	// hold what that read looks for, and hide the cache's lag.
+	for _, o := range []client.Object{&jitsiv1alpha1.JitsiDeployment{}, &jitsiv1alpha1.Meeting{},
+		&jitsiv1alpha1.JibriPool{}, &corev1.Secret{}, &corev1.Pod{}} {
+		_, err := mgr.GetCache().GetInformer(ctx, o)
+		Expect(err).NotTo(HaveOccurred())
+	}
+	go func() {
+		defer GinkgoRecover()
+		defer close(managerDone)
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
+	cachedClient = mgr.GetClient()
+
+	srv := &webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Now: func() time.Time { return clock }}
 	receiver = httptest.NewServer(srv.Handler())
 })
 
 var _ = AfterSuite(func() {
 	receiver.Close()
 	cancel()
+	<-managerDone
 	Expect(testEnv.Stop()).To(Succeed())
 })
 
@@ -94,4 +130,13 @@ func meetingStatus(ns, name string) jitsiv1alpha1.MeetingStatus {
 	m := &jitsiv1alpha1.Meeting{}
 	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, m)).To(Succeed())
 	return m.Status
+}
+
+// cached waits until the receiver's cache holds obj (as it is on the API server at least when
+// cond says so), for specs about something else than the cache's lag.
+func cached(obj client.Object, cond func() bool) {
+	GinkgoHelper()
+	Eventually(func() bool {
+		return cachedClient.Get(ctx, client.ObjectKeyFromObject(obj), obj) == nil && cond()
+	}).Should(BeTrue(), "the receiver's cache has %s", obj.GetName())
 }
