@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -178,7 +179,6 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--service-cluster-ip-range="+ServiceCIDR,
 		"--use-service-account-credentials=false",
 		"--concurrent-gc-syncs=5",
-
 	); err != nil {
 		return c, err
 	}
@@ -289,6 +289,22 @@ func createNode(ctx context.Context, cs kubernetes.Interface, i int) error {
 	return nil
 }
 
+// untaint removes the node.kubernetes.io/not-ready taint the API server puts on every new node
+// from a node that is Ready: the node lifecycle controller would, but it does not run here.
+func untaint(ctx context.Context, cs kubernetes.Interface, n *corev1.Node) error {
+	kept := slices.DeleteFunc(slices.Clone(n.Spec.Taints), func(t corev1.Taint) bool {
+		return t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable
+	})
+	if len(kept) == len(n.Spec.Taints) {
+		return nil
+	}
+	n.Spec.Taints = kept
+	if _, err := cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("untaint node %s: %w", n.Name, err)
+	}
+	return nil
+}
+
 func (c *Cluster) waitReady(ctx context.Context, cs kubernetes.Interface, nodes int) error {
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -305,9 +321,14 @@ func (c *Cluster) waitReady(ctx context.Context, cs kubernetes.Interface, nodes 
 			return false, nil
 		}
 		ready := 0
-		for _, n := range list.Items {
+		for i := range list.Items {
+			n := &list.Items[i]
 			for _, cond := range n.Status.Conditions {
 				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					if err := untaint(ctx, cs, n); err != nil {
+						last = err.Error()
+						return false, nil
+					}
 					ready++
 				}
 			}
