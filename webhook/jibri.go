@@ -54,7 +54,8 @@ func (rep recordingReport) toEvent() (events.Event, error) {
 	}
 	msg := strings.TrimSpace(rep.Error)
 	if len(msg) > 300 {
-		msg = msg[:300]
+		// Cut at 300 bytes, without the part of a character the cut may leave.
+		msg = strings.ToValidUTF8(msg[:300], "")
 	}
 	result := &events.Recording{SessionID: rep.Session, Error: msg}
 	for _, f := range rep.Files {

@@ -88,13 +88,16 @@ func (s *Server) handleRTMP(w http.ResponseWriter, r *http.Request, kind events.
 	return map[string]any{"applied": true, "changed": changed, "meeting": m.Name}, nil
 }
 
-// parseStreamKey splits "<namespace>.<meeting>.<secret>"; the secret is compared elsewhere.
+// parseStreamKey splits "<namespace>.<meeting>.<secret>"; the secret is compared elsewhere. A
+// namespace and the secret (lower-case base32) hold no dot; a Meeting's name may (with a
+// spec.roomName, any DNS subdomain), so the meeting is everything between them.
 func parseStreamKey(name string) (ns, meeting string, ok bool) {
-	parts := strings.SplitN(name, ".", 3)
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+	ns, rest, _ := strings.Cut(name, ".")
+	i := strings.LastIndex(rest, ".")
+	if ns == "" || i <= 0 || i == len(rest)-1 {
 		return "", "", false
 	}
-	return parts[0], parts[1], true
+	return ns, rest[:i], true
 }
 
 // uiStream checks the relay name of a stream started from the meeting (render.RelayUIName) for
