@@ -389,8 +389,13 @@ var _ = Describe("The RTMP relay's callbacks", func() {
 		Expect(k8sClient.Create(ctx, m)).To(Succeed())
 		key := ns + "." + name + ".s3cr3tstreamkey"
 		// As the Meeting controller keeps it.
-		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-access", Namespace: ns},
-			Data: map[string][]byte{"streamKey": []byte(key)}})).To(Succeed())
+		access := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-access", Namespace: ns},
+			Data: map[string][]byte{"streamKey": []byte(key)}}
+		Expect(k8sClient.Create(ctx, access)).To(Succeed())
+		// A relay publishes only once the operator has started the stream, which it does from
+		// its own cache: by then the receiver's cache holds the Meeting and its access Secret.
+		cached(&jitsiv1alpha1.Meeting{ObjectMeta: m.ObjectMeta}, func() bool { return true })
+		cached(&corev1.Secret{ObjectMeta: access.ObjectMeta}, func() bool { return true })
 		return key
 	}
 
@@ -418,10 +423,16 @@ var _ = Describe("The RTMP relay's callbacks", func() {
 	It("tell the pool's relay where to push a stream, and take each destination's state", func() {
 		ns := deploymentWithMeeting("unused")
 		key := streaming(ns, "keynote", clock.Add(time.Hour))
-		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "youtube", Namespace: ns},
-			Data: map[string][]byte{"key": []byte("yt-KEY-123")}})).To(Succeed())
-		Expect(k8sClient.Create(ctx, &jitsiv1alpha1.JibriPool{ObjectMeta: metav1.ObjectMeta{Name: "recorders", Namespace: ns},
-			Spec: jitsiv1alpha1.JibriPoolSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"}}})).To(Succeed())
+		youtube := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "youtube", Namespace: ns},
+			Data: map[string][]byte{"key": []byte("yt-KEY-123")}}
+		Expect(k8sClient.Create(ctx, youtube)).To(Succeed())
+		pool := &jitsiv1alpha1.JibriPool{ObjectMeta: metav1.ObjectMeta{Name: "recorders", Namespace: ns},
+			Spec: jitsiv1alpha1.JibriPoolSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"}}}
+		Expect(k8sClient.Create(ctx, pool)).To(Succeed())
+		// The relay runs only once the operator has reconciled the pool from its cache, so the
+		// receiver's cache has the pool by the time the relay asks.
+		cached(&jitsiv1alpha1.JibriPool{ObjectMeta: pool.ObjectMeta}, func() bool { return true })
+		cached(&corev1.Secret{ObjectMeta: youtube.ObjectMeta}, func() bool { return true })
 		base := "/v1/rtmp/pools/" + ns + "/recorders/" + render.RelayToken([]byte(eventsSecret), ns, "recorders")
 		get := func(path string) (int, string) {
 			resp, err := http.Get(receiver.URL + path)
@@ -430,7 +441,6 @@ var _ = Describe("The RTMP relay's callbacks", func() {
 			b, _ := io.ReadAll(resp.Body)
 			return resp.StatusCode, string(b)
 		}
-		// The pool was created a moment ago: not in the receiver's cache yet, read through.
 		code, body := get(base + "/destinations?stream=" + url.QueryEscape(key))
 		Expect(fmt.Sprint(code, " ", body)).To(Equal("200 youtube rtmp://a.rtmp.youtube.com/live2/yt-KEY-123\n"))
 

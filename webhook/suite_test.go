@@ -123,6 +123,11 @@ func deploymentWithMeeting(room string) string {
 		ObjectMeta: metav1.ObjectMeta{Name: room, Namespace: ns.Name},
 		Spec:       jitsiv1alpha1.MeetingSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"}},
 	})).To(Succeed())
+	// Prosody signs with the events secret only once the operator has made it, from its cache:
+	// the receiver's cache has the deployment and the secret before any event (the Meeting may
+	// still be on its way; meetingForRoom reads it through).
+	cached(&jitsiv1alpha1.JitsiDeployment{ObjectMeta: metav1.ObjectMeta{Name: "meet", Namespace: ns.Name}}, func() bool { return true })
+	cached(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "meet-generated", Namespace: ns.Name}}, func() bool { return true })
 	return ns.Name
 }
 
