@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -63,6 +64,9 @@ type JitsiDeploymentReconciler struct {
 	// gatewayServed: the cluster serves HTTPRoutes (and the scheme knows them), found at setup.
 	gatewayServed bool
 	autoscale     autoscaler
+	// announced is the address each bridge was last announced with (MediaAddressAssigned), by
+	// deployment UID and bridge name.
+	announced sync.Map
 }
 
 func (r *JitsiDeploymentReconciler) now() time.Time {

@@ -80,12 +80,11 @@ func jitsiStatus(ns, name string) func(Gomega) jitsiv1alpha1.JitsiDeploymentStat
 
 // assignLoadBalancer plays the cloud: it writes an address into a Service's status.
 func assignLoadBalancer(ns, name string, ing corev1.LoadBalancerIngress) {
-	Eventually(func(g Gomega) {
-		svc := &corev1.Service{}
-		g.Expect(k8sClient.Get(ctx, key(ns, name), svc)).To(Succeed())
-		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{ing}
-		g.Expect(k8sClient.Status().Update(ctx, svc)).To(Succeed())
-	}).Should(Succeed())
+	GinkgoHelper()
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	// The controller creates the Service a moment after the JitsiDeployment.
+	Eventually(func() error { return k8sClient.Get(ctx, key(ns, name), svc) }).Should(Succeed())
+	updateStatus(svc, func(svc *corev1.Service) { svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{ing} })
 }
 
 func eventReasons(ns, regarding string) func(Gomega) []string {
@@ -172,12 +171,7 @@ var _ = Describe("JitsiDeployment", func() {
 		Eventually(eventReasons(ns, "meet")).Should(ContainElements("SecretGenerated", "MediaAddressAssigned"))
 
 		By("letting advertiseIPs override the observed address")
-		Eventually(func(g Gomega) {
-			d := &jitsiv1alpha1.JitsiDeployment{}
-			g.Expect(k8sClient.Get(ctx, key(ns, "meet"), d)).To(Succeed())
-			d.Spec.JVB.Media.AdvertiseIPs = []string{"198.51.100.20"}
-			g.Expect(k8sClient.Update(ctx, d)).To(Succeed())
-		}).Should(Succeed())
+		updateJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) { d.Spec.JVB.Media.AdvertiseIPs = []string{"198.51.100.20"} })
 		Eventually(func(g Gomega) string {
 			return envValue(deploymentOf(ns, "meet-jvb-0")(g), "JVB_ADVERTISE_IPS")
 		}).Should(Equal("198.51.100.20"))
@@ -262,28 +256,37 @@ var _ = Describe("JitsiDeployment", func() {
 		prosodyGen := deploymentOf(ns, "meet-prosody")(Default).Generation
 
 		By("changing Prosody's settings, which restarts Prosody alone")
-		Eventually(func(g Gomega) {
-			d := &jitsiv1alpha1.JitsiDeployment{}
-			g.Expect(k8sClient.Get(ctx, key(ns, "meet"), d)).To(Succeed())
+		updateJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
 			d.Spec.Prosody.Env = []corev1.EnvVar{{Name: "ENABLE_LOBBY", Value: "1"}}
-			g.Expect(k8sClient.Update(ctx, d)).To(Succeed())
-		}).Should(Succeed())
+		})
 		Eventually(func(g Gomega) string { return envValue(deploymentOf(ns, "meet-prosody")(g), "ENABLE_LOBBY") }).Should(Equal("1"))
 		Expect(deploymentOf(ns, "meet-prosody")(Default).Generation).To(BeNumerically(">", prosodyGen))
 		Consistently(func(g Gomega) int64 { return deploymentOf(ns, "meet-jicofo")(g).Generation }, "2s").Should(Equal(jicofoGen))
 
-		By("restarting the operator, which then writes nothing: the stack is as it should be")
+		By("restarting the operator, which then writes nothing but the generation it saw: the stack is as it should be")
+		// Once Prosody's rollout is over: while it runs, the Deployments' controller and the
+		// operator (reporting it) write, rightly.
+		settled := waitSettled(ns)
 		before := resourceVersions(ns)
 		stopTheManager()
+		// An edit no child depends on, made while no operator runs: only the new manager can
+		// observe its generation, so its status proves the new manager has reconciled "meet".
+		updateJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
+			d.Spec.JVB.Autoscaling = &jitsiv1alpha1.JVBAutoscalingSpec{Enabled: false}
+		})
+		edited := &jitsiv1alpha1.JitsiDeployment{}
+		Expect(k8sClient.Get(ctx, key(ns, "meet"), edited)).To(Succeed())
+		Expect(edited.Generation).To(BeNumerically(">", settled.Generation))
 		startManager()
+		Eventually(jitsiStatus(ns, "meet")).Should(HaveField("ObservedGeneration", edited.Generation))
+		restarted := &jitsiv1alpha1.JitsiDeployment{}
+		Expect(k8sClient.Get(ctx, key(ns, "meet"), restarted)).To(Succeed())
+		Expect(withoutGenerations(restarted.Status)).To(Equal(withoutGenerations(settled.Status)), "the status says more than the generation")
+		before["JitsiDeployment/meet"] = restarted.ResourceVersion
 		Consistently(func() map[string]string { return resourceVersions(ns) }, "3s", "250ms").Should(Equal(before))
+
 		By("changing the image tag, which rolls every component")
-		Eventually(func(g Gomega) {
-			d := &jitsiv1alpha1.JitsiDeployment{}
-			g.Expect(k8sClient.Get(ctx, key(ns, "meet"), d)).To(Succeed())
-			d.Spec.Image.Tag = "stable-99999"
-			g.Expect(k8sClient.Update(ctx, d)).To(Succeed())
-		}).Should(Succeed())
+		updateJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) { d.Spec.Image.Tag = "stable-99999" })
 		for _, name := range []string{"meet-prosody", "meet-jicofo", "meet-web", "meet-jvb-0"} {
 			Eventually(func(g Gomega) string {
 				return deploymentOf(ns, name)(g).Spec.Template.Spec.Containers[0].Image
@@ -307,22 +310,15 @@ var _ = Describe("JitsiDeployment", func() {
 		Eventually(func(g Gomega) types.UID { return deploymentOf(ns, "meet-web")(g).UID }).ShouldNot(Equal(web.UID))
 
 		By("undoing a hand edit")
-		Eventually(func(g Gomega) {
-			dep := deploymentOf(ns, "meet-jicofo")(g)
+		updateSpec(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "meet-jicofo"}}, func(dep *appsv1.Deployment) {
 			dep.Spec.Template.Spec.Containers[0].Image = "example.invalid/other:1"
-			g.Expect(k8sClient.Update(ctx, dep)).To(Succeed())
-		}).Should(Succeed())
+		})
 		Eventually(func(g Gomega) string {
 			return deploymentOf(ns, "meet-jicofo")(g).Spec.Template.Spec.Containers[0].Image
 		}).Should(HavePrefix("ghcr.io/jitsi/jicofo:"))
 
 		By("scaling the bridges down")
-		Eventually(func(g Gomega) {
-			cur := &jitsiv1alpha1.JitsiDeployment{}
-			g.Expect(k8sClient.Get(ctx, key(ns, "meet"), cur)).To(Succeed())
-			cur.Spec.JVB.Replicas = ptr(int32(1))
-			g.Expect(k8sClient.Update(ctx, cur)).To(Succeed())
-		}).Should(Succeed())
+		updateJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) { d.Spec.JVB.Replicas = ptr(int32(1)) })
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8sClient.Get(ctx, key(ns, "meet-jvb-1"), &appsv1.Deployment{}))
 		}).Should(BeTrue())
@@ -373,12 +369,9 @@ var _ = Describe("JitsiDeployment", func() {
 		Expect(hash).NotTo(BeEmpty())
 
 		By("the Secret's value changing, which rolls Prosody")
-		Eventually(func(g Gomega) {
-			s := &corev1.Secret{}
-			g.Expect(k8sClient.Get(ctx, key(ns, "jwt"), s)).To(Succeed())
+		updateSpec(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jwt"}}, func(s *corev1.Secret) {
 			s.Data["secret"] = []byte("rotated-value")
-			g.Expect(k8sClient.Update(ctx, s)).To(Succeed())
-		}).Should(Succeed())
+		})
 		Eventually(func(g Gomega) string {
 			return deploymentOf(ns, "meet-prosody")(g).Spec.Template.Annotations["jitsi.operator.dev/config-hash"]
 		}).ShouldNot(Equal(hash))
@@ -438,6 +431,47 @@ func resourceVersions(ns string) map[string]string {
 	return out
 }
 
+// waitSettled waits until every Deployment of JitsiDeployment "meet" in ns has rolled out and
+// "meet" reports it (Ready, not Progressing, at its generation), and returns "meet" as it then is.
+// From there on neither the Deployments' controller nor the operator has anything to write.
+func waitSettled(ns string) *jitsiv1alpha1.JitsiDeployment {
+	GinkgoHelper()
+	d := &jitsiv1alpha1.JitsiDeployment{}
+	Eventually(func(g Gomega) {
+		var deps appsv1.DeploymentList
+		g.Expect(k8sClient.List(ctx, &deps, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/instance": "meet"})).To(Succeed())
+		g.Expect(deps.Items).NotTo(BeEmpty())
+		for _, dep := range deps.Items {
+			want := int32(1)
+			if dep.Spec.Replicas != nil {
+				want = *dep.Spec.Replicas
+			}
+			g.Expect(dep.Status).To(And(HaveField("ObservedGeneration", dep.Generation), HaveField("Replicas", want),
+				HaveField("UpdatedReplicas", want), HaveField("ReadyReplicas", want)), "Deployment %s is rolling out", dep.Name)
+		}
+		d = &jitsiv1alpha1.JitsiDeployment{}
+		g.Expect(k8sClient.Get(ctx, key(ns, "meet"), d)).To(Succeed())
+		g.Expect(d.Status.ObservedGeneration).To(Equal(d.Generation))
+		for t, want := range map[string]metav1.ConditionStatus{
+			jitsiv1alpha1.ConditionReady: metav1.ConditionTrue, jitsiv1alpha1.ConditionProgressing: metav1.ConditionFalse} {
+			c := meta.FindStatusCondition(d.Status.Conditions, t)
+			g.Expect(c).NotTo(BeNil(), "no %s condition yet", t)
+			g.Expect(*c).To(And(HaveField("Status", want), HaveField("ObservedGeneration", d.Generation)), "%s: %s", t, c.Message)
+		}
+	}, "60s").Should(Succeed())
+	return d
+}
+
+// withoutGenerations is st without the generations it was observed at.
+func withoutGenerations(st jitsiv1alpha1.JitsiDeploymentStatus) jitsiv1alpha1.JitsiDeploymentStatus {
+	out := st.DeepCopy()
+	out.ObservedGeneration = 0
+	for i := range out.Conditions {
+		out.Conditions[i].ObservedGeneration = 0
+	}
+	return *out
+}
+
 var _ = Describe("JitsiDeployment web front end", func() {
 	It("publishes it over HTTPS with an Ingress, and says when the address and the certificate exist", func() {
 		ns := newNamespace()
@@ -455,8 +489,9 @@ var _ = Describe("JitsiDeployment web front end", func() {
 		Eventually(condition(ns, "meet", jitsiv1alpha1.ConditionWebReachable)).Should(HaveField("Reason", jitsiv1alpha1.ReasonIngressPending))
 
 		By("the ingress controller gives an address")
-		ing.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "203.0.113.80"}}
-		Expect(k8sClient.Status().Update(ctx, ing)).To(Succeed())
+		updateStatus(ing, func(ing *networkingv1.Ingress) {
+			ing.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "203.0.113.80"}}
+		})
 		Eventually(condition(ns, "meet", jitsiv1alpha1.ConditionWebReachable)).Should(HaveField("Reason", jitsiv1alpha1.ReasonCertificatePending))
 		Eventually(condition(ns, "meet", "Ready")).Should(HaveField("Reason", jitsiv1alpha1.ReasonCertificatePending))
 
@@ -497,13 +532,14 @@ var _ = Describe("JitsiDeployment web front end through the Gateway API", func()
 
 		By("the Gateway accepts the route")
 		gwns := gatewayv1.Namespace("gateways")
-		route.Status.Parents = []gatewayv1.RouteParentStatus{{
-			ParentRef:      gatewayv1.ParentReference{Name: "public", Namespace: &gwns},
-			ControllerName: "example.net/gateway-controller",
-			Conditions: []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue, Reason: "Accepted",
-				Message: "attached", LastTransitionTime: metav1.Now(), ObservedGeneration: route.Generation}},
-		}}
-		Expect(k8sClient.Status().Update(ctx, route)).To(Succeed())
+		updateStatus(route, func(route *gatewayv1.HTTPRoute) {
+			route.Status.Parents = []gatewayv1.RouteParentStatus{{
+				ParentRef:      gatewayv1.ParentReference{Name: "public", Namespace: &gwns},
+				ControllerName: "example.net/gateway-controller",
+				Conditions: []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue, Reason: "Accepted",
+					Message: "attached", LastTransitionTime: metav1.Now(), ObservedGeneration: route.Generation}},
+			}}
+		})
 		Eventually(condition(ns, "meet", jitsiv1alpha1.ConditionWebReachable)).Should(HaveField("Status", metav1.ConditionTrue))
 
 		By("back to an Ingress")
@@ -518,14 +554,8 @@ var _ = Describe("JitsiDeployment web front end through the Gateway API", func()
 // updateJitsi changes the spec of JitsiDeployment "meet", again on a conflict (the operator writes
 // its status meanwhile).
 func updateJitsi(ns string, change func(*jitsiv1alpha1.JitsiDeployment)) {
-	Eventually(func() error {
-		d := &jitsiv1alpha1.JitsiDeployment{}
-		if err := k8sClient.Get(ctx, key(ns, "meet"), d); err != nil {
-			return err
-		}
-		change(d)
-		return k8sClient.Update(ctx, d)
-	}).Should(Succeed())
+	GinkgoHelper()
+	updateSpec(&jitsiv1alpha1.JitsiDeployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "meet"}}, change)
 }
 
 var _ = Describe("JitsiDeployment TURN", func() {
@@ -573,19 +603,18 @@ var _ = Describe("JitsiDeployment TURN", func() {
 		Expect(turnHash).NotTo(BeEmpty())
 
 		By("a new shared secret: Prosody and the TURN server roll, the web does not")
-		s := &corev1.Secret{}
-		Expect(k8sClient.Get(ctx, key(ns, "turn-shared"), s)).To(Succeed())
-		s.Data["secret"] = []byte("second-shared-secret")
-		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		updateSpec(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "turn-shared"}}, func(s *corev1.Secret) {
+			s.Data["secret"] = []byte("second-shared-secret")
+		})
 		Eventually(templateHash(ns, "meet-prosody")).ShouldNot(Equal(prosodyHash))
 		Eventually(templateHash(ns, "meet-turn")).ShouldNot(Equal(turnHash))
 		Expect(templateHash(ns, "meet-web")(Default)).To(Equal(webHash))
 
 		By("a new certificate: only the TURN server rolls")
 		prosodyHash, turnHash = templateHash(ns, "meet-prosody")(Default), templateHash(ns, "meet-turn")(Default)
-		Expect(k8sClient.Get(ctx, key(ns, "turn-tls"), s)).To(Succeed())
-		s.Data["tls.crt"] = []byte("cert-2")
-		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		updateSpec(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "turn-tls"}}, func(s *corev1.Secret) {
+			s.Data["tls.crt"] = []byte("cert-2")
+		})
 		Eventually(templateHash(ns, "meet-turn")).ShouldNot(Equal(turnHash))
 		Consistently(templateHash(ns, "meet-prosody"), "1s").Should(Equal(prosodyHash))
 

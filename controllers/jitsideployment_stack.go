@@ -39,9 +39,13 @@ func (r *JitsiDeploymentReconciler) ensureStack(ctx context.Context, d *jitsiv1a
 			continue
 		}
 		want := render.JVBAdvertise(d, b)
-		if !slices.ContainsFunc(d.Status.MediaEndpoints, func(e jitsiv1alpha1.MediaEndpoint) bool {
+		inStatus := slices.ContainsFunc(d.Status.MediaEndpoints, func(e jitsiv1alpha1.MediaEndpoint) bool {
 			return e.Bridge == render.JVB(d, b.Index) && endpointString(d, e) == want
-		}) {
+		})
+		// The status in the cache can lag behind this reconcile's own status write, so a second
+		// reconcile a moment later would announce the address again: announced remembers it.
+		key := string(d.UID) + "/" + render.JVB(d, b.Index)
+		if was, _ := r.announced.Swap(key, want); !inStatus && was != want {
 			r.Recorder.Eventf(d, nil, corev1.EventTypeNormal, "MediaAddressAssigned", "Advertise",
 				"videobridge %s advertises %s", render.JVB(d, b.Index), want)
 		}

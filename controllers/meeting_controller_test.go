@@ -57,12 +57,10 @@ func verify(ns, token string) *meeting.Claims {
 
 // setEndTime moves a Meeting's end, retrying conflicts with the controller.
 func setEndTime(ns, name string, end time.Time) {
-	Eventually(func(g Gomega) {
-		m := &jitsiv1alpha1.Meeting{}
-		g.Expect(k8sClient.Get(ctx, key(ns, name), m)).To(Succeed())
+	GinkgoHelper()
+	updateSpec(&jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, func(m *jitsiv1alpha1.Meeting) {
 		m.Spec.EndTime = &metav1.Time{Time: end}
-		g.Expect(k8sClient.Update(ctx, m)).To(Succeed())
-	}).Should(Succeed())
+	})
 }
 
 // moderatorTokenExpiry reads the expiry of the moderator token in a Meeting's access Secret.
@@ -159,12 +157,9 @@ var _ = Describe("Meeting", func() {
 			}
 		}
 		Eventually(signedWith("first-signing-secret")).Should(Succeed())
-		Eventually(func(g Gomega) {
-			s := &corev1.Secret{}
-			g.Expect(k8sClient.Get(ctx, key(ns, "jwt"), s)).To(Succeed())
+		updateSpec(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jwt"}}, func(s *corev1.Secret) {
 			s.Data["key"] = []byte("second-signing-secret")
-			g.Expect(k8sClient.Update(ctx, s)).To(Succeed())
-		}).Should(Succeed())
+		})
 		Eventually(signedWith("second-signing-secret")).Should(Succeed())
 	})
 
@@ -212,12 +207,8 @@ var _ = Describe("Meeting", func() {
 		By("the room opening")
 		// As the receiver writes: read fresh, update, again on a conflict with the controller.
 		setStatus := func(change func(*jitsiv1alpha1.MeetingStatus)) {
-			Eventually(func(g Gomega) {
-				m := &jitsiv1alpha1.Meeting{}
-				g.Expect(k8sClient.Get(ctx, key(ns, "standup"), m)).To(Succeed())
-				change(&m.Status)
-				g.Expect(k8sClient.Status().Update(ctx, m)).To(Succeed())
-			}).Should(Succeed())
+			updateStatus(&jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "standup"}},
+				func(m *jitsiv1alpha1.Meeting) { change(&m.Status) })
 		}
 		setStatus(func(st *jitsiv1alpha1.MeetingStatus) { st.StartedAt = &metav1.Time{Time: now} })
 		Eventually(meetingStatus(ns, "standup")).Should(HaveField("Phase", jitsiv1alpha1.MeetingInProgress))
@@ -229,11 +220,17 @@ var _ = Describe("Meeting", func() {
 		Eventually(eventReasons(ns, "standup")).Should(ContainElements("PhaseInProgress", "PhaseCompleted"))
 
 		By("a meeting whose end passes with nobody there")
+		// Scheduled is asserted while the end is an hour away, so no wait before it can make it
+		// late; only then is the end brought a few seconds close, and Expired must follow it.
 		newMeeting(ns, "missed", func(m *jitsiv1alpha1.Meeting) {
-			m.Spec.StartTime = &metav1.Time{Time: now.Add(-time.Minute)}
-			m.Spec.EndTime = &metav1.Time{Time: now.Add(3 * time.Second)}
+			m.Spec.StartTime = &metav1.Time{Time: time.Now().Add(-time.Minute)}
+			m.Spec.EndTime = &metav1.Time{Time: time.Now().Add(time.Hour)}
 		})
 		Eventually(meetingStatus(ns, "missed")).Should(HaveField("Phase", jitsiv1alpha1.MeetingScheduled))
+		end := time.Now().Add(3 * time.Second).Truncate(time.Second) // as stored: whole seconds
+		setEndTime(ns, "missed", end)
 		Eventually(meetingStatus(ns, "missed"), "15s").Should(HaveField("Phase", jitsiv1alpha1.MeetingExpired))
+		Expect(time.Now()).To(BeTemporally(">=", end), "expired before its end")
+		Eventually(eventReasons(ns, "missed")).Should(ContainElements("PhaseScheduled", "PhaseExpired"))
 	})
 })

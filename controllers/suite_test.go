@@ -2,12 +2,14 @@ package controllers_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,6 +66,10 @@ var (
 	// fake recorders post their Jibri webhooks to it.
 	receiver        *httptest.Server
 	receiverHandler atomic.Pointer[http.Handler]
+
+	// operatorRequests counts every API request of the manager: its client, cache, API reader
+	// and event recorder. k8sClient, the specs' own, is not counted.
+	operatorRequests = &requestCounter{counts: map[string]int{}}
 )
 
 func TestControllers(t *testing.T) {
@@ -114,7 +120,9 @@ var _ = AfterSuite(func() {
 
 // startManager runs the operator's reconcilers as main.go wires them.
 func startManager() {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mcfg := rest.CopyConfig(cfg)
+	mcfg.Wrap(operatorRequests.wrap)
+	mgr, err := ctrl.NewManager(mcfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -155,6 +163,37 @@ func startManager() {
 		Expect(mgr.Start(mctx)).To(Succeed())
 	}()
 }
+
+// requestCounter counts API requests by "METHOD path", where a watch's method is WATCH: writes
+// are POST, PUT, PATCH and DELETE whatever the resource, events included.
+type requestCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *requestCounter) wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		method := req.Method
+		if req.URL.Query().Get("watch") == "true" {
+			method = "WATCH"
+		}
+		c.mu.Lock()
+		c.counts[method+" "+req.URL.Path]++
+		c.mu.Unlock()
+		return next.RoundTrip(req)
+	})
+}
+
+// snapshot is a copy of the counts so far.
+func (c *requestCounter) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.counts)
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 func stopTheManager() {
 	if stopManager == nil {
