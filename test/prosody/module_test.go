@@ -180,9 +180,10 @@ func TestModuleInRealProsody(t *testing.T) {
 // runProsodyAndClients starts Debian's Prosody with the module and the settings the operator
 // renders for deployment ns/meet (its Prosody ConfigMap, both files as the pod mounts them),
 // posting to the receiver at receiverURL, signed with eventsSecret; lets the XMPP clients of
-// clients.py join and leave room "standup", waits (at most 15 s) until done says everything
-// arrived, and stops Prosody again.
-func runProsodyAndClients(t *testing.T, receiverURL, eventsSecret string, done func() bool, clientArgs ...string) {
+// clients.py join and leave room "standup", waits (at most 30 s) until done says everything
+// arrived, and stops Prosody again. It returns Prosody's log (debug level), which the test logs
+// if it fails.
+func runProsodyAndClients(t *testing.T, receiverURL, eventsSecret string, done func() bool, clientArgs ...string) (prosodyLog string) {
 	t.Helper()
 	dir := t.TempDir()
 	plugins := filepath.Join(dir, "plugins")
@@ -243,11 +244,15 @@ Component "muc.meet.jitsi" "muc"
 	defer func() {
 		_ = prosody.Process.Signal(os.Interrupt)
 		_ = prosody.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "prosody.log"))
-			t.Logf("prosody.log:\n%s", b)
-		}
+		b, _ := os.ReadFile(filepath.Join(dir, "prosody.log"))
+		prosodyLog = string(b)
 	}()
+	// After the test's own checks, which may fail on what the log explains.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("prosody.log:\n%s", prosodyLog)
+		}
+	})
 	waitListening(t, port)
 
 	clients, _ := filepath.Abs("clients.py")
@@ -256,10 +261,11 @@ Component "muc.meet.jitsi" "muc"
 	if err != nil {
 		t.Fatalf("XMPP clients: %v\n%s", err, out)
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !done() && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
+	return // the deferred stop fills in prosodyLog
 }
 
 func validSignature(body []byte, signature string) bool {

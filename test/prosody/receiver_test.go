@@ -1,16 +1,23 @@
 package prosody_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -18,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
 )
 
@@ -29,6 +37,69 @@ import (
 type operator struct {
 	cl       client.Client
 	receiver *httptest.Server
+
+	mu sync.Mutex
+	// accessAnswers are the receiver's answers to the module's validate-access requests, in order.
+	accessAnswers []accessAnswer
+	// roomCreated, when set, runs as a room-created event of the module arrives, before the
+	// receiver handles it.
+	roomCreated func()
+}
+
+type accessAnswer struct {
+	Code    int
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason"`
+}
+
+// observe passes each request on to the receiver, noting what the tests need to know happened.
+func (o *operator) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		switch r.URL.Path {
+		case "/v1/prosody/events":
+			var e struct {
+				Event string `json:"event"`
+			}
+			o.mu.Lock()
+			hook := o.roomCreated
+			o.mu.Unlock()
+			if json.Unmarshal(body, &e) == nil && e.Event == "room-created" && hook != nil {
+				hook()
+			}
+			next.ServeHTTP(w, r)
+		case "/v1/prosody/validate-access":
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			a := accessAnswer{Code: rec.Code}
+			_ = json.Unmarshal(rec.Body.Bytes(), &a)
+			o.mu.Lock()
+			o.accessAnswers = append(o.accessAnswers, a)
+			o.mu.Unlock()
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// onRoomCreated sets what runs as a room-created event arrives, before the receiver handles it.
+func (o *operator) onRoomCreated(f func()) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.roomCreated = f
+}
+
+// answers are the receiver's answers to the module's access checks so far.
+func (o *operator) answers() []accessAnswer {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]accessAnswer(nil), o.accessAnswers...)
 }
 
 const ns, key = "default", "a-generated-events-secret"
@@ -71,10 +142,10 @@ func startOperator(t *testing.T, meeting func(*jitsiv1alpha1.Meeting)) *operator
 		meeting(m)
 	}
 	must(t, cl.Create(ctx, m))
-	receiver := httptest.NewServer((&webhook.Server{Client: cl, Reader: cl}).Handler())
-	t.Cleanup(receiver.Close)
-
-	return &operator{cl: cl, receiver: receiver}
+	o := &operator{cl: cl}
+	o.receiver = httptest.NewServer(o.observe((&webhook.Server{Client: cl, Reader: cl}).Handler()))
+	t.Cleanup(o.receiver.Close)
+	return o
 }
 
 func (o *operator) status(t *testing.T) jitsiv1alpha1.MeetingStatus {
@@ -115,14 +186,32 @@ func TestJoinsReachTheMeeting(t *testing.T) {
 // TestRoomsCloseAtTheirEnd: the receiver tells the module when the room's meeting ends, and the
 // module closes the room then, with Alice still in it.
 func TestRoomsCloseAtTheirEnd(t *testing.T) {
-	var end time.Time
 	o := startOperator(t, func(m *jitsiv1alpha1.Meeting) {
-		// Timed from when the API server is up, which takes a few seconds.
-		end = time.Now().Add(5 * time.Second)
-		m.Spec.StartTime = &metav1.Time{Time: end.Add(-time.Hour)}
-		m.Spec.EndTime = &metav1.Time{Time: end}
+		m.Spec.StartTime = &metav1.Time{Time: time.Now().Add(-time.Hour)}
 	})
-	runProsodyAndClients(t, o.receiver.URL, key, func() bool { return o.status(t).EndedAt != nil }, "stay=9")
+	// The meeting gets its end as Alice opens the room, however long Prosody and the clients took
+	// to come up: a few seconds ahead, well before she would leave on her own (stay=12).
+	var mu sync.Mutex
+	var end time.Time
+	o.onRoomCreated(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !end.IsZero() {
+			return
+		}
+		end = time.Now().Add(4 * time.Second).Truncate(time.Second)
+		patch := []byte(`{"spec":{"endTime":"` + end.UTC().Format(time.RFC3339) + `"}}`)
+		m := &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "standup"}}
+		if err := o.cl.Patch(context.Background(), m, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			t.Errorf("setting the meeting's end: %v", err)
+		}
+	})
+	runProsodyAndClients(t, o.receiver.URL, key, func() bool { return o.status(t).EndedAt != nil }, "stay=12")
+	mu.Lock()
+	defer mu.Unlock()
+	if end.IsZero() {
+		t.Fatal("the module posted no room-created event")
+	}
 	st := o.status(t)
 	if st.EndedAt == nil {
 		t.Fatal("the room was not closed")
@@ -143,9 +232,22 @@ func TestEndedMeetingsAdmitNobody(t *testing.T) {
 		m.Spec.StartTime = &metav1.Time{Time: ended.Add(-time.Hour)}
 		m.Spec.EndTime = &metav1.Time{Time: ended}
 	})
-	runProsodyAndClients(t, o.receiver.URL, key, func() bool { return true }, "stay=3")
+	prosodyLog := runProsodyAndClients(t, o.receiver.URL, key, func() bool { return len(o.answers()) > 0 }, "stay=3")
 	if st := o.status(t); len(st.Participants) != 0 {
 		t.Errorf("someone joined a meeting that ended: %+v", st.Participants)
+	}
+	// The refusal is the module's: it is loaded on the MUC component (the line it logs once
+	// configured), asked the receiver about Alice's one join, was told no, and turned her away.
+	module := "muc.meet.jitsi:" + render.EventsModuleName + "\tinfo\t"
+	if loaded := module + "posting conference events to " + o.receiver.URL; !strings.Contains(prosodyLog, loaded) {
+		t.Errorf("Prosody did not load %s on muc.meet.jitsi: no %q in its log", render.EventsModuleName, loaded)
+	}
+	want := accessAnswer{Code: http.StatusOK, Allowed: false, Reason: "the meeting has ended"}
+	if got := o.answers(); len(got) != 1 || got[0] != want {
+		t.Errorf("the receiver answered %+v to the module's access checks, want one %+v", got, want)
+	}
+	if refused := module + "alice@meet.jitsi may not join standup@muc.meet.jitsi: the meeting has ended"; !strings.Contains(prosodyLog, refused) {
+		t.Errorf("the module did not turn Alice away: no %q in its log", refused)
 	}
 }
 
