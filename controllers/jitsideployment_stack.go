@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +36,7 @@ func (r *JitsiDeploymentReconciler) ensureStack(ctx context.Context, d *jitsiv1a
 			return err
 		}
 	}
+	var news []string
 	for _, b := range in.Bridges {
 		if b.AdvertiseIP == "" {
 			continue
@@ -46,9 +49,13 @@ func (r *JitsiDeploymentReconciler) ensureStack(ctx context.Context, d *jitsiv1a
 		// reconcile a moment later would announce the address again: announced remembers it.
 		key := string(d.UID) + "/" + render.JVB(d, b.Index)
 		if was, _ := r.announced.Swap(key, want); !inStatus && was != want {
-			r.Recorder.Eventf(d, nil, corev1.EventTypeNormal, "MediaAddressAssigned", "Advertise",
-				"videobridge %s advertises %s", render.JVB(d, b.Index), want)
+			news = append(news, fmt.Sprintf("videobridge %s advertises %s", render.JVB(d, b.Index), want))
 		}
+	}
+	// One event for all of them: events of one reason on one object version are one series to
+	// the events library (it ignores the message), written as a create and a racing patch.
+	if len(news) > 0 {
+		r.Recorder.Eventf(d, nil, corev1.EventTypeNormal, "MediaAddressAssigned", "Advertise", "%s", strings.Join(news, "; "))
 	}
 	return nil
 }
