@@ -3,24 +3,16 @@ package jibri_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
+	"github.com/jitsi-operator/jitsi-operator/internal/podhttp/podhttptest"
 )
-
-// answer is a transport that answers every request with 200 and body, without a network.
-type answer []byte
-
-func (a answer) RoundTrip(r *http.Request) (*http.Response, error) {
-	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader(string(a))), Request: r}, nil
-}
 
 func health(t *testing.T, body []byte) (jibri.Health, error) {
 	t.Helper()
-	c := &jibri.Client{HTTP: &http.Client{Transport: answer(body)}}
+	c := &jibri.Client{HTTP: podhttptest.Client(body)}
 	return c.Health(context.Background(), "10.0.0.9")
 }
 

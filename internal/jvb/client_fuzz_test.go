@@ -3,24 +3,15 @@ package jvb_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/jitsi-operator/jitsi-operator/internal/jvb"
+	"github.com/jitsi-operator/jitsi-operator/internal/podhttp/podhttptest"
 )
-
-// answer is a transport that answers every request with 200 and body, without a network.
-type answer []byte
-
-func (a answer) RoundTrip(r *http.Request) (*http.Response, error) {
-	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader(string(a))), Request: r}, nil
-}
 
 func stats(t *testing.T, body []byte) (jvb.Stats, error) {
 	t.Helper()
-	c := &jvb.Client{HTTP: &http.Client{Transport: answer(body)}}
+	c := &jvb.Client{HTTP: podhttptest.Client(body)}
 	return c.Stats(context.Background(), "10.0.0.7")
 }
 
