@@ -544,6 +544,11 @@ var _ = Describe("Jibri's webhooks", func() {
 		}
 		pod("jibri-pool-a-0", "pool-a")
 		pod("stranger", "pool-b")
+		// The receiver finds pools and recorders in its cache only: this spec is about the
+		// webhooks, not about the cache's lag.
+		cached(&jitsiv1alpha1.JibriPool{ObjectMeta: metav1.ObjectMeta{Name: "pool-a", Namespace: ns}}, func() bool { return true })
+		cached(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "jibri-pool-a-0", Namespace: ns}}, func() bool { return true })
+		cached(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "stranger", Namespace: ns}}, func() bool { return true })
 		base := "/v1/jibri/pools/" + ns + "/pool-a/" + render.JibriWebhookToken([]byte(eventsSecret), ns, "pool-a")
 		vector := func(name string) []byte {
 			b, err := os.ReadFile(filepath.Join("testdata", name))
