@@ -13,6 +13,7 @@ import (
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/destination"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
@@ -172,14 +173,22 @@ func (r *JibriPoolReconciler) streamTarget(ctx context.Context, pool *jitsiv1alp
 		return "", fmt.Sprintf("%d destinations need the pool's relay (spec.streaming.relay.enabled on pool %s)", len(dests), pool.Name), nil
 	}
 	ref := dests[0].StreamKeySecretRef
-	key, err := secretValue(ctx, r.Client, m.Namespace, corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: ref.Key})
+	key, err := secretValue(ctx, r.secrets(), m.Namespace, corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: ref.Key})
 	if apierrors.IsNotFound(err) || err == errMissingKey || err == nil && strings.TrimSpace(string(key)) == "" {
 		return "", fmt.Sprintf("the stream key of destination %s (Secret %s, key %s) does not exist", dests[0].Name, ref.Name, ref.Key), nil
 	}
 	if err != nil {
 		return "", "", err
 	}
-	return strings.TrimSuffix(dests[0].URL, "/") + "/" + strings.TrimSpace(string(key)), "", nil
+	target = strings.TrimSuffix(dests[0].URL, "/") + "/" + strings.TrimSpace(string(key))
+	if err := r.Destinations.Check(ctx, target); err != nil {
+		if destination.IsTransient(err) {
+			return "", "", fmt.Errorf("destination %s: %w", dests[0].Name, err) // a lookup: again later
+		}
+		// Refusals never quote the key.
+		return "", fmt.Sprintf("destination %s is refused: %v", dests[0].Name, err), nil
+	}
+	return target, "", nil
 }
 
 // queueStream says in m's status that its live stream waits for a recorder.

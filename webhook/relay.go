@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/destination"
 	"github.com/jitsi-operator/jitsi-operator/internal/events"
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
@@ -32,7 +35,7 @@ func (s *Server) relayDestinations(w http.ResponseWriter, r *http.Request) {
 			s.answer(w, r, "rtmp", nil, err)
 			return
 		}
-		target, err := uiTarget(key, stream, r.PathValue("namespace"), r.PathValue("pool"))
+		target, err := s.uiTarget(r.Context(), key, stream, r.PathValue("namespace"), r.PathValue("pool"))
 		if err != nil {
 			s.answer(w, r, "rtmp", nil, err)
 			return
@@ -49,22 +52,55 @@ func (s *Server) relayDestinations(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, r, "rtmp", nil, fail(http.StatusForbidden, "MeetingEnded", "the meeting has ended"))
 		return
 	}
-	var lines []string
+	var pushes []push
 	for _, d := range m.Spec.Streaming.Destinations {
-		secret := &corev1.Secret{}
-		err := s.Client.Get(r.Context(), types.NamespacedName{Namespace: m.Namespace, Name: d.StreamKeySecretRef.Name}, secret)
-		if err != nil && !apierrors.IsNotFound(err) {
+		data, err := s.secretData(r.Context(), types.NamespacedName{Namespace: m.Namespace, Name: d.StreamKeySecretRef.Name})
+		if err != nil {
 			s.answer(w, r, "rtmp", nil, err)
 			return
 		}
-		key := strings.TrimSpace(string(secret.Data[d.StreamKeySecretRef.Key]))
+		key := strings.TrimSpace(string(data[d.StreamKeySecretRef.Key]))
 		if key == "" {
 			// The controller reports the missing key in the Meeting's status.
 			continue
 		}
-		lines = append(lines, d.Name+" "+strings.TrimSuffix(d.URL, "/")+"/"+key)
+		pushes = append(pushes, push{dest: d, url: strings.TrimSuffix(d.URL, "/") + "/" + key})
 	}
-	writeDestinations(w, lines)
+	writeDestinations(w, s.admitted(r.Context(), m, pushes))
+}
+
+// push is a destination the relay may be told about, with its URL (stream key included).
+type push struct {
+	dest jitsiv1alpha1.StreamDestination
+	url  string
+}
+
+// admitted are the lines of the pushes the destination policy accepts, checked when the relay
+// asks (a host's addresses may have changed since the Meeting was reconciled) and all at once
+// (each host lookup is bounded by the policy's timeout). A refused one is left out and logged
+// without its URL or key (the Meeting's Ready condition says why too, unless it is the key).
+func (s *Server) admitted(ctx context.Context, m *jitsiv1alpha1.Meeting, pushes []push) []string {
+	errs := make([]error, len(pushes))
+	var wg sync.WaitGroup
+	for i := range pushes {
+		wg.Go(func() { errs[i] = s.Destinations.Check(ctx, pushes[i].url) })
+	}
+	wg.Wait()
+	var lines []string
+	for i, p := range pushes {
+		if err := errs[i]; err != nil {
+			why := err.Error()
+			if destination.CheckSyntax(p.dest.URL) == nil && destination.CheckSyntax(p.url) != nil {
+				ref := p.dest.StreamKeySecretRef
+				why = fmt.Sprintf("its stream key (Secret %s, key %s) makes the URL unusable: %s", ref.Name, ref.Key, why)
+			}
+			log.FromContext(ctx).Info("streaming destination refused: the relay is not told about it",
+				"meeting", m.Namespace+"/"+m.Name, "destination", p.dest.Name, "why", why)
+			continue
+		}
+		lines = append(lines, p.dest.Name+" "+p.url)
+	}
+	return lines
 }
 
 // writeDestinations answers the relay one destination per line.
@@ -94,7 +130,7 @@ func (s *Server) handleDestinationStatus(w http.ResponseWriter, r *http.Request)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := uiTarget(key, stream, r.PathValue("namespace"), r.PathValue("pool")); err != nil {
+		if _, err := s.uiTarget(r.Context(), key, stream, r.PathValue("namespace"), r.PathValue("pool")); err != nil {
 			return nil, err
 		}
 		return map[string]any{"applied": false, "reason": "a stream started from the meeting"}, nil
@@ -135,12 +171,11 @@ func (s *Server) handleDestinationStatus(w http.ResponseWriter, r *http.Request)
 // scrub removes every stream key of m from msg (an ffmpeg error may quote its URL), and bounds it.
 func (s *Server) scrub(ctx context.Context, m *jitsiv1alpha1.Meeting, msg string) (string, error) {
 	for _, d := range m.Spec.Streaming.Destinations {
-		secret := &corev1.Secret{}
-		err := s.Client.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: d.StreamKeySecretRef.Name}, secret)
-		if err != nil && !apierrors.IsNotFound(err) {
+		data, err := s.secretData(ctx, types.NamespacedName{Namespace: m.Namespace, Name: d.StreamKeySecretRef.Name})
+		if err != nil {
 			return "", err
 		}
-		if key := strings.TrimSpace(string(secret.Data[d.StreamKeySecretRef.Key])); key != "" {
+		if key := strings.TrimSpace(string(data[d.StreamKeySecretRef.Key])); key != "" {
 			msg = strings.ReplaceAll(msg, key, "<stream key>")
 		}
 	}
@@ -190,11 +225,10 @@ func (s *Server) relayStream(r *http.Request, stream string) (*jitsiv1alpha1.Mee
 // pool's deployment's events secret (the pool's other keys derive from it).
 func (s *Server) relayToken(r *http.Request) ([]byte, error) {
 	ns, poolName := r.PathValue("namespace"), r.PathValue("pool")
-	unauthorized := fail(http.StatusUnauthorized, "Unauthorized", "the URL does not carry a pool's relay token")
 	pool := &jitsiv1alpha1.JibriPool{}
 	if err := s.Client.Get(r.Context(), types.NamespacedName{Namespace: ns, Name: poolName}, pool); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, unauthorized
+			return nil, refuse("UnknownPool")
 		}
 		return nil, err
 	}
@@ -203,7 +237,7 @@ func (s *Server) relayToken(r *http.Request) ([]byte, error) {
 		return nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(r.PathValue("token")), []byte(render.RelayToken(key, ns, poolName))) != 1 {
-		return nil, unauthorized
+		return nil, refuse("BadToken")
 	}
 	return key, nil
 }

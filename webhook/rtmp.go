@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/events"
@@ -32,11 +33,10 @@ func (s *Server) rtmpPublishDone(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRTMP(w http.ResponseWriter, r *http.Request, kind events.Kind) (map[string]any, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
-	if err := r.ParseForm(); err != nil {
+	if err := r.ParseForm(); err != nil { // the body is bounded by limitBody
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, fail(http.StatusRequestEntityTooLarge, "BodyTooLarge", "the body is larger than %d bytes", MaxBody)
+			return nil, tooLarge(tooBig.Limit)
 		}
 		return nil, fail(http.StatusBadRequest, "BadForm", "the body is not a form")
 	}
@@ -118,18 +118,25 @@ func (s *Server) uiStream(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = uiTarget(secret, name, ns, poolName)
+	_, err = s.uiTarget(ctx, secret, name, ns, poolName)
 	return err
 }
 
 var uiRefused = fail(http.StatusForbidden, "UnknownStream", "the stream name is not signed by a recorder of the pool")
 
 // uiTarget is the URL the person typed, carried by a relay name of pool ns/poolName signed with
-// its key (derived from eventsSecret).
-func uiTarget(eventsSecret []byte, name, ns, poolName string) (string, error) {
+// its key (derived from eventsSecret). A signed name whose URL the destination policy refuses
+// is refused too (DestinationRefused): the signature says a recorder of the pool made the
+// name, not that the URL leads anywhere the relay may push to.
+func (s *Server) uiTarget(ctx context.Context, eventsSecret []byte, name, ns, poolName string) (string, error) {
 	claimedNS, claimedPool, target, ok := render.ParseRelayUIName(render.RelayUIKey(eventsSecret, ns, poolName), name)
 	if !ok || claimedNS != ns || claimedPool != poolName || !strings.HasPrefix(target, "rtmp://") && !strings.HasPrefix(target, "rtmps://") {
 		return "", uiRefused
+	}
+	if err := s.Destinations.Check(ctx, target); err != nil {
+		// The refusal never quotes the URL's path, where the stream key is.
+		log.FromContext(ctx).Info("refused a stream started from the meeting", "namespace", ns, "pool", poolName, "why", err.Error())
+		return "", fail(http.StatusForbidden, "DestinationRefused", "the stream's destination is refused: %s", err.Error())
 	}
 	return target, nil
 }

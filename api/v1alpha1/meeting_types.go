@@ -181,9 +181,15 @@ type StreamDestination struct {
 	Name string `json:"name"`
 
 	// url is the RTMP or RTMPS ingest URL without the stream key, for example
-	// rtmp://a.rtmp.youtube.com/live2.
+	// rtmp://a.rtmp.youtube.com/live2. It holds only letters, digits and !%&()*+,-./:=?@[]_~
+	// (no spaces, quotes, ';', '{', '}', '#' or '$') and no user:password@. The operator also
+	// refuses a host that resolves to loopback, link-local (the cloud metadata endpoint),
+	// multicast or the cluster's own networks unless its allow-list admits it; a refused
+	// destination is reported in the Ready condition and is never pushed to.
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:Pattern=`^rtmps?://[^\s]+$`
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('rtmp://') || self.startsWith('rtmps://')",message="url must start with rtmp:// or rtmps://"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[]A-Za-z0-9!%&()*+,./:=?@_~[-]+$')",message="url may hold only letters, digits and !%&()*+,-./:=?@[]_~: no spaces, quotes, ';', '{', '}', '#', '$' or other characters"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^rtmps?://[^/?]*@')",message="url may not carry a user name or password (user:password@host); the secret goes in the stream key"
 	// +required
 	URL string `json:"url"`
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
 	"github.com/jitsi-operator/jitsi-operator/hack/internal/latency"
+	"github.com/jitsi-operator/jitsi-operator/internal/destination"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri/jibritest"
 	"github.com/jitsi-operator/jitsi-operator/internal/jvb"
@@ -212,8 +214,10 @@ func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 		return err
 	}
 	receiverURL = "http://" + listener.Addr().String()
+	// The bench's streams go to loopback: the one network its destinations may use.
+	dests := &destination.Policy{AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	go func() {
-		_ = http.Serve(listener, (&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}).Handler())
+		_ = http.Serve(listener, (&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Destinations: dests}).Handler())
 	}()
 	go func() { <-ctx.Done(); listener.Close() }()
 	receiver := func(string) string { return receiverURL }
@@ -221,11 +225,11 @@ func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 		Bridges: &jvb.Client{}, StatsPeriod: statsPeriod}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&controllers.MeetingReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bench")}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.MeetingReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bench"), Destinations: dests}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&controllers.JibriPoolReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("bench"),
-		ReceiverURL: receiver, Jibri: &jibri.Client{}, HealthPeriod: time.Second}).SetupWithManager(mgr); err != nil {
+		ReceiverURL: receiver, Jibri: &jibri.Client{}, HealthPeriod: time.Second, Destinations: dests}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	go func() { _ = mgr.Start(ctx) }()
