@@ -122,7 +122,9 @@ var _ = Describe("JibriPool controller", func() {
 		Expect(k8sClient.Get(ctx, key(ns, "rec-jibri"), secret)).To(Succeed())
 		hook := string(secret.Data[render.KeyWebhookSubscribers])
 		Expect(hook).To(HavePrefix(receiver.URL + "/v1/jibri/pools/" + ns + "/rec/"))
-		Expect(string(secret.Data[render.KeyRecordingURL])).To(Equal(receiver.URL + "/v1/jibri/recording-complete?deployment=" + ns + "/meet"))
+		Expect(string(secret.Data[render.KeyRecordingURL])).To(Equal(receiver.URL + "/v1/jibri/recording-complete?pool=" + ns + "/rec"))
+		Expect(secret.Data).To(HaveKey("JITSI_OPERATOR_REPORT_KEY"), "the recorders' own report key")
+		Expect(secret.Data).NotTo(HaveKey(render.KeyWebhookSecret), "never the deployment's events secret")
 
 		// The fake recorder's startup status reaches the receiver, which notes it on the pod.
 		Eventually(func(g Gomega) string {

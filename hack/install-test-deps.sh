@@ -2,7 +2,7 @@
 # Installs what the tests need beyond Go, from Debian's packages: a real Prosody (with Lua 5.4)
 # and slixmpp for the Prosody module test, nginx with the RTMP module and ffmpeg for the RTMP relay
 # test, coturn for the TURN test, PulseAudio (with its clients and ALSA's pulse plugin) for the
-# recorder's PulseAudio test, and curl and openssl for the shipped scripts. Does nothing when they
+# recorder's PulseAudio test, and curl for the shipped scripts. Does nothing when they
 # are already there. Debian starts Prosody, nginx and coturn as services on install; the tests run
 # their own, so the services are stopped again (PulseAudio starts per user, never as a service).
 set -euo pipefail
@@ -22,10 +22,9 @@ command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null || m
 command -v pulseaudio >/dev/null || missing+=(pulseaudio)
 command -v pactl >/dev/null && command -v pacat >/dev/null || missing+=(pulseaudio-utils)
 compgen -G '/usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so' >/dev/null || missing+=(libasound2-plugins)
-# The shipped scripts (finalize, ffmpeg wrapper, relay push) and the tests that run them: curl,
-# and the openssl command line they sign and hash with.
+# The shipped scripts (finalize, ffmpeg wrapper, relay push) and the tests that run them post
+# with curl (they sign with sha256sum and the shell's own printf).
 command -v curl >/dev/null || missing+=(curl)
-command -v openssl >/dev/null || missing+=(openssl)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 sudo=()

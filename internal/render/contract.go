@@ -104,6 +104,14 @@ var Contracts = map[string]Contract{
 	// FATAL without the recorder and XMPP passwords or DISPLAY, check-writable /storage (the
 	// recordings and logs); jibri/rootfs/defaults/jibri.conf: the external API on
 	// JIBRI_HTTP_API_EXTERNAL_PORT.
+	// What the shipped scripts (jibri/*.sh) rely on: jibri/rootfs/etc/s6-overlay/scripts/jibri
+	// starts Jibri under with-contenv, so Jibri, its finalize script and its ffmpeg see the
+	// container's environment (JIBRI_INSTANCE_ID, the JITSI_OPERATOR_* variables). base/Dockerfile
+	// builds on debian:trixie-slim, whose /bin/sh is dash (printf a builtin) and whose essential
+	// coreutils and sed give sha256sum, stat, base64, cut, tr, basename and date; it installs curl,
+	// and jibri/Dockerfile installs rclone. Neither names openssl or xxd (openssl may come only as
+	// a dependency), so the scripts sign with the shell and sha256sum alone. jibri FileRecordingJibriService.kt (PROTOCOLS.md 3.6): the
+	// finalize script's one argument is <recordings dir>/<session id, [^a-zA-Z0-9_-] as "_">.
 	ComponentJibri: withShm(jitsiBase("jibri", []string{"/storage"}, map[string]string{"DISPLAY": ":0"},
 		[]string{"JIBRI_RECORDER_PASSWORD", "JIBRI_XMPP_PASSWORD"}, tcpPort("http-api", JibriAPIPort)), "2Gi"),
 	// coturn docker/coturn/debian/Dockerfile (tag docker/4.17.0-r0): setcap

@@ -13,8 +13,9 @@ import (
 )
 
 // FinalizeRecordingScript is Jibri's finalize script: it reports a finished recording's files
-// to the receiver (POST /v1/jibri/recording-complete), signed like the Prosody module's events.
-// The JibriPool's recorders mount it with mode 0755.
+// to the receiver (POST /v1/jibri/recording-complete?pool=<namespace>/<pool>), signed with the
+// pool's RecordingReportKey (HMAC-SHA256 of the body, hex, in X-Jitsi-Signature). The JibriPool's
+// recorders mount it with mode 0755.
 //
 //go:embed jibri/finalize-recording.sh
 var FinalizeRecordingScript string
@@ -28,11 +29,25 @@ func JibriWebhookToken(eventsSecret []byte, namespace, pool string) string {
 }
 
 // poolToken derives a pool's secret for one purpose from the deployment's events secret: no
-// storage, one per pool and purpose, and a new one with a new events secret.
+// storage, one per pool and purpose, and a new one with a new events secret. It is the first 40
+// hex digits of poolKey.
 func poolToken(eventsSecret []byte, purpose, namespace, pool string) string {
+	return poolKey(eventsSecret, purpose, namespace, pool)[:40]
+}
+
+// poolKey is HMAC-SHA256(events secret, "<purpose>/<namespace>/<pool>") in 64 hex digits. A
+// recorder holds only keys derived for its own pool, never the events secret itself.
+func poolKey(eventsSecret []byte, purpose, namespace, pool string) string {
 	mac := hmac.New(sha256.New, eventsSecret)
 	mac.Write([]byte(purpose + "/" + namespace + "/" + pool))
-	return hex.EncodeToString(mac.Sum(nil))[:40]
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// RecordingReportKey is the key a pool's recorders sign their finalize reports with, and the one
+// the receiver checks them against. All 64 hex digits of poolKey: as text they are exactly one
+// SHA-256 block, so the script's HMAC needs neither to hash nor to pad the key.
+func RecordingReportKey(eventsSecret []byte, namespace, pool string) string {
+	return poolKey(eventsSecret, "recording-report", namespace, pool)
 }
 
 // RelayToken is the secret part of a pool's relay URL at the receiver

@@ -14,16 +14,21 @@ import (
 
 // Recorder pod conventions (docker-jitsi-meet's jibri image, PROTOCOLS.md 3.8).
 const (
-	JibriAPIPort       = 2222
-	jibriScriptsDir    = "/opt/jitsi-operator"
-	jibriRecordingsDir = "/storage/recordings"
+	JibriAPIPort    = 2222
+	jibriScriptsDir = "/opt/jitsi-operator"
+	// JibriRecordingsDir is where Jibri writes (JIBRI_RECORDING_DIR): one directory per session.
+	JibriRecordingsDir = "/storage/recordings"
 	// CustomJibriConf is the file the image includes last (/config/custom-jibri.conf).
 	CustomJibriConf = "custom-jibri.conf"
 	// KeyWebhookSubscribers is the key, in the pool's Secret, of the webhook subscriber URL (it
 	// carries the pool's token, so it is a secret).
 	KeyWebhookSubscribers = "JIBRI_WEBHOOK_SUBSCRIBERS"
-	// KeyRecordingURL is the key, in the pool's Secret, of the finalize script's report URL.
+	// KeyRecordingURL is the key, in the pool's Secret, of the finalize script's report URL
+	// (<receiver>/v1/jibri/recording-complete?pool=<namespace>/<pool>).
 	KeyRecordingURL = "JITSI_OPERATOR_RECORDING_URL"
+	// KeyRecordingReportKey is the key, in the pool's Secret, of the key the finalize script signs
+	// its reports with (RecordingReportKey).
+	KeyRecordingReportKey = "JITSI_OPERATOR_REPORT_KEY"
 	// KeyRelayURL is the key, in the pool's Secret, of the RTMP relay's base URL at the receiver
 	// (<receiver>/v1/rtmp/pools/<namespace>/<pool>/<token>); it carries the pool's token.
 	KeyRelayURL = "JITSI_OPERATOR_RELAY_URL"
@@ -48,7 +53,7 @@ jibri.ffmpeg.audio-source = ${?JITSI_OPERATOR_AUDIO_SOURCE}
 jibri.ffmpeg.audio-device = ${?JITSI_OPERATOR_AUDIO_DEVICE}
 `
 
-// JibriPoolSecret names a pool's Secret of webhook and report URLs.
+// JibriPoolSecret names a pool's Secret of webhook and report URLs and keys.
 func JibriPoolSecret(pool *jitsiv1alpha1.JibriPool) string { return pool.Name + "-jibri" }
 
 // JibriAPIPolicy names the NetworkPolicy that fences a pool's recorders' HTTP API.
@@ -69,12 +74,13 @@ func JibriPod(in Input, pool *jitsiv1alpha1.JibriPool, name string, card *scalin
 		secretEnv("JIBRI_XMPP_PASSWORD", selector(in.Secrets.Generated, KeyJibriPassword)),
 		env("JIBRI_RECORDER_USER", JibriRecorderUser),
 		secretEnv("JIBRI_RECORDER_PASSWORD", selector(in.Secrets.Generated, KeyRecorderPassword)),
-		env("JIBRI_RECORDING_DIR", jibriRecordingsDir),
+		env("JIBRI_RECORDING_DIR", JibriRecordingsDir),
 		env("JIBRI_FINALIZE_RECORDING_SCRIPT_PATH", jibriScriptsDir+"/"+FinalizeRecordingFile),
 		env("JIBRI_HTTP_API_EXTERNAL_PORT", fmt.Sprint(JibriAPIPort)),
 		secretEnv("JIBRI_WEBHOOK_SUBSCRIBERS", selector(poolSecret, KeyWebhookSubscribers)),
 		secretEnv(KeyRecordingURL, selector(poolSecret, KeyRecordingURL)),
-		secretEnv("JITSI_OPERATOR_EVENTS_SECRET", in.Secrets.Webhook),
+		// The pool's own report key, never the deployment's events secret.
+		secretEnv(KeyRecordingReportKey, selector(poolSecret, KeyRecordingReportKey)),
 	)
 	if pool.Spec.Streaming.Relay != nil && pool.Spec.Streaming.Relay.Enabled {
 		// Streams started from the meeting go through the relay too (FFmpegRelayScript).

@@ -36,7 +36,7 @@ func TestRecorderPodWithPulseAudio(t *testing.T) {
 	if value(t, env, "JIBRI_INSTANCE_ID") != "recorders-x1" {
 		t.Error("jibriId must be the pod's name: the receiver checks it")
 	}
-	for _, name := range []string{"JIBRI_XMPP_PASSWORD", "JIBRI_RECORDER_PASSWORD", "JIBRI_WEBHOOK_SUBSCRIBERS", "JITSI_OPERATOR_EVENTS_SECRET", KeyRecordingURL} {
+	for _, name := range []string{"JIBRI_XMPP_PASSWORD", "JIBRI_RECORDER_PASSWORD", "JIBRI_WEBHOOK_SUBSCRIBERS", KeyRecordingReportKey, KeyRecordingURL} {
 		if e := env[name]; e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.Value != "" {
 			t.Errorf("%s must come from a Secret: %+v", name, e)
 		}

@@ -10,8 +10,9 @@ import (
 )
 
 // JibriPoolSecretObject renders a pool's Secret: the Jibri webhook subscriber base URL and the
-// relay's URL at the receiver (each carries a token derived from the events secret), and the
-// finalize script's report URL. Recorders read both through secretKeyRef.
+// relay's URL at the receiver (each carries a token derived from the events secret), the
+// finalize script's report URL and the keys recorders sign with (derived the same way, for this
+// pool only). Recorders and the relay read them through secretKeyRef.
 func JibriPoolSecretObject(d *jitsiv1alpha1.JitsiDeployment, pool *jitsiv1alpha1.JibriPool, receiverURL string, eventsSecret []byte) *corev1.Secret {
 	return &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
@@ -24,8 +25,9 @@ func JibriPoolSecretObject(d *jitsiv1alpha1.JitsiDeployment, pool *jitsiv1alpha1
 				JibriWebhookToken(eventsSecret, pool.Namespace, pool.Name)),
 			KeyRelayURL: fmt.Appendf(nil, "%s/v1/rtmp/pools/%s/%s/%s", receiverURL, pool.Namespace, pool.Name,
 				RelayToken(eventsSecret, pool.Namespace, pool.Name)),
-			KeyRelayUIKey:   []byte(RelayUIKey(eventsSecret, pool.Namespace, pool.Name)),
-			KeyRecordingURL: fmt.Appendf(nil, "%s/v1/jibri/recording-complete?deployment=%s/%s", receiverURL, d.Namespace, d.Name),
+			KeyRelayUIKey:         []byte(RelayUIKey(eventsSecret, pool.Namespace, pool.Name)),
+			KeyRecordingURL:       fmt.Appendf(nil, "%s/v1/jibri/recording-complete?pool=%s/%s", receiverURL, pool.Namespace, pool.Name),
+			KeyRecordingReportKey: []byte(RecordingReportKey(eventsSecret, pool.Namespace, pool.Name)),
 		},
 	}
 }

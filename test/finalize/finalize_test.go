@@ -1,8 +1,9 @@
 // Package finalize runs the shipped Jibri finalize script (internal/render/jibri/finalize-recording.sh)
 // as Jibri runs it, `sh finalize-recording.sh <session dir>`, against a real S3 server on loopback
 // (`rclone serve s3`, bin/rclone from make rclone) and a stand-in receiver that checks the
-// report's signature. Objects are read back with a request signed here (SigV4), independently of
-// the rclone client the script uses.
+// report's signature with the pool's report key, as the operator's receiver does. Objects are
+// read back with a request signed here (SigV4), independently of the rclone client the script
+// uses.
 package finalize
 
 import (
@@ -26,11 +27,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
 	"github.com/jitsi-operator/jitsi-operator/internal/testproc"
 )
 
 const (
 	eventsSecret = "events-secret-for-the-test"
+	recorder     = "recorders-0"
 	accessKey    = "AKIAFINALIZETEST"
 	secretKey    = "finalize-secret-key-never-printed"
 	room         = "standup-7f3a"
@@ -179,8 +182,13 @@ type reportFile struct {
 	SHA256    string `json:"sha256"`
 }
 
+// reportKey is the key pool team-a/recorders' finalize scripts sign with: derived from the
+// events secret, which recorders never hold.
+var reportKey = render.RecordingReportKey([]byte(eventsSecret), "team-a", "recorders")
+
 type report struct {
 	Timestamp  int64        `json:"timestamp"`
+	Recorder   string       `json:"recorder"`
 	Session    string       `json:"session"`
 	Room       string       `json:"room"`
 	MeetingURL string       `json:"meeting_url"`
@@ -200,7 +208,7 @@ func startReceiver(t testing.TB) *receiver {
 	r := &receiver{}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
-		h := hmac.New(sha256.New, []byte(eventsSecret))
+		h := hmac.New(sha256.New, []byte(reportKey))
 		h.Write(body)
 		if !hmac.Equal([]byte(req.Header.Get("X-Jitsi-Signature")), []byte(hex.EncodeToString(h.Sum(nil)))) {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
@@ -322,8 +330,9 @@ func wait(t testing.TB, g *testproc.Group, within time.Duration) int {
 
 func s3Env(rcv *receiver, s *s3Server, bucket, prefix, creds string, extra ...string) []string {
 	return append([]string{
-		"JITSI_OPERATOR_RECORDING_URL=" + rcv.URL + "/v1/jibri/recording-complete?deployment=team-a/meet",
-		"JITSI_OPERATOR_EVENTS_SECRET=" + eventsSecret,
+		"JITSI_OPERATOR_RECORDING_URL=" + rcv.URL + "/v1/jibri/recording-complete?pool=team-a/recorders",
+		"JITSI_OPERATOR_REPORT_KEY=" + reportKey,
+		"JIBRI_INSTANCE_ID=" + recorder,
 		"JITSI_OPERATOR_S3_BUCKET=" + bucket,
 		"JITSI_OPERATOR_S3_PREFIX=" + prefix,
 		"JITSI_OPERATOR_NAMESPACE=team-a",
@@ -354,7 +363,7 @@ func checkUploaded(t *testing.T, s *s3Server, bucket, keyPrefix string, rec reco
 	if rep.Error != "" || strings.Contains(rep.raw, `"error"`) {
 		t.Errorf("report has an error: %s", rep.raw)
 	}
-	if rep.Session != session || rep.Room != room || rep.MeetingURL != "https://meet.example.com/"+room {
+	if rep.Session != session || rep.Room != room || rep.MeetingURL != "https://meet.example.com/"+room || rep.Recorder != recorder {
 		t.Errorf("report session/room: %s", rep.raw)
 	}
 	if len(rep.Files) != 2 {
@@ -401,7 +410,7 @@ func checkKeptLocal(t *testing.T, rec recording, rep report, words ...string) {
 
 func noSecrets(t *testing.T, out string, rep report) {
 	t.Helper()
-	for _, s := range []string{secretKey, eventsSecret} {
+	for _, s := range []string{secretKey, eventsSecret, reportKey} {
 		if strings.Contains(out, s) || strings.Contains(rep.raw, s) {
 			t.Errorf("a secret shows in the script's output or report:\n%s\n%s", out, rep.raw)
 		}
@@ -420,16 +429,36 @@ func shim(t *testing.T, rclone string) (dir, log string) {
 	return dir, log
 }
 
+// spy puts programs named names first in PATH that record their arguments and environment in
+// log (with builtins and env only), then run the real ones.
+func spy(t *testing.T, names ...string) (dir, log string) {
+	dir = t.TempDir()
+	log = filepath.Join(dir, "calls.log")
+	for _, name := range names {
+		real, err := exec.LookPath(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		script := "#!/bin/sh\n{ printf 'CALL %s' '" + name + "'; for a in \"$@\"; do printf ' %s' \"$a\"; done; printf '\\n'; env; } >>'" +
+			log + "'\nexec '" + real + "' \"$@\"\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, log
+}
+
 func TestUploadVerifiedThenDeleted(t *testing.T) {
 	rclone := rcloneBin(t)
 	s := startS3(t, "jitsi-recordings")
 	rcv := startReceiver(t)
 	rec := newRecording(t, 3<<20)
 	shimDir, log := shim(t, rclone)
+	spyDir, spied := spy(t, "curl", "sha256sum")
 
 	// A prefix with stray slashes: the key has single slashes and no leading one.
 	g := finalize(t, rec.dir, s3Env(rcv, s, "jitsi-recordings", "/recordings//2026/", credentials(t, accessKey, secretKey)),
-		shimDir, filepath.Dir(rclone))
+		shimDir, spyDir, filepath.Dir(rclone))
 	if code := wait(t, g, 40*time.Second); code != 0 {
 		t.Fatalf("finalize exited %d:\n%s", code, g.Out)
 	}
@@ -451,12 +480,23 @@ func TestUploadVerifiedThenDeleted(t *testing.T) {
 			}
 		case strings.HasPrefix(line, "ENV AWS_"), strings.HasPrefix(line, "ENV RCLONE_DRY_RUN"):
 			t.Errorf("the caller's variable reached rclone: %s", line)
-		case strings.HasPrefix(line, "ENV ") && strings.Contains(line, eventsSecret):
-			t.Errorf("the events secret reached rclone: %s", line)
+		case strings.HasPrefix(line, "ENV ") && (strings.Contains(line, eventsSecret) || strings.Contains(line, reportKey)):
+			t.Errorf("the report key reached rclone: %s", line)
 		}
 	}
 	if n == 0 {
 		t.Errorf("rclone never ran through the shim:\n%s", g.Out)
+	}
+	// The report is signed by the shell: the key is in neither curl's nor sha256sum's arguments
+	// or environment.
+	others, err := os.ReadFile(spied)
+	if err != nil || !strings.Contains(string(others), "CALL curl") || !strings.Contains(string(others), "CALL sha256sum") {
+		t.Fatalf("curl and sha256sum did not run through the spies (%v)", err)
+	}
+	for _, secret := range []string{reportKey, eventsSecret, secretKey} {
+		if strings.Contains(string(others), secret) {
+			t.Errorf("a secret reached curl's or sha256sum's command line or environment")
+		}
 	}
 	t.Logf("%d rclone calls; script output:\n%s", n, g.Out)
 }
@@ -593,8 +633,9 @@ func TestWithoutBucketUnchanged(t *testing.T) {
 	rcv := startReceiver(t)
 	rec := newRecording(t, 1<<20)
 	g := finalize(t, rec.dir, []string{
-		"JITSI_OPERATOR_RECORDING_URL=" + rcv.URL + "/v1/jibri/recording-complete?deployment=team-a/meet",
-		"JITSI_OPERATOR_EVENTS_SECRET=" + eventsSecret,
+		"JITSI_OPERATOR_RECORDING_URL=" + rcv.URL + "/v1/jibri/recording-complete?pool=team-a/recorders",
+		"JITSI_OPERATOR_REPORT_KEY=" + reportKey,
+		"JIBRI_INSTANCE_ID=" + recorder,
 	})
 	if code := wait(t, g, 20*time.Second); code != 0 {
 		t.Fatalf("finalize exited %d:\n%s", code, g.Out)

@@ -6,15 +6,21 @@
 # the relay asks the operator where the name goes and pushes the stream on to that URL. Everything
 # else (recordings, streams the operator started on the relay) runs ffmpeg unchanged.
 #
-# Environment (set on the recorder by the operator):
+# Runs under /bin/sh (dash in the image) and needs its builtin printf, base64, tr, cut and
+# sha256sum (no openssl). Environment (set on the recorder by the operator):
 #   JITSI_OPERATOR_RELAY_PUBLISH    rtmp://<pool>-relay.<namespace>.svc:1935/live (only with a relay)
 #   JITSI_OPERATOR_RELAY_UI_PREFIX  ui.<namespace>.<pool>
-#   JITSI_OPERATOR_RELAY_UI_KEY     the pool's key for these names (a secret)
+#   JITSI_OPERATOR_RELAY_UI_KEY     the pool's key for these names (a secret, hex digits)
 #   JITSI_OPERATOR_FFMPEG           the real ffmpeg, /usr/bin/ffmpeg by default
+# The key leaves the environment before anything runs (ffmpeg never sees it) and only the shell
+# uses it (hmac_sha256): it is in no program's arguments.
+# Tracing would print the key.
+set +x
 real=${JITSI_OPERATOR_FFMPEG:-/usr/bin/ffmpeg}
 relay=${JITSI_OPERATOR_RELAY_PUBLISH:-}
 prefix=${JITSI_OPERATOR_RELAY_UI_PREFIX:-}
 key=${JITSI_OPERATOR_RELAY_UI_KEY:-}
+unset JITSI_OPERATOR_RELAY_UI_KEY
 if [ -z "$relay" ] || [ -z "$prefix" ] || [ -z "$key" ] || [ $# -eq 0 ]; then
 	exec "$real" "$@"
 fi
@@ -27,9 +33,56 @@ rtmp://* | rtmps://*) ;;
 *) exec "$real" "$@" ;;
 esac
 
+# hmac_sha256 KEY MESSAGE prints the hex HMAC-SHA256 of MESSAGE under KEY: at most 64 hex digits,
+# taken as text (as the receiver takes it), so the key is at most one SHA-256 block and is only
+# padded, never hashed. The key's blocks (key XOR ipad, key XOR opad) are written as octal escapes
+# by the shell's builtin printf into the pipe sha256sum reads, so the key is in no program's
+# arguments or environment. Fails on any other key, and when printf is not the builtin.
+hmac_sha256() {
+	[ -n "${_h_builtin:-}" ] || { [ "$(command -v printf)" = printf ] && _h_builtin=1; } || return 1
+	_hk=$1 _hi="" _ho="" _hn=0
+	while [ -n "$_hk" ]; do
+		_hc=${_hk%"${_hk#?}"}
+		_hk=${_hk#?}
+		case $_hc in
+		[0123456789]) _hv=$((48 + _hc)) ;;
+		[abcdef]) _hp=abcdef _hp=${_hp%%"$_hc"*} _hv=$((97 + ${#_hp})) ;;
+		[ABCDEF]) _hp=ABCDEF _hp=${_hp%%"$_hc"*} _hv=$((65 + ${#_hp})) ;;
+		*) return 1 ;;
+		esac
+		_hn=$((_hn + 1))
+		[ "$_hn" -le 64 ] || return 1
+		_hx=$((_hv ^ 54))
+		_hi="$_hi\\$((_hx >> 6))$(((_hx >> 3) & 7))$((_hx & 7))"
+		_hx=$((_hv ^ 92))
+		_ho="$_ho\\$((_hx >> 6))$(((_hx >> 3) & 7))$((_hx & 7))"
+	done
+	[ "$_hn" -gt 0 ] || return 1
+	while [ "$_hn" -lt 64 ]; do
+		_hi="$_hi\\066" _ho="$_ho\\134" _hn=$((_hn + 1))
+	done
+	_hd=$({ printf "$_hi"; printf '%s' "$2"; } | sha256sum) || return 1
+	_hd=${_hd%% *} _hb=""
+	[ "${#_hd}" -eq 64 ] || return 1
+	while [ -n "$_hd" ]; do
+		_hx=$((0x${_hd%"${_hd#??}"}))
+		_hd=${_hd#??}
+		_hb="$_hb\\$((_hx >> 6))$(((_hx >> 3) & 7))$((_hx & 7))"
+	done
+	_hd=$({ printf "$_ho"; printf "$_hb"; } | sha256sum) || return 1
+	_hd=${_hd%% *}
+	_hi="" _ho="" _hk=""
+	[ "${#_hd}" -eq 64 ] || return 1
+	printf '%s\n' "$_hd"
+}
+
 encoded=$(printf '%s' "$last" | base64 | tr -d '\n=' | tr '+/' '-_')
 name="$prefix.$encoded"
-sig=$(printf '%s' "$name" | openssl dgst -sha256 -hmac "$key" | sed 's/^.*= *//' | cut -c1-32)
+if ! sig=$(hmac_sha256 "$key" "$name"); then
+	echo "ffmpeg-relay: cannot sign the relay name: JITSI_OPERATOR_RELAY_UI_KEY must be the pool's key (hex digits)" >&2
+	exit 1
+fi
+sig=$(printf '%s' "$sig" | cut -c1-32)
 
 n=$#
 i=0

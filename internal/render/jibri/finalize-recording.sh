@@ -1,8 +1,10 @@
 #!/bin/sh
 # Rendered by jitsi-operator: Jibri's finalize script. Jibri runs it with one argument, the
 # recording session's directory, once a recording has stopped (and stays busy until it returns).
-# It reports the session's files to the operator's receiver, signed with HMAC-SHA256, and retries
-# while the receiver is unreachable or answers 5xx.
+# It reports the session's files to the operator's receiver, signed with HMAC-SHA256 under the
+# pool's report key, and retries while the receiver is unreachable or answers 5xx. The report
+# names the recorder (JIBRI_INSTANCE_ID, the pod's name) and the session: the receiver takes it
+# only for the session and room that recorder was given.
 #
 # With JITSI_OPERATOR_S3_BUCKET set it first uploads every file of the session directory with
 # rclone to s3://<bucket>/<prefix>/<namespace>/<room>/<session>/<file>, verifies each object (its
@@ -12,9 +14,11 @@
 # good, everything stays local and the report carries "error", a reason a person can act on, and
 # the local paths. The exit code is 0 once the receiver took the report (with or without error).
 #
-# Needs sh, tr, sed, stat, sha256sum, openssl, curl and, for S3, rclone. Environment:
-#   JITSI_OPERATOR_RECORDING_URL  the receiver's /v1/jibri/recording-complete?deployment=<ns>/<name>
-#   JITSI_OPERATOR_EVENTS_SECRET  the deployment's events secret
+# Runs under /bin/sh (dash in the image; bash works too) and needs its builtin printf, tr, sed,
+# stat, sha256sum, cut, basename, date, curl and, for S3, rclone (no openssl). Environment:
+#   JITSI_OPERATOR_RECORDING_URL  the receiver's /v1/jibri/recording-complete?pool=<ns>/<pool>
+#   JITSI_OPERATOR_REPORT_KEY     the pool's report key (64 hex digits; never the events secret)
+#   JIBRI_INSTANCE_ID             this recorder: its pod's name
 #   JITSI_OPERATOR_S3_BUCKET      upload to this bucket (unset or empty: keep the files local)
 #   JITSI_OPERATOR_S3_PREFIX      key prefix (may be empty)
 #   JITSI_OPERATOR_NAMESPACE      the deployment's namespace, part of the key
@@ -26,16 +30,70 @@
 #   JITSI_OPERATOR_KEEP_LOCAL     "true": keep the local files after a verified upload
 #   JITSI_OPERATOR_UPLOAD_ATTEMPTS  default 6; JITSI_OPERATOR_UPLOAD_BACKOFF  first delay in
 #                                 seconds, default 5, doubling
-# The keys reach rclone only through its environment, for its own commands; the caller's AWS_*
-# and RCLONE_* variables (AWS_CA_BUNDLE among them) are removed for rclone. Secrets are never
-# printed and never on a command line.
+# The report key leaves the environment before any program runs and is used by the shell alone
+# (hmac_sha256). The S3 keys reach rclone only through its environment, for its own commands; the
+# caller's AWS_* and RCLONE_* variables (AWS_CA_BUNDLE among them) are removed for rclone. Secrets
+# are never printed, never on a command line and never in a URL.
 set -eu
+# Tracing would print the keys.
+set +x
 
 dir=${1:?usage: finalize-recording.sh <session directory>}
 url=${JITSI_OPERATOR_RECORDING_URL:?not set}
-secret=${JITSI_OPERATOR_EVENTS_SECRET:?not set}
+report_key=${JITSI_OPERATOR_REPORT_KEY:?not set}
+unset JITSI_OPERATOR_REPORT_KEY
+recorder=${JIBRI_INSTANCE_ID:?not set}
 
-json() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+# hmac_sha256 KEY MESSAGE prints the hex HMAC-SHA256 of MESSAGE under KEY: at most 64 hex digits,
+# taken as text (as the receiver takes it), so the key is at most one SHA-256 block and is only
+# padded, never hashed. The key's blocks (key XOR ipad, key XOR opad) are written as octal escapes
+# by the shell's builtin printf into the pipe sha256sum reads, so the key is in no program's
+# arguments or environment. Fails on any other key, and when printf is not the builtin.
+hmac_sha256() {
+	[ -n "${_h_builtin:-}" ] || { [ "$(command -v printf)" = printf ] && _h_builtin=1; } || return 1
+	_hk=$1 _hi="" _ho="" _hn=0
+	while [ -n "$_hk" ]; do
+		_hc=${_hk%"${_hk#?}"}
+		_hk=${_hk#?}
+		case $_hc in
+		[0123456789]) _hv=$((48 + _hc)) ;;
+		[abcdef]) _hp=abcdef _hp=${_hp%%"$_hc"*} _hv=$((97 + ${#_hp})) ;;
+		[ABCDEF]) _hp=ABCDEF _hp=${_hp%%"$_hc"*} _hv=$((65 + ${#_hp})) ;;
+		*) return 1 ;;
+		esac
+		_hn=$((_hn + 1))
+		[ "$_hn" -le 64 ] || return 1
+		_hx=$((_hv ^ 54))
+		_hi="$_hi\\$((_hx >> 6))$(((_hx >> 3) & 7))$((_hx & 7))"
+		_hx=$((_hv ^ 92))
+		_ho="$_ho\\$((_hx >> 6))$(((_hx >> 3) & 7))$((_hx & 7))"
+	done
+	[ "$_hn" -gt 0 ] || return 1
+	while [ "$_hn" -lt 64 ]; do
+		_hi="$_hi\\066" _ho="$_ho\\134" _hn=$((_hn + 1))
+	done
+	_hd=$({ printf "$_hi"; printf '%s' "$2"; } | sha256sum) || return 1
+	_hd=${_hd%% *} _hb=""
+	[ "${#_hd}" -eq 64 ] || return 1
+	while [ -n "$_hd" ]; do
+		_hx=$((0x${_hd%"${_hd#??}"}))
+		_hd=${_hd#??}
+		_hb="$_hb\\$((_hx >> 6))$(((_hx >> 3) & 7))$((_hx & 7))"
+	done
+	_hd=$({ printf "$_ho"; printf "$_hb"; } | sha256sum) || return 1
+	_hd=${_hd%% *}
+	_hi="" _ho="" _hk=""
+	[ "${#_hd}" -eq 64 ] || return 1
+	printf '%s\n' "$_hd"
+}
+
+tab=$(printf '\t')
+# json STRING: STRING as the inside of a JSON string: backslashes and quotes escaped, tabs and
+# newlines as \t and \n, other control characters dropped.
+json() {
+	printf '%s\n' "$1" | tr -d '\001-\010\013-\037\177' |
+		sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e "s/$tab/\\\\t/g" -e '$!s/$/\\n/' | tr -d '\n'
+}
 
 session=$(basename "$dir")
 meeting_url=""
@@ -49,8 +107,11 @@ room=${room%%\?*}
 report() {
 	err_field=""
 	[ -z "$2" ] || err_field=",\"error\":\"$(json "$2")\""
-	body="{\"timestamp\":$(date +%s)000,\"session\":\"$(json "$session")\",\"room\":\"$(json "$room")\",\"meeting_url\":\"$(json "$meeting_url")\",\"files\":[$1]$err_field}"
-	signature=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/^.*= //')
+	body="{\"timestamp\":$(date +%s)000,\"recorder\":\"$(json "$recorder")\",\"session\":\"$(json "$session")\",\"room\":\"$(json "$room")\",\"meeting_url\":\"$(json "$meeting_url")\",\"files\":[$1]$err_field}"
+	if ! signature=$(hmac_sha256 "$report_key" "$body"); then
+		echo "finalize: cannot sign the report of $session: JITSI_OPERATOR_REPORT_KEY must be the pool's report key (hex digits)" >&2
+		exit 1
+	fi
 
 	attempt=0
 	delay=1
@@ -72,13 +133,15 @@ report() {
 	done
 }
 
-# local_files: the report's entries for the files as they are on disk.
+# local_files: the report's entries for the files as they are on disk. Files are hashed from
+# stdin: sha256sum marks a digest with a leading "\" when the file's name holds a backslash or
+# a newline.
 local_files() {
 	files=""
 	for f in "$dir"/*; do
 		[ -f "$f" ] || continue
 		size=$(stat -c %s "$f")
-		sum=$(sha256sum "$f" | cut -d' ' -f1)
+		sum=$(sha256sum <"$f" | cut -d' ' -f1)
 		files="$files${files:+,}{\"name\":\"$(json "$(basename "$f")")\",\"path\":\"$(json "$f")\",\"sizeBytes\":$size,\"sha256\":\"$sum\"}"
 	done
 	printf '%s' "$files"
@@ -110,8 +173,8 @@ done
 target="s3://$bucket/$key"
 
 # rclone ARGS...: rclone with an on-the-fly remote "jitsis3" defined only in its environment (in a
-# subshell, so nothing leaks to curl or openssl), without the caller's AWS_*, RCLONE_* and
-# JITSI_OPERATOR_* (the events secret) variables. Remote paths end with "/": rclone then takes
+# subshell, so nothing leaks to curl), without the caller's AWS_*, RCLONE_* and JITSI_OPERATOR_*
+# variables. Remote paths end with "/": rclone then takes
 # them as directories without a HEAD request, which would turn a 403 into "is a file".
 rclone_s3() (
 	for v in $(env | sed -n 's/^\(AWS_[A-Za-z0-9_]*\)=.*/\1/p; s/^\(RCLONE_[A-Za-z0-9_]*\)=.*/\1/p; s/^\(JITSI_OPERATOR_[A-Za-z0-9_]*\)=.*/\1/p'); do
@@ -182,7 +245,7 @@ upload() {
 		[ -f "$f" ] || continue
 		name=$(basename "$f")
 		size=$(stat -c %s "$f")
-		sum=$(sha256sum "$f" | cut -d' ' -f1)
+		sum=$(sha256sum <"$f" | cut -d' ' -f1)
 		remote_size=""
 		while IFS= read -r line; do
 			if [ "${line#*/}" = "$name" ]; then remote_size=${line%%/*}; fi

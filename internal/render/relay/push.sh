@@ -5,7 +5,8 @@
 # that refuses or drops leaves the others live), and reports each destination's state.
 #
 # Destination URLs carry stream keys and the receiver URL carries the pool's token: neither is
-# ever written to stdout or stderr.
+# ever written to stdout or stderr, and the receiver URL reaches curl on its standard input (a
+# config line written by the shell's own printf), never on a command line.
 #
 # Needs sh, curl, ffmpeg, awk, tail, mktemp. Environment:
 #   JITSI_OPERATOR_RELAY_URL     <receiver>/v1/rtmp/pools/<namespace>/<pool>/<token>
@@ -21,16 +22,20 @@ log() { echo "push: $*" >&2; }
 work=$(mktemp -d) || exit 1
 trap 'rm -rf "$work"' EXIT
 
+# receiver <path>: curl's config line for the receiver URL + path, for curl -K - (the token
+# stays off every command line).
+receiver() { printf 'url = "%s%s"\n' "$base" "$1"; }
+
 # report <destination> <state> [error]: best effort; a lost report must not stop a push.
 report() {
 	if [ $# -ge 3 ]; then
-		curl -s -o /dev/null --max-time 10 -X POST --data-urlencode "stream=$stream" \
+		receiver /destination-status | curl -s -o /dev/null --max-time 10 -X POST --data-urlencode "stream=$stream" \
 			--data-urlencode "destination=$1" --data-urlencode "state=$2" --data-urlencode "error=$3" \
-			"$base/destination-status" || log "could not report $1 $2"
+			-K - || log "could not report $1 $2"
 	else
-		curl -s -o /dev/null --max-time 10 -X POST --data-urlencode "stream=$stream" \
+		receiver /destination-status | curl -s -o /dev/null --max-time 10 -X POST --data-urlencode "stream=$stream" \
 			--data-urlencode "destination=$1" --data-urlencode "state=$2" \
-			"$base/destination-status" || log "could not report $1 $2"
+			-K - || log "could not report $1 $2"
 	fi
 }
 
@@ -92,8 +97,8 @@ ended=0 pids=""
 trap 'ended=1; [ -z "$pids" ] || kill -TERM $pids 2>/dev/null' TERM INT
 
 list=$work/destinations
-code=$(curl -s -o "$list" -w '%{http_code}' --max-time 15 -G --data-urlencode "stream=$stream" \
-	"$base/destinations") || code=000
+code=$(receiver /destinations | curl -s -o "$list" -w '%{http_code}' --max-time 15 -G --data-urlencode "stream=$stream" \
+	-K -) || code=000
 if [ "$code" != 200 ]; then
 	log "the receiver answered $code for the destinations of this stream: not pushing"
 	exit 1
