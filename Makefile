@@ -74,7 +74,7 @@ test-race-concurrent: controlplane ## The packages with concurrency (controllers
 	KUBEBUILDER_ASSETS=$(ASSETS) go test -race ./controllers/ ./webhook/ -count=1 -timeout $(TEST_TIMEOUT)
 
 .PHONY: test-e2e
-test-e2e: controlplane helm ## The user's story on a local cluster: helm install, the operator with the chart's RBAC, a stack, a pool and a meeting.
+test-e2e: controlplane helm rclone ## The user's story on a local cluster: helm install, the operator with the chart's RBAC, a stack, a pool and a meeting.
 	KUBEBUILDER_ASSETS=$(ASSETS) go test -tags e2e ./test/e2e/ -count=1 -v -timeout $(TEST_TIMEOUT)
 
 .PHONY: test-deps

@@ -1,5 +1,6 @@
 // Command jitsi-operator runs the jitsi-operator manager: the reconcilers of JitsiDeployment,
-// JibriPool and Meeting, and the webhook receiver.
+// JibriPool and Meeting, and the webhook receiver. --run=controllers or --run=receiver runs one of
+// the two alone, so that the receiver can be a Deployment of its own with fewer permissions.
 //
 // With no cluster configured (no --kubeconfig, KUBECONFIG, in-cluster config or ~/.kube/config)
 // and --local-cluster=auto, it starts a local control plane on loopback first (kube-apiserver,
@@ -14,13 +15,16 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -35,6 +39,7 @@ import (
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/config"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
+	"github.com/jitsi-operator/jitsi-operator/internal/destination"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/jvb"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
@@ -71,6 +76,12 @@ type options struct {
 	sndAloopLoaderImage    string
 	operatorNamespace      string
 	operatorPodLabels      string
+	run                    string
+	watchNamespaces        string
+	destinationNetworks    string
+	destinationAllow       string
+	// destinations is the policy parsed from destinationNetworks and destinationAllow.
+	destinations *destination.Policy
 }
 
 func main() {
@@ -100,7 +111,15 @@ func main() {
 		"labels every operator pod carries, as k=v,k=v (the Helm chart passes its selector labels); empty: every pod of --operator-namespace may reach the recorders' HTTP API")
 	flag.DurationVar(&o.jibriHealthPeriod, "jibri-health-period", 10*time.Second, "how often each recorder's health API is polled")
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", ":9090", "address the webhook receiver listens on; every replica answers")
+	flag.StringVar(&o.run, "run", runAll,
+		"what this process runs: all (the controllers and the receiver), controllers (the reconcilers, with leader election when --leader-elect), or receiver (the webhook receiver alone: no leader election, no reconcilers)")
+	flag.StringVar(&o.watchNamespaces, "watch-namespaces", "",
+		"comma-separated namespaces whose JitsiDeployments, JibriPools and Meetings this operator manages; empty: every namespace")
 	zapOpts := zap.Options{Development: true}
+	flag.StringVar(&o.destinationNetworks, "destination-cluster-networks", "",
+		"the cluster's pod and Service networks (CIDRs, comma-separated): no stream destination may lead into them")
+	flag.StringVar(&o.destinationAllow, "destination-allow-list", "",
+		"CIDRs and exact host names (comma-separated) a stream destination may use although the rules refuse them")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
@@ -116,6 +135,17 @@ func run(o options) error {
 	operatorPodLabels, err := labels.ConvertSelectorToLabelsMap(o.operatorPodLabels)
 	if err != nil {
 		return fmt.Errorf("--operator-pod-labels: %w", err)
+	}
+	if o.destinations, err = destinationPolicy(o); err != nil {
+		return err
+	}
+	withControllers, withReceiver := o.run == runAll || o.run == runControllers, o.run == runAll || o.run == runReceiver
+	if !withControllers && !withReceiver {
+		return fmt.Errorf("--run must be %s, %s or %s, not %q", runAll, runControllers, runReceiver, o.run)
+	}
+	namespaces, err := namespaceList(o.watchNamespaces)
+	if err != nil {
+		return fmt.Errorf("--watch-namespaces: %w", err)
 	}
 	ctx := signalContext()
 
@@ -138,13 +168,17 @@ func run(o options) error {
 	}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:  o.probeAddr,
-		LeaderElection:          o.leaderElect,
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		// Only the reconcilers need a leader; every receiver answers.
+		LeaderElection:          o.leaderElect && withControllers,
 		LeaderElectionNamespace: o.leaderElectionNS,
 		LeaderElectionID:        "jitsi-operator.jitsi.operator.dev",
-		Cache:                   controllers.CacheOptions(),
+		// A stopping leader hands over at once instead of after the Lease expires: run returns
+		// as soon as the manager has stopped.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         controllers.CacheOptions(namespaces...),
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
@@ -156,24 +190,73 @@ func run(o options) error {
 		return err
 	}
 
+	if withControllers {
+		if err := setupControllers(mgr, o, namespaces, operatorPodLabels); err != nil {
+			return err
+		}
+	}
+	if withReceiver {
+		if err := setupReceiver(ctx, mgr, o, withControllers); err != nil {
+			return err
+		}
+	}
+
+	if o.applySamples {
+		samples, err := manifests.Read(config.Samples, "samples")
+		if err != nil {
+			return err
+		}
+		if err := manifests.Apply(ctx, setupClient, o.samplesNamespace, samples); err != nil {
+			return fmt.Errorf("apply samples: %w", err)
+		}
+		log.Info("samples applied", "namespace", o.samplesNamespace, "objects", len(samples))
+	}
+
+	log.Info("starting manager", "run", o.run, "namespaces", namespaces)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	return nil
+}
+
+// What --run runs.
+const (
+	runAll         = "all"
+	runControllers = "controllers"
+	runReceiver    = "receiver"
+)
+
+// setupControllers registers the three reconcilers.
+func setupControllers(mgr ctrl.Manager, o options, namespaces []string, operatorPodLabels map[string]string) error {
 	receiver := strings.TrimSuffix(o.receiverURL, "/")
 	if receiver == "" {
 		receiver = "http://" + render.ServiceHost("jitsi-operator-receiver", o.operatorNamespace, o.clusterDomain) + ":9090"
 	}
+	// The manager caches only the operator's own Secrets; the reconcilers learn of changes to
+	// the ones users name from this one watch of every Secret's metadata.
+	secretMetadata, err := controllers.NewSecretMetadataCache(mgr, namespaces...)
+	if err != nil {
+		return fmt.Errorf("Secret metadata cache: %w", err)
+	}
 	if err := (&controllers.JitsiDeploymentReconciler{
-		Client:        mgr.GetClient(),
-		Recorder:      mgr.GetEventRecorder("jitsi-operator"),
-		ReceiverURL:   func(string) string { return receiver },
-		ClusterDomain: o.clusterDomain,
-		Bridges:       &jvb.Client{},
-		StatsPeriod:   o.jvbStatsPeriod,
+		Client:         mgr.GetClient(),
+		APIReader:      mgr.GetAPIReader(),
+		SecretMetadata: secretMetadata,
+		Recorder:       mgr.GetEventRecorder("jitsi-operator"),
+		ReceiverURL:    func(string) string { return receiver },
+		ClusterDomain:  o.clusterDomain,
+		Bridges:        &jvb.Client{},
+		StatsPeriod:    o.jvbStatsPeriod,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("JitsiDeployment controller: %w", err)
 	}
 
 	if err := (&controllers.MeetingReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("jitsi-operator"),
+		Client:         mgr.GetClient(),
+		APIReader:      mgr.GetAPIReader(),
+		SecretMetadata: secretMetadata,
+		Recorder:       mgr.GetEventRecorder("jitsi-operator"),
+		Destinations:   o.destinations,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("Meeting controller: %w", err)
 	}
@@ -190,30 +273,65 @@ func run(o options) error {
 		SndAloopLoaderImage: o.sndAloopLoaderImage,
 		OperatorNamespace:   o.operatorNamespace,
 		OperatorPodLabels:   operatorPodLabels,
+		Destinations:        o.destinations,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("JibriPool controller: %w", err)
 	}
+	return nil
+}
 
-	if err := mgr.Add(&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Addr: o.receiverAddr}); err != nil {
+// setupReceiver adds the webhook receiver. Its cache holds what it reads before it listens, so
+// that the first events after a start are not answered from an empty cache.
+func setupReceiver(ctx context.Context, mgr ctrl.Manager, o options, withControllers bool) error {
+	if !withControllers {
+		// The Meeting controller registers the index of Meetings by room, by which the
+		// receiver finds a room's Meeting.
+		if err := controllers.IndexMeetingRooms(ctx, mgr.GetFieldIndexer()); err != nil {
+			return fmt.Errorf("index of Meetings by room: %w", err)
+		}
+	}
+	for _, obj := range []client.Object{&jitsiv1alpha1.JitsiDeployment{}, &jitsiv1alpha1.JibriPool{}, &jitsiv1alpha1.Meeting{},
+		&corev1.Pod{}, &corev1.Secret{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("the receiver's cache of %T: %w", obj, err)
+		}
+	}
+	if err := mgr.Add(&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Addr: o.receiverAddr,
+		Destinations: o.destinations}); err != nil {
 		return fmt.Errorf("webhook receiver: %w", err)
 	}
-
-	if o.applySamples {
-		samples, err := manifests.Read(config.Samples, "samples")
-		if err != nil {
-			return err
-		}
-		if err := manifests.Apply(ctx, setupClient, o.samplesNamespace, samples); err != nil {
-			return fmt.Errorf("apply samples: %w", err)
-		}
-		log.Info("samples applied", "namespace", o.samplesNamespace, "objects", len(samples))
-	}
-
-	log.Info("starting manager")
-	if err := mgr.Start(ctx); err != nil {
-		return fmt.Errorf("manager: %w", err)
-	}
 	return nil
+}
+
+// destinationPolicy is the stream destination policy of --destination-cluster-networks and
+// --destination-allow-list.
+func destinationPolicy(o options) (*destination.Policy, error) {
+	networks, err := destination.ParseNetworks(o.destinationNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("--destination-cluster-networks: %w", err)
+	}
+	allowNetworks, allowHosts, err := destination.ParseAllowList(o.destinationAllow)
+	if err != nil {
+		return nil, fmt.Errorf("--destination-allow-list: %w", err)
+	}
+	return &destination.Policy{ClusterNetworks: networks, ClusterDomain: o.clusterDomain,
+		AllowNetworks: allowNetworks, AllowHosts: allowHosts}, nil
+}
+
+// namespaceList parses --watch-namespaces: names separated by commas, blanks ignored.
+func namespaceList(s string) ([]string, error) {
+	var out []string
+	for _, ns := range strings.Split(s, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" || slices.Contains(out, ns) {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+		out = append(out, ns)
+	}
+	return out, nil
 }
 
 // clusterConfig returns the configured cluster's config, or starts a local control plane when

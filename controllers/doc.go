@@ -3,7 +3,7 @@
 // written only through the apply helper.
 package controllers
 
-// The manager itself elects a leader with a Lease and records Events on the objects it manages.
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
+// The reconcilers record Events (events.k8s.io) on the objects they manage. Leader election's
+// Lease, and the core Events about it, are in the operator's own namespace: the Helm chart grants
+// them there with a Role, never cluster-wide.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -11,12 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -25,20 +22,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/destination"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 	"github.com/jitsi-operator/jitsi-operator/internal/scaling"
 )
 
-// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools,verbs=get;list;watch
-// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools/status,verbs=get;update;patch
+// The pool's recorders are pods of its own; placing SndAloop recorders lists the recorder pods of
+// every namespace (a node's loopback cards are shared by all pools), and the nodes. Secrets: the
+// pool's own (created and applied), its deployment's events secret, and the upload credentials
+// (read by name). Status is merge-patched.
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools;jitsideployments;meetings,verbs=list;watch
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools/status;meetings/status,verbs=patch
 // +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools/finalizers,verbs=update
-// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings,verbs=get;list;watch
-// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch;create;delete;patch
-// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=list;watch;create;delete;patch
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=create
-// +kubebuilder:rbac:groups=core,resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core,resources=nodes,verbs=list;watch
 
 // JibriPoolReconciler runs a pool's recorders as pods of its own, starts and stops recordings on
 // them through Jibri's HTTP API, and scales the pool with the recordings waiting for a recorder.
@@ -46,7 +46,8 @@ import (
 type JibriPoolReconciler struct {
 	client.Client
 	// APIReader lists the pool's pods fresh from the API server, so that a pod created a moment
-	// ago is never created twice.
+	// ago is never created twice, and reads the Secrets users name (which the cache does not
+	// hold). Default: the manager's.
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
 	// ReceiverURL is the operator's webhook receiver as recorders in namespace ns reach it,
@@ -57,6 +58,9 @@ type JibriPoolReconciler struct {
 	ClusterDomain string
 	// Jibri calls the recorders' HTTP API (port 2222 by default).
 	Jibri *jibri.Client
+	// Destinations checks the URL a recorder streams to directly (one destination, no relay);
+	// nil is destination's safe default.
+	Destinations *destination.Policy
 	// RelayImage is the RTMP relay's image when a pool does not name one.
 	RelayImage string
 	// SndAloopLoaderImage loads snd-aloop for privileged SndAloop pools on unprepared nodes
@@ -97,6 +101,9 @@ const (
 func (r *JibriPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.surplus == nil {
 		r.surplus = map[types.NamespacedName]time.Time{}
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
 	}
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(context.Background(), &jitsiv1alpha1.JibriPool{}, indexPoolDeploymentRef,
@@ -261,7 +268,7 @@ func (r *JibriPoolReconciler) ensurePoolSecret(ctx context.Context, pool *jitsiv
 	if d == nil {
 		return nil
 	}
-	key, err := secretValue(ctx, r.Client, d.Namespace, render.SecretsFor(d).Webhook)
+	key, err := secretValue(ctx, r.secrets(), d.Namespace, render.SecretsFor(d).Webhook)
 	if err != nil {
 		if apierrors.IsNotFound(err) || errors.Is(err, errMissingKey) {
 			return errors.New("the deployment's events secret does not exist yet")
@@ -280,7 +287,7 @@ func (r *JibriPoolReconciler) ensurePoolSecret(ctx context.Context, pool *jitsiv
 	if u := pool.Spec.Recordings.Upload; u != nil && u.S3 != nil {
 		name := u.S3.CredentialsSecretRef.Name
 		s := &corev1.Secret{}
-		err := r.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: name}, s)
+		err := r.secrets().Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: name}, s)
 		switch {
 		case apierrors.IsNotFound(err):
 			obs.missingSecret = fmt.Sprintf("Secret %s (recordings.upload.s3.credentialsSecretRef) does not exist: recordings stay on the recorders' volumes", name)
@@ -291,6 +298,11 @@ func (r *JibriPoolReconciler) ensurePoolSecret(ctx context.Context, pool *jitsiv
 		}
 	}
 	return nil
+}
+
+// secrets reads the pool's own Secrets from the cache and those users name from the API server.
+func (r *JibriPoolReconciler) secrets() secretReader {
+	return secretReader{cached: r.Client, uncached: r.APIReader}
 }
 
 func (r *JibriPoolReconciler) forget(key types.NamespacedName) {
@@ -312,15 +324,4 @@ func (r *JibriPoolReconciler) healthPeriod() time.Duration {
 		return r.HealthPeriod
 	}
 	return 10 * time.Second
-}
-
-// CacheOptions limits the manager's Pod cache to the operator's recorders and videobridges (the
-// JibriPool controller owns recorder pods; the autoscaler reads the bridges' addresses): a
-// cluster's other pods are none of its business.
-func CacheOptions() cache.Options {
-	managed, _ := labels.NewRequirement(render.LabelManagedBy, selection.Equals, []string{render.ManagedBy})
-	component, _ := labels.NewRequirement(render.LabelComponent, selection.In, []string{render.ComponentJibri, render.ComponentJVB})
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Pod{}: {Label: labels.NewSelector().Add(*managed, *component)},
-	}}
 }

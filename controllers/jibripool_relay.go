@@ -12,9 +12,11 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=core,resources=configmaps;services,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// The relay's objects (and the recorders' NetworkPolicy) are applied and removed as the
+// JitsiDeployment's children are: get, server-side apply patch (create when missing), delete.
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=core,resources=configmaps;services,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 
 // DefaultRelayImage is the RTMP relay's image (relay/Dockerfile) when neither the pool nor the
 // operator's --relay-image names one.

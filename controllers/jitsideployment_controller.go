@@ -28,23 +28,35 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
-// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments,verbs=get;list;watch
-// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools,verbs=get;list;watch
+// Children are read from the cache (list, watch) and written by apply: a get of the live
+// object, then a server-side apply patch, which creates a missing one; delete removes what is no
+// longer wanted. Nothing is updated, and status is merge-patched. Secrets: the generated one
+// (created once, then patched), and those the spec names, read by name and watched through
+// their metadata. Nodes give bridges their addresses and TURN the pod networks.
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments;jibripools,verbs=list;watch
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments/status,verbs=patch
 // Owner references that block deletion need update on the owner's finalizers where the
 // OwnerReferencesPermissionEnforcement admission plugin runs.
 // +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments/finalizers,verbs=update
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=core,resources=services;configmaps;secrets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=core,resources=nodes,verbs=get;list;watch
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=core,resources=services;configmaps,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=list;watch
+// +kubebuilder:rbac:groups=core,resources=nodes,verbs=list;watch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;patch;delete
 
 // JitsiDeploymentReconciler turns a JitsiDeployment into Prosody, Jicofo, the videobridges and
 // the web front end, and finds each bridge a media address people can reach.
 type JitsiDeploymentReconciler struct {
 	client.Client
-	Recorder recorder.EventRecorder
+	// APIReader reads the Secrets the spec names (the cache holds only the operator's own).
+	// Default: the manager's.
+	APIReader client.Reader
+	// SecretMetadata watches every Secret's metadata, so that a change of one the spec names
+	// wakes the deployment. Default: one of its own, of every namespace.
+	SecretMetadata *SecretMetadataCache
+	Recorder       recorder.EventRecorder
 	// Workers is the number of JitsiDeployments reconciled at once (default 4).
 	Workers int
 	// ReceiverURL is the operator's webhook receiver as Prosody in namespace ns reaches it,
@@ -93,6 +105,15 @@ func (r *JitsiDeploymentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &jitsiv1alpha1.JitsiDeployment{}, indexSecretRefs, secretRefsOf); err != nil {
 		return err
 	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.SecretMetadata == nil {
+		var err error
+		if r.SecretMetadata, err = NewSecretMetadataCache(mgr); err != nil {
+			return err
+		}
+	}
 	workers := r.Workers
 	if workers <= 0 {
 		workers = 4
@@ -111,7 +132,7 @@ func (r *JitsiDeploymentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&networkingv1.Ingress{}).
 		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&corev1.Secret{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.referencingSecret)).
+		WatchesRawSource(r.SecretMetadata.source(handler.EnqueueRequestsFromMapFunc(r.referencingSecret))).
 		// A pool's existence switches the stack's recording and live streaming on.
 		Watches(&jitsiv1alpha1.JibriPool{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.(*jitsiv1alpha1.JibriPool).Spec.JitsiDeploymentRef.Name}}}

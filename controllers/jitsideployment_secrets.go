@@ -55,7 +55,7 @@ func (r *JitsiDeploymentReconciler) hashSecrets(ctx context.Context, d *jitsiv1a
 	}
 	values := map[string][]byte{}
 	for _, ref := range refs {
-		v, err := secretValue(ctx, r, d.Namespace, ref)
+		v, err := secretValue(ctx, r.secrets(), d.Namespace, ref)
 		if err != nil {
 			if apierrors.IsNotFound(err) || errors.Is(err, errMissingKey) {
 				if missing := ref.Name + "/" + ref.Key; !slices.Contains(obs.facts.MissingSecrets, missing) {
@@ -72,8 +72,13 @@ func (r *JitsiDeploymentReconciler) hashSecrets(ctx context.Context, d *jitsiv1a
 
 var errMissingKey = errors.New("key not in secret")
 
+// secretGetter reads one object by name: a client, or a secretReader for Secrets users name.
+type secretGetter interface {
+	Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error
+}
+
 // secretValue reads the key ref names; errMissingKey when the Secret lacks it.
-func secretValue(ctx context.Context, r client.Reader, ns string, ref corev1.SecretKeySelector) ([]byte, error) {
+func secretValue(ctx context.Context, r secretGetter, ns string, ref corev1.SecretKeySelector) ([]byte, error) {
 	s := &corev1.Secret{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, s); err != nil {
 		return nil, err
@@ -91,7 +96,9 @@ func secretValue(ctx context.Context, r client.Reader, ns string, ref corev1.Sec
 func (r *JitsiDeploymentReconciler) ensureGeneratedSecret(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment) error {
 	name := render.GeneratedSecret(d)
 	s := &corev1.Secret{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: name}, s)
+	// Through to the API server when the cache lacks it: a Secret of that name without the
+	// operator's label is a user's, refused below, not one to create.
+	err := r.secrets().Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: name}, s)
 	if apierrors.IsNotFound(err) {
 		s = &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: render.Labels(d, render.ComponentProsody)},
@@ -144,6 +151,12 @@ func (r *JitsiDeploymentReconciler) ensureGeneratedSecret(ctx context.Context, d
 	r.Recorder.Eventf(d, s, corev1.EventTypeNormal, "SecretGenerated", "Update",
 		"added keys %s to Secret %s", strings.Join(added, ", "), name)
 	return nil
+}
+
+// secrets reads the operator's own Secrets from the cache and those users name from the API
+// server.
+func (r *JitsiDeploymentReconciler) secrets() secretReader {
+	return secretReader{cached: r.Client, uncached: r.APIReader}
 }
 
 func randomSecret() ([]byte, error) {

@@ -16,7 +16,7 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 
 // observeTURN fills what the TURN renderers read: the cluster's pod networks (the only peers the
 // managed server relays to) and a hash of the shared secret and the certificate (a change of either

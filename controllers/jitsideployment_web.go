@@ -56,7 +56,7 @@ func (r *JitsiDeploymentReconciler) ensureWeb(ctx context.Context, d *jitsiv1alp
 	}
 	if facts.CertSecret != "" {
 		s := &corev1.Secret{}
-		err := r.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: facts.CertSecret}, s)
+		err := r.secrets().Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: facts.CertSecret}, s)
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}

@@ -139,8 +139,9 @@ func startManager() {
 		StatsPeriod: 500 * time.Millisecond,
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&controllers.MeetingReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("jitsi-operator"),
+		Client:       mgr.GetClient(),
+		Recorder:     mgr.GetEventRecorder("jitsi-operator"),
+		Destinations: testDestinations,
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&controllers.JibriPoolReconciler{
 		Client:            mgr.GetClient(),
@@ -151,8 +152,9 @@ func startManager() {
 		HealthPeriod:      time.Second,
 		OperatorNamespace: operatorNamespace,
 		OperatorPodLabels: operatorPodLabels,
+		Destinations:      testDestinations,
 	}).SetupWithManager(mgr)).To(Succeed())
-	h := (&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}).Handler()
+	h := (&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Destinations: testDestinations}).Handler()
 	receiverHandler.Store(&h)
 	var mctx context.Context
 	mctx, stopManager = context.WithCancel(ctx)

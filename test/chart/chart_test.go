@@ -47,12 +47,16 @@ type helmError struct {
 
 func (e *helmError) Error() string { return e.err.Error() + ": " + e.stderr }
 
-// objects are the rendered documents by "Kind/name".
+// releaseNS is the namespace the tests install in.
+const releaseNS = "jitsi-operator"
+
+// objects are the rendered documents by "Kind/name", or "Kind/namespace/name" outside the
+// release's namespace.
 type objects map[string][]byte
 
 func template(t *testing.T, values ...string) objects {
 	t.Helper()
-	args := []string{"template", "ops", chartDir, "--namespace", "jitsi-operator"}
+	args := []string{"template", "ops", chartDir, "--namespace", releaseNS}
 	for _, v := range values {
 		args = append(args, "--set", v)
 	}
@@ -65,15 +69,24 @@ func template(t *testing.T, values ...string) objects {
 		var head struct {
 			Kind     string `json:"kind"`
 			Metadata struct {
-				Name string `json:"name"`
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
 			} `json:"metadata"`
 		}
 		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
 			t.Fatalf("a rendered document is not YAML: %v\n%s", err, doc)
 		}
-		if head.Kind != "" {
-			objs[head.Kind+"/"+head.Metadata.Name] = []byte(doc)
+		if head.Kind == "" {
+			continue
 		}
+		key := head.Kind + "/" + head.Metadata.Name
+		if ns := head.Metadata.Namespace; ns != "" && ns != releaseNS {
+			key = head.Kind + "/" + ns + "/" + head.Metadata.Name
+		}
+		if _, dup := objs[key]; dup {
+			t.Fatalf("%s rendered twice", key)
+		}
+		objs[key] = []byte(doc)
 	}
 	return objs
 }
@@ -105,12 +118,16 @@ func TestLint(t *testing.T) {
 	if out, err := helm(t, "lint", chartDir, "--set", "metrics.serviceMonitor.enabled=true,replicaCount=1,leaderElection.enabled=false"); err != nil {
 		t.Fatalf("helm lint with other values: %v\n%s", err, out)
 	}
+	if out, err := helm(t, "lint", chartDir, "--set", "receiver.separateDeployment=true,receiver.podDisruptionBudget.enabled=true,watchNamespaces={video,talks},networkPolicy.enabled=false"); err != nil {
+		t.Fatalf("helm lint with a separate receiver and watched namespaces: %v\n%s", err, out)
+	}
 }
 
 func TestDefaults(t *testing.T) {
 	objs := template(t)
 	want := []string{
 		"ClusterRole/ops-jitsi-operator", "ClusterRoleBinding/ops-jitsi-operator", "Deployment/ops-jitsi-operator",
+		"NetworkPolicy/ops-jitsi-operator-receiver",
 		"Role/ops-jitsi-operator-leader-election", "RoleBinding/ops-jitsi-operator-leader-election",
 		"Service/ops-jitsi-operator-metrics", "Service/ops-jitsi-operator-receiver", "ServiceAccount/ops-jitsi-operator",
 	}
@@ -184,6 +201,9 @@ func TestOtherValues(t *testing.T) {
 func TestTheSchemaRefusesBadValues(t *testing.T) {
 	for _, bad := range []string{"replicaCount=two", "logLevel=verbose", "receiver.port=80", "colour=blue",
 		"image.pullPolicy=Sometimes", "receiver.url=hooks.example.net/path",
+		"watchNamespaces={Video}", "watchNamespaces=video", "receiver.separateDeployment=yes", "receiver.replicaCount=0",
+		"receiver.podDisruptionBudget.minAvailable=half", "networkPolicy.enabled=sometimes",
+		"networkPolicy.receiverFrom.prosody.podSelector.matchNames.a=b", "jibri.sndAloopClusterWide=1",
 		// The operator pods' selector labels, which the recorders' NetworkPolicy relies on.
 		`podLabels.app\.kubernetes\.io/name=other`, `podLabels.app\.kubernetes\.io/instance=other`} {
 		if _, err := helm(t, "template", "ops", chartDir, "--set", bad); err == nil || !strings.Contains(err.Error(), "schema") {

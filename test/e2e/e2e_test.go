@@ -2,7 +2,12 @@
 
 // Package e2e runs the user's story on the local control plane: the chart installed with helm, the
 // operator run as a process with exactly the chart's ServiceAccount permissions, then a
-// JitsiDeployment, a JibriPool and a Meeting from creation to deletion. Run it with `make test-e2e`.
+// JitsiDeployment, a JibriPool and a Meeting from creation to deletion. Midway the chart is
+// upgraded to run the receiver as its own Deployment, and a second Meeting goes through the
+// controllers and the receiver run as two processes, each with its own ServiceAccount's
+// permissions. Recorders are stand-ins (jibritest) that run the shipped finalize script, which
+// uploads each recording to an S3 server on loopback (`rclone serve s3`). Run it with
+// `make test-e2e`.
 package e2e
 
 import (
@@ -20,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,20 +59,32 @@ const (
 
 // story is what the steps share.
 type story struct {
-	t        *testing.T
-	ctx      context.Context
-	dir      string
-	cluster  *localcluster.Cluster
-	admin    client.Client
-	receiver string
-	log      string
-	fakes    *jibritest.Pods
+	t       *testing.T
+	ctx     context.Context
+	dir     string
+	cluster *localcluster.Cluster
+	admin   client.Client
+	bin     string
+	// receiverPort is where the receiver listens (whichever process runs it), receiver its URL.
+	receiverPort int
+	receiver     string
+	// logs are the operator processes' logs; stop stops the running ones.
+	logs  []string
+	stop  func()
+	fakes *jibritest.Pods
+	// s3 is where the pool uploads recordings.
+	s3 *s3Server
+	// room is the Meeting (and its room) the steps play.
+	room string
+	// sessions is, per room, the session directory a stand-in recorder finalized last.
+	mu       sync.Mutex
+	sessions map[string]string
 }
 
 func TestUserStory(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	s := &story{t: t, ctx: ctx, dir: t.TempDir()}
+	s := &story{t: t, ctx: ctx, dir: t.TempDir(), room: "standup", sessions: map[string]string{}}
 	assets, _ := filepath.Abs(filepath.Join(root, "bin", "k8s"))
 	var err error
 	s.cluster, err = localcluster.Start(ctx, localcluster.Options{AssetsDir: assets, Dir: filepath.Join(s.dir, "cluster"), Nodes: 2})
@@ -86,8 +104,13 @@ func TestUserStory(t *testing.T) {
 
 	s.helm("install", release, filepath.Join(root, "charts", "jitsi-operator"), "--namespace", operatorNS, "--create-namespace")
 	s.waitCRDs()
-	stop := s.runOperator()
-	defer stop()
+	s.build()
+	s.receiverPort = freePort(t)
+	s.receiver = fmt.Sprintf("http://127.0.0.1:%d", s.receiverPort)
+	// The chart's default: one process runs the controllers and the receiver.
+	s.stop = s.runOperator("operator", release, "--leader-elect", "--leader-election-namespace", operatorNS,
+		fmt.Sprintf("--receiver-bind-address=127.0.0.1:%d", s.receiverPort), "--receiver-url="+s.receiver)
+	defer func() { s.stop() }()
 
 	// One story, in order: each step needs the one before, so the first failure ends it.
 	for _, step := range []struct {
@@ -98,6 +121,8 @@ func TestUserStory(t *testing.T) {
 		{"events make the meeting InProgress with its participants", s.meetingStarts},
 		{"recording demand scales the pool up and the meeting is recorded", s.recordingRuns},
 		{"the meeting ends, the recording completes, the pool scales down", s.meetingEnds},
+		{"with receiver.separateDeployment, the controllers and the receiver run apart", s.separateReceiver},
+		{"a second meeting goes through both, each with its own permissions", s.secondMeeting},
 		{"deleting everything leaves nothing behind", s.cleanUp},
 	} {
 		start := time.Now()
@@ -137,22 +162,26 @@ func (s *story) waitCRDs() {
 	}
 }
 
-// runOperator builds the operator and runs it with a token of the chart's ServiceAccount, so
-// every call it makes is checked against the chart's RBAC.
-func (s *story) runOperator() (stop func()) {
-	bin := filepath.Join(s.dir, "jitsi-operator")
-	build := exec.CommandContext(s.ctx, "go", "build", "-o", bin, ".")
+// build builds the operator binary.
+func (s *story) build() {
+	s.bin = filepath.Join(s.dir, "jitsi-operator")
+	build := exec.CommandContext(s.ctx, "go", "build", "-o", s.bin, ".")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		s.t.Fatalf("go build: %v\n%s", err, out)
 	}
+}
+
+// runOperator runs the operator with a token of the chart's ServiceAccount account, so every
+// call it makes is checked against the chart's RBAC, and waits until it is ready.
+func (s *story) runOperator(name, account string, args ...string) (stop func()) {
 	cs := kubernetes.NewForConfigOrDie(s.cluster.Config)
-	tok, err := cs.CoreV1().ServiceAccounts(operatorNS).CreateToken(s.ctx, release,
+	tok, err := cs.CoreV1().ServiceAccounts(operatorNS).CreateToken(s.ctx, account,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
 	if err != nil {
-		s.t.Fatalf("a token of the chart's ServiceAccount: %v", err)
+		s.t.Fatalf("a token of the chart's ServiceAccount %s: %v", account, err)
 	}
-	kubeconfig := filepath.Join(s.dir, "operator.kubeconfig")
+	kubeconfig := filepath.Join(s.dir, name+".kubeconfig")
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: s.cluster.Config.Host, CertificateAuthorityData: s.cluster.Config.CAData}
 	cfg.AuthInfos["operator"] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
@@ -162,18 +191,16 @@ func (s *story) runOperator() (stop func()) {
 		s.t.Fatal(err)
 	}
 
-	receiver, metrics, probes := freePort(s.t), freePort(s.t), freePort(s.t)
-	s.receiver = fmt.Sprintf("http://127.0.0.1:%d", receiver)
-	s.log = filepath.Join(s.dir, "operator.log")
-	logFile, err := os.Create(s.log)
+	metrics, probes := freePort(s.t), freePort(s.t)
+	log := filepath.Join(s.dir, name+".log")
+	s.logs = append(s.logs, log)
+	logFile, err := os.Create(log)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--local-cluster=never",
-		"--leader-elect", "--leader-election-namespace", operatorNS,
-		fmt.Sprintf("--receiver-bind-address=127.0.0.1:%d", receiver), "--receiver-url="+s.receiver,
+	cmd := exec.Command(s.bin, append([]string{"--kubeconfig", kubeconfig, "--local-cluster=never",
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probes),
-		"--jibri-health-period=1s")
+		"--jibri-health-period=1s"}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -189,14 +216,14 @@ func (s *story) runOperator() (stop func()) {
 		}
 		logFile.Close()
 		if s.t.Failed() {
-			tail, _ := os.ReadFile(s.log)
+			tail, _ := os.ReadFile(log)
 			if len(tail) > 8000 {
 				tail = tail[len(tail)-8000:]
 			}
-			s.t.Logf("operator log (end):\n%s", tail)
+			s.t.Logf("%s log (end):\n%s", name, tail)
 		}
 	}
-	s.eventually("the operator is ready", func() error {
+	s.eventually(name+" is ready", func() error {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probes))
 		if err != nil {
 			return err
@@ -212,17 +239,20 @@ func (s *story) runOperator() (stop func()) {
 
 func (s *story) stackRuns(t *testing.T) {
 	s.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	s.s3 = startS3(t, filepath.Join(s.dir, "s3"))
+	s.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: s3Secret, Namespace: ns},
+		Data: map[string][]byte{"AWS_ACCESS_KEY_ID": []byte(s3AccessKey), "AWS_SECRET_ACCESS_KEY": []byte(s3SecretKey)}})
 	s.create(&jitsiv1alpha1.JitsiDeployment{ObjectMeta: metav1.ObjectMeta{Name: "meet", Namespace: ns},
 		Spec: jitsiv1alpha1.JitsiDeploymentSpec{Domain: "meet.example.com",
 			JVB: jitsiv1alpha1.JVBSpec{Replicas: ptr(int32(2)), Media: jitsiv1alpha1.MediaSpec{Type: jitsiv1alpha1.MediaNodePort}}}})
 	s.create(&jitsiv1alpha1.JibriPool{ObjectMeta: metav1.ObjectMeta{Name: "recorders", Namespace: ns},
 		Spec: jitsiv1alpha1.JibriPoolSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
 			MinReplicas: ptr(int32(0)), MaxReplicas: ptr(int32(2)), MinIdle: ptr(int32(0)), ScaleDownDelaySeconds: ptr(int32(1)),
-			Audio: jitsiv1alpha1.AudioPulseAudio}})
-	s.create(&jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Name: "standup", Namespace: ns},
-		Spec: jitsiv1alpha1.MeetingSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
-			Recording: jitsiv1alpha1.MeetingRecordingSpec{Mode: jitsiv1alpha1.RecordingAutomatic,
-				JibriPoolRef: &jitsiv1alpha1.LocalObjectReference{Name: "recorders"}}}})
+			Audio: jitsiv1alpha1.AudioPulseAudio,
+			Recordings: jitsiv1alpha1.RecordingsSpec{Upload: &jitsiv1alpha1.UploadSpec{S3: &jitsiv1alpha1.S3UploadSpec{
+				Endpoint: s.s3.endpoint(), Bucket: bucket, Prefix: prefix, ForcePathStyle: true,
+				CredentialsSecretRef: jitsiv1alpha1.SecretReference{Name: s3Secret}}}}}})
+	s.createMeeting()
 
 	s.eventually("the JitsiDeployment is Ready", func() error {
 		d := &jitsiv1alpha1.JitsiDeployment{}
@@ -247,15 +277,27 @@ func (s *story) stackRuns(t *testing.T) {
 	if running < 5 { // prosody, jicofo, web, two bridges
 		t.Errorf("%d stack pods running, want 5", running)
 	}
-	s.eventually("the Meeting's access Secret", func() error {
-		return s.admin.Get(s.ctx, types.NamespacedName{Namespace: ns, Name: "standup-access"}, &corev1.Secret{})
-	})
+	s.accessIssued()
 	s.eventually("the JibriPool is Ready with no recorder", func() error {
 		p := s.pool()
 		if c := meta.FindStatusCondition(p.Status.Conditions, jitsiv1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue || p.Status.Replicas != 0 {
 			return fmt.Errorf("pool %+v", p.Status)
 		}
 		return nil
+	})
+}
+
+// createMeeting creates the Meeting of s.room, recorded by the pool as soon as it starts.
+func (s *story) createMeeting() {
+	s.create(&jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Name: s.room, Namespace: ns},
+		Spec: jitsiv1alpha1.MeetingSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
+			Recording: jitsiv1alpha1.MeetingRecordingSpec{Mode: jitsiv1alpha1.RecordingAutomatic,
+				JibriPoolRef: &jitsiv1alpha1.LocalObjectReference{Name: "recorders"}}}})
+}
+
+func (s *story) accessIssued() {
+	s.eventually("the Meeting's access Secret", func() error {
+		return s.admin.Get(s.ctx, types.NamespacedName{Namespace: ns, Name: s.room + "-access"}, &corev1.Secret{})
 	})
 }
 
@@ -284,10 +326,10 @@ func (s *story) events(evs ...map[string]any) {
 	}
 }
 
-func event(kind string, jid, name string) map[string]any {
+func (s *story) event(kind string, jid, name string) map[string]any {
 	at := time.Now()
 	e := map[string]any{"id": fmt.Sprintf("%s-%s-%d", kind, jid, at.UnixNano()), "event": kind, "timestamp": at.UnixMilli(),
-		"room": map[string]any{"jid": "standup@muc.meet.jitsi", "name": "standup"}}
+		"room": map[string]any{"jid": s.room + "@muc.meet.jitsi", "name": s.room}}
 	if jid != "" {
 		e["occupant"] = map[string]any{"jid": jid, "nick": name, "name": name, "moderator": false, "recorder": false}
 	}
@@ -295,7 +337,7 @@ func event(kind string, jid, name string) map[string]any {
 }
 
 func (s *story) meetingStarts(t *testing.T) {
-	s.events(event("room-created", "", ""), event("occupant-joined", "alice@meet.jitsi", "Alice"), event("occupant-joined", "bob@meet.jitsi", "Bob"))
+	s.events(s.event("room-created", "", ""), s.event("occupant-joined", "alice@meet.jitsi", "Alice"), s.event("occupant-joined", "bob@meet.jitsi", "Bob"))
 	s.eventually("the Meeting is InProgress with two people", func() error {
 		m := s.meeting()
 		if m.Status.Phase != jitsiv1alpha1.MeetingInProgress || m.Status.ParticipantCount != 2 || len(m.Status.Participants) != 2 {
@@ -306,17 +348,19 @@ func (s *story) meetingStarts(t *testing.T) {
 }
 
 func (s *story) recordingRuns(t *testing.T) {
-	script := filepath.Join(s.dir, "finalize-recording.sh")
-	if err := os.WriteFile(script, []byte(render.FinalizeRecordingScript), 0o755); err != nil {
-		t.Fatal(err)
+	if s.fakes == nil {
+		script := filepath.Join(s.dir, "finalize-recording.sh")
+		if err := os.WriteFile(script, []byte(render.FinalizeRecordingScript), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// Where Jibri runs its finalize script, run the operator's, on a session directory as
+		// Jibri leaves it, with the pod's environment and credentials: it uploads to the S3 server.
+		s.fakes = jibritest.RunPods(s.admin, ns, "recorders", 0, func(pod, session string) { s.finalize(script, pod, session) })
+		s.t.Cleanup(s.fakes.Stop)
 	}
-	// Where Jibri runs its finalize script, run the operator's, on a session directory as Jibri
-	// leaves it, with the pod's environment.
-	fakes := jibritest.RunPods(s.admin, ns, "recorders", 0, func(pod, session string) { s.finalize(script, session) })
-	s.t.Cleanup(fakes.Stop)
 	s.eventually("a recorder records the meeting", func() error {
-		if fakes.Recording("standup") == "" {
-			return fmt.Errorf("nobody records standup; pool %+v", s.pool().Status)
+		if s.fakes.Recording(s.room) == "" {
+			return fmt.Errorf("nobody records %s; pool %+v", s.room, s.pool().Status)
 		}
 		return nil
 	})
@@ -329,42 +373,17 @@ func (s *story) recordingRuns(t *testing.T) {
 	if p := s.pool(); p.Status.Replicas != 1 || p.Status.Busy != 1 {
 		t.Errorf("pool %+v, want one busy recorder", p.Status)
 	}
-	s.fakes = fakes
-}
-
-// finalize runs the shipped finalize script as a recorder would.
-func (s *story) finalize(script, session string) {
-	dir := filepath.Join(s.dir, "recordings", session)
-	_ = os.MkdirAll(dir, 0o755)
-	_ = os.WriteFile(filepath.Join(dir, "standup_2026-11-25-10-00-00.mp4"), bytes.Repeat([]byte("frame"), 2000), 0o644)
-	_ = os.WriteFile(filepath.Join(dir, "metadata.json"), []byte(`{"meeting_url":"https://meet.example.com/standup","participants":[]}`), 0o644)
-	poolSecret, events := &corev1.Secret{}, &corev1.Secret{}
-	_ = s.admin.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "recorders-jibri"}, poolSecret)
-	_ = s.admin.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "meet-generated"}, events)
-	cmd := exec.Command("sh", script, dir)
-	cmd.Env = append(os.Environ(),
-		render.KeyRecordingURL+"="+string(poolSecret.Data[render.KeyRecordingURL]),
-		"JITSI_OPERATOR_EVENTS_SECRET="+string(events.Data[render.KeyWebhookSecret]))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		s.t.Errorf("finalize script: %v\n%s", err, out)
-	}
 }
 
 func (s *story) meetingEnds(t *testing.T) {
-	s.events(event("occupant-left", "bob@meet.jitsi", "Bob"), event("occupant-left", "alice@meet.jitsi", "Alice"), event("room-destroyed", "", ""))
-	s.eventually("the recording is Completed with its file", func() error {
+	s.events(s.event("occupant-left", "bob@meet.jitsi", "Bob"), s.event("occupant-left", "alice@meet.jitsi", "Alice"), s.event("room-destroyed", "", ""))
+	s.eventually("the recording is Completed with its file, uploaded to S3", func() error {
 		m := s.meeting()
 		r := m.Status.Recording
 		if m.Status.Phase != jitsiv1alpha1.MeetingCompleted || r == nil || r.State != jitsiv1alpha1.RecordingStateCompleted || len(r.Files) == 0 {
 			return fmt.Errorf("phase %s recording %+v", m.Status.Phase, r)
 		}
-		for _, f := range r.Files {
-			if f.Name == "standup_2026-11-25-10-00-00.mp4" && f.SizeBytes == 10000 && len(f.SHA256) == 64 {
-				return nil
-			}
-		}
-		return fmt.Errorf("no recording among the files %+v", r.Files)
+		return s.uploaded(r.Files)
 	})
 	s.eventually("the pool is back to no recorder", func() error {
 		var pods corev1.PodList
@@ -381,11 +400,47 @@ func (s *story) meetingEnds(t *testing.T) {
 	}
 }
 
+// separateReceiver upgrades the release to run the receiver as its own Deployment, and replaces
+// the operator process with the two the chart then runs: the controllers under the operator's
+// ServiceAccount and the receiver, on the same address, under the receiver's own.
+func (s *story) separateReceiver(t *testing.T) {
+	s.helm("upgrade", release, filepath.Join(root, "charts", "jitsi-operator"), "--namespace", operatorNS,
+		"--set", "receiver.separateDeployment=true")
+	for _, o := range []client.Object{
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: release + "-receiver", Namespace: operatorNS}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: release + "-receiver"}},
+	} {
+		if err := s.admin.Get(s.ctx, client.ObjectKeyFromObject(o), o); err != nil {
+			t.Fatalf("the chart's %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	s.stop()
+	controllers := s.runOperator("controllers", release, "--run=controllers", "--leader-elect", "--leader-election-namespace", operatorNS,
+		"--receiver-url="+s.receiver)
+	receiver := s.runOperator("receiver", release+"-receiver", "--run=receiver",
+		fmt.Sprintf("--receiver-bind-address=127.0.0.1:%d", s.receiverPort))
+	s.stop = func() { receiver(); controllers() }
+}
+
+// secondMeeting plays a second Meeting from creation to its recording, now through the two
+// processes: the controllers issue access and run the recorder, the receiver takes Prosody's
+// events, the recorder's webhooks (kept on its Pod) and the finalize script's report.
+func (s *story) secondMeeting(t *testing.T) {
+	s.room = "retro"
+	s.createMeeting()
+	s.accessIssued()
+	for _, step := range []func(*testing.T){s.meetingStarts, s.recordingRuns, s.meetingEnds} {
+		step(t)
+	}
+}
+
 func (s *story) cleanUp(t *testing.T) {
 	for _, o := range []client.Object{
 		&jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Name: "standup", Namespace: ns}},
+		&jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Name: "retro", Namespace: ns}},
 		&jitsiv1alpha1.JibriPool{ObjectMeta: metav1.ObjectMeta{Name: "recorders", Namespace: ns}},
 		&jitsiv1alpha1.JitsiDeployment{ObjectMeta: metav1.ObjectMeta{Name: "meet", Namespace: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: s3Secret, Namespace: ns}},
 	} {
 		if err := s.admin.Delete(s.ctx, o); err != nil {
 			t.Fatal(err)
@@ -417,28 +472,32 @@ func (s *story) cleanUp(t *testing.T) {
 	})
 	s.helm("uninstall", release, "--namespace", operatorNS)
 	s.eventually("the chart's cluster objects are gone", func() error {
-		err := s.admin.Get(s.ctx, types.NamespacedName{Name: release}, &rbacv1.ClusterRole{})
-		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("ClusterRole %s: %v", release, err)
+		for _, name := range []string{release, release + "-receiver"} {
+			err := s.admin.Get(s.ctx, types.NamespacedName{Name: name}, &rbacv1.ClusterRole{})
+			if !apierrors.IsNotFound(err) {
+				return fmt.Errorf("ClusterRole %s: %v", name, err)
+			}
 		}
 		return nil
 	})
 }
 
-// noForbidden fails the test if the operator was refused anything: the chart's RBAC must cover
-// every call it makes.
+// noForbidden fails the test if an operator process was refused anything: the chart's RBAC must
+// cover every call each makes.
 func (s *story) noForbidden() {
-	f, err := os.Open(s.log)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if line := sc.Text(); strings.Contains(line, "forbidden") && !strings.Contains(line, "being terminated") {
-			s.t.Errorf("the operator was refused: %s", line)
+	for _, log := range s.logs {
+		f, err := os.Open(log)
+		if err != nil {
+			s.t.Fatal(err)
 		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if line := sc.Text(); strings.Contains(line, "forbidden") && !strings.Contains(line, "being terminated") {
+				s.t.Errorf("%s was refused: %s", filepath.Base(log), line)
+			}
+		}
+		f.Close()
 	}
 }
 
@@ -457,7 +516,7 @@ func (s *story) pool() *jitsiv1alpha1.JibriPool {
 
 func (s *story) meeting() *jitsiv1alpha1.Meeting {
 	m := &jitsiv1alpha1.Meeting{}
-	_ = s.admin.Get(s.ctx, types.NamespacedName{Namespace: ns, Name: "standup"}, m)
+	_ = s.admin.Get(s.ctx, types.NamespacedName{Namespace: ns, Name: s.room}, m)
 	return m
 }
 
