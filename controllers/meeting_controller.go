@@ -22,21 +22,35 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/destination"
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
-// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings,verbs=get;list;watch
-// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings/status,verbs=get;update;patch
+// The access Secret is applied (get, server-side apply patch, create when missing); the JWT
+// signing secret a deployment names is read by name and watched through its metadata; status is
+// merge-patched.
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings;jitsideployments,verbs=list;watch
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings/status,verbs=patch
 // +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings/finalizers,verbs=update
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch
 
 // MeetingReconciler issues a Meeting's access (room URL, tokens) and keeps its phase. What
 // happens in the room (participants, recording) is written by the webhook receiver.
 type MeetingReconciler struct {
 	client.Client
-	Recorder recorder.EventRecorder
+	// APIReader reads the JWT signing secret a deployment names (the cache holds only the
+	// operator's own Secrets). Default: the manager's.
+	APIReader client.Reader
+	// SecretMetadata watches every Secret's metadata, so that a rotated signing secret re-issues
+	// the tokens. Default: one of its own, of every namespace.
+	SecretMetadata *SecretMetadataCache
+	Recorder       recorder.EventRecorder
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Destinations decides which streaming destinations are accepted (nil: the safe default,
+	// which knows no cluster networks).
+	Destinations *destination.Policy
 }
 
 const indexDeploymentRef = "spec.jitsiDeploymentRef.name"
@@ -44,17 +58,30 @@ const indexDeploymentRef = "spec.jitsiDeploymentRef.name"
 // SetupWithManager registers the reconciler: it owns the access Secret and wakes when the
 // referenced JitsiDeployment changes (its domain, its auth, its existence).
 func (r *MeetingReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.SecretMetadata == nil {
+		var err error
+		if r.SecretMetadata, err = NewSecretMetadataCache(mgr); err != nil {
+			return err
+		}
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &jitsiv1alpha1.Meeting{}, indexDeploymentRef,
 		func(o client.Object) []string {
 			return []string{o.(*jitsiv1alpha1.Meeting).Spec.JitsiDeploymentRef.Name}
 		}); err != nil {
 		return err
 	}
+	if err := IndexMeetingRooms(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&jitsiv1alpha1.Meeting{}).
 		Owns(&corev1.Secret{}).
+		Watches(&jitsiv1alpha1.Meeting{}, handler.EnqueueRequestsFromMapFunc(r.sameRoom)).
 		Watches(&jitsiv1alpha1.JitsiDeployment{}, handler.EnqueueRequestsFromMapFunc(r.meetingsOf)).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.meetingsSignedWith)).
+		WatchesRawSource(r.SecretMetadata.source(handler.EnqueueRequestsFromMapFunc(r.meetingsSignedWith))).
 		Complete(r)
 }
 
@@ -93,6 +120,8 @@ type meetingObservation struct {
 	reason  string // a condition reason when access could not be issued
 	message string
 	requeue time.Time
+	// refusedDestinations are the streaming destinations the policy refuses (checkDestinations).
+	refusedDestinations []refusedDestination
 }
 
 // Reconcile issues the access Secret, derives the phase and writes the status once.
@@ -109,7 +138,8 @@ func (r *MeetingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		now = r.Now()
 	}
 	obs := &meetingObservation{now: now}
-	err := runSteps(ctx, m, obs, step[*jitsiv1alpha1.Meeting, *meetingObservation]{"access", r.ensureAccess})
+	err := runSteps(ctx, m, obs, step[*jitsiv1alpha1.Meeting, *meetingObservation]{"access", r.ensureAccess},
+		step[*jitsiv1alpha1.Meeting, *meetingObservation]{"destinations", r.checkDestinations})
 	statusErr := r.writeMeetingStatus(ctx, m, obs, err)
 	res := ctrl.Result{}
 	if !obs.requeue.IsZero() {
@@ -135,7 +165,7 @@ func (r *MeetingReconciler) ensureAccess(ctx context.Context, m *jitsiv1alpha1.M
 	var iss *meeting.Issuer
 	if d.Spec.Auth.Type == jitsiv1alpha1.AuthJWT {
 		ref := render.SecretsFor(d).JWT
-		key, err := secretValue(ctx, r, m.Namespace, ref)
+		key, err := secretValue(ctx, secretReader{cached: r.Client, uncached: r.APIReader}, m.Namespace, ref)
 		if apierrors.IsNotFound(err) || errors.Is(err, errMissingKey) || (err == nil && len(key) == 0) {
 			obs.reason = jitsiv1alpha1.ReasonSecretNotFound
 			obs.message = fmt.Sprintf("the JWT signing secret %s/%s of JitsiDeployment %s does not exist yet", ref.Name, ref.Key, d.Name)
@@ -169,10 +199,13 @@ func (r *MeetingReconciler) ensureAccess(ctx context.Context, m *jitsiv1alpha1.M
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
 			meeting.KeyModeratorURL:   []byte(access.ModeratorURL),
-			meeting.KeyGuestURL:       []byte(access.GuestURL),
 			meeting.KeyModeratorToken: []byte(access.ModeratorToken),
-			meeting.KeyGuestToken:     []byte(access.GuestToken),
 		},
+	}
+	if access.GuestURL != "" {
+		// Not for a Private meeting, which admits only its invitees.
+		secret.Data[meeting.KeyGuestURL] = []byte(access.GuestURL)
+		secret.Data[meeting.KeyGuestToken] = []byte(access.GuestToken)
 	}
 	if m.Spec.Streaming.Mode != "" && m.Spec.Streaming.Mode != jitsiv1alpha1.StreamingNone {
 		key, err := r.streamKey(ctx, m)
@@ -194,7 +227,7 @@ func (r *MeetingReconciler) ensureAccess(ctx context.Context, m *jitsiv1alpha1.M
 	}
 	if wrote {
 		r.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "AccessIssued", "Issue",
-			"Secret %s holds the moderator and guest URLs, valid until %s", secret.Name, access.Expires.UTC().Format(time.RFC3339))
+			"Secret %s holds the %s, valid until %s", secret.Name, accessHeld(m), access.Expires.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
@@ -220,6 +253,14 @@ func (r *MeetingReconciler) streamKey(ctx context.Context, m *jitsiv1alpha1.Meet
 
 func (r *MeetingReconciler) applier() *applier {
 	return &applier{Client: r.Client, Recorder: r.Recorder}
+}
+
+// accessHeld says what m's access Secret holds.
+func accessHeld(m *jitsiv1alpha1.Meeting) string {
+	if m.Spec.Access == jitsiv1alpha1.AccessPrivate {
+		return "moderator URL and each invitee's (a Private meeting has no guest URL)"
+	}
+	return "moderator and guest URLs"
 }
 
 // LabelMeeting on a Meeting's access Secret names the Meeting.
@@ -251,7 +292,7 @@ func (r *MeetingReconciler) writeMeetingStatus(ctx context.Context, m *jitsiv1al
 	default:
 		roomURL, secretName = obs.access.RoomURL, AccessSecretName(m)
 		issued.Status, issued.Reason = metav1.ConditionTrue, jitsiv1alpha1.ReasonIssued
-		issued.Message = fmt.Sprintf("Secret %s holds the moderator and guest URLs", secretName)
+		issued.Message = fmt.Sprintf("Secret %s holds the %s", secretName, accessHeld(m))
 		if meeting.Ended(phase) {
 			ready.Status, ready.Reason = metav1.ConditionFalse, jitsiv1alpha1.ReasonEnded
 			ready.Message = fmt.Sprintf("the meeting is %s", phase)
@@ -261,7 +302,13 @@ func (r *MeetingReconciler) writeMeetingStatus(ctx context.Context, m *jitsiv1al
 		}
 	}
 	meta.SetStatusCondition(&conds, issued)
+	ready = r.destinationsReady(m, ready, obs)
 	meta.SetStatusCondition(&conds, ready)
+	room, err := r.roomCondition(ctx, m)
+	if err != nil {
+		return fmt.Errorf("room: %w", err)
+	}
+	meta.SetStatusCondition(&conds, room)
 
 	unchanged := m.Status.Phase == phase && m.Status.RoomURL == roomURL && m.Status.AccessSecretName == secretName &&
 		m.Status.ObservedGeneration == m.Generation && sameConditions(m.Status.Conditions, conds)
@@ -280,9 +327,11 @@ func (r *MeetingReconciler) writeMeetingStatus(ctx context.Context, m *jitsiv1al
 		return err
 	}
 	before := m.Status.Phase
+	roomBefore := meta.FindStatusCondition(m.Status.Conditions, jitsiv1alpha1.ConditionRoomConflict).DeepCopy()
 	if err := r.Status().Patch(ctx, m, client.RawPatch(types.MergePatchType, body)); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
+	r.announceRoom(m, roomBefore, room)
 	if before != phase {
 		r.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "Phase"+string(phase), "Reconcile", "the meeting is %s", phase)
 	}

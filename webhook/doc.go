@@ -12,11 +12,17 @@
 //   - jibristatus.go: Jibri's webhook subscriber calls, a per-pool token in the path, the
 //     recorder's state kept on its Pod;
 //   - jibri.go: the finalize script's report of a finished recording,
-//     POST /v1/jibri/recording-complete?deployment=<ns>/<name>, signed like the module's events.
+//     POST /v1/jibri/recording-complete?pool=<ns>/<pool>, signed with the pool's own report key,
+//     taken only for the session and room the pool gave the reporting recorder.
 //
-// Every request is authenticated, bodies are limited to MaxBody, answers are JSON with a reason,
-// and 2xx means the change is stored. Events for one Meeting that arrive together are written
-// together (batch.go).
+// Every request is authenticated, from its headers and path before its body is read wherever the
+// source allows; every authentication failure gets the same 401 (server.go). Each endpoint has
+// its own body limit, the server caps connections, requests in flight and header size, and has
+// short timeouts (limits.go). Signed bodies are taken once (replay.go); event times are clamped
+// to the Meeting's life; "[tenant]room" rooms are never a Meeting's, and a room several Meetings
+// claim follows the most restrictive of them (rooms.go). Users' Secrets are read by name, not
+// cached (secrets.go). Answers are JSON with a reason, and 2xx means the change is stored.
+// Events for one Meeting that arrive together are written together (batch.go).
 package webhook
 
 // The receiver reads deployments, pools, Secrets and Meetings, writes Meeting status, and keeps

@@ -40,17 +40,21 @@ func (s *Server) eventSync(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleEventSync(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
-	body, err := readBody(w, r)
-	if err != nil {
-		return nil, err
+	// Authenticated from the path and the header alone, before the body is read.
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return nil, refuse("NoToken")
 	}
 	d, key, err := s.deploymentSecret(r.Context(), r.PathValue("namespace"), r.PathValue("deployment"))
 	if err != nil {
 		return nil, err
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(token), key) != 1 {
-		return nil, fail(http.StatusUnauthorized, "BadToken", "the Authorization header does not carry the deployment's events secret")
+	if subtle.ConstantTimeCompare([]byte(token), key) != 1 {
+		return nil, refuse("BadToken")
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
 	}
 	var e syncEvent
 	if err := json.Unmarshal(body, &e); err != nil {
@@ -61,9 +65,12 @@ func (s *Server) handleEventSync(w http.ResponseWriter, r *http.Request) (map[st
 		// meeting's.
 		return map[string]any{"applied": false, "reason": "breakout room"}, nil
 	}
-	room := syncRoomName(e.RoomName)
+	room, tenant := parseRoom(e.RoomName)
 	if room == "" {
-		return nil, fail(http.StatusBadRequest, "MissingRoom", "the event names no room")
+		return nil, badRoom
+	}
+	if tenant {
+		return tenantRoom, nil
 	}
 	var evs []events.Event
 	switch r.PathValue("kind") + "/" + r.PathValue("what") {
@@ -106,16 +113,6 @@ func (s *Server) handleEventSync(w http.ResponseWriter, r *http.Request) (map[st
 		return nil, fail(http.StatusNotFound, "UnknownEvent", "no event %s/%s", r.PathValue("kind"), r.PathValue("what"))
 	}
 	return s.apply(r.Context(), "event_sync", d, room, evs)
-}
-
-// syncRoomName is the Meeting room of an event_sync room name: "[tenant]room" names room.
-func syncRoomName(name string) string {
-	if strings.HasPrefix(name, "[") {
-		if i := strings.Index(name, "]"); i >= 0 {
-			name = name[i+1:]
-		}
-	}
-	return strings.ToLower(name)
 }
 
 func syncToOccupant(o *syncOccupant) *events.Occupant {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
@@ -74,7 +76,10 @@ func FuzzEventSync(f *testing.F) {
 		if json.Unmarshal(body, &e) != nil {
 			return
 		}
-		_ = syncRoomName(e.RoomName)
+		// A tenant's room is never an untenanted room's (no Meeting names one).
+		if room, tenant := parseRoom(e.RoomName); tenant != strings.HasPrefix(room, "[") || strings.HasPrefix(strings.ToLower(strings.TrimSpace(e.RoomName)), "[") && !tenant {
+			t.Fatalf("room %q parsed as %q (tenant %v)", e.RoomName, room, tenant)
+		}
 		occupants := []syncOccupant{}
 		if e.Occupant != nil {
 			occupants = append(occupants, *e.Occupant)
@@ -125,8 +130,14 @@ func FuzzSignature(f *testing.F) {
 }
 
 // FuzzRecordingReport: any body decodes to a valid event or an error, never a panic; an event
-// carries what a Meeting's status may hold, and the decoded report encodes back to the same event.
+// carries what a Meeting's status may hold (bounded lists, plain file names, clean absolute
+// paths, s3:// or https:// URLs, hex digests, a recorder's and a session directory's name), and
+// the decoded report encodes back to the same event.
 func FuzzRecordingReport(f *testing.F) {
+	// Reports as the finalize script writes them now (with the recorder), beside the stored seeds.
+	f.Add([]byte(`{"timestamp":1796114373000,"recorder":"recorders-0","session":"3f2c9a4e-8d1b-4c7e-a5f0-6b2d9e1c4a77","room":"standup-7f3a","meeting_url":"https://meet.example.com/standup-7f3a","files":[{"name":"standup-7f3a_2026-08-20-09-05-00.mp4","url":"s3://recordings/video/standup-7f3a/3f2c9a4e-8d1b-4c7e-a5f0-6b2d9e1c4a77/standup-7f3a_2026-08-20-09-05-00.mp4","sizeBytes":18,"sha256":"72bd93d97bc35cb853ead2ff8cf097b9bddd2ddec759521ee5c0e6c9352863d6"}]}`))
+	f.Add([]byte(`{"timestamp":1796114373000,"recorder":"recorders-0","session":"s_1","room":"standup","files":[{"name":"standup.mp4","path":"/storage/recordings/s_1/standup.mp4","sizeBytes":10}],"error":"S3 credentials missing"}`))
+	f.Add([]byte(`{"recorder":"recorders-0","session":"s","room":"r","files":[{"name":"..","path":"/storage/recordings/../x","url":"https://h/\n"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var rep recordingReport
 		if json.Unmarshal(body, &rep) != nil {
@@ -142,8 +153,15 @@ func FuzzRecordingReport(f *testing.F) {
 		if msg := ev.Recording.Error; len(msg) > 300 || !utf8.ValidString(msg) {
 			t.Fatalf("error %q: a status message is valid UTF-8, at most 300 bytes", msg)
 		}
+		if len(ev.Recording.Files) > maxReportFiles || sessionDir(ev.Recording.SessionID) != ev.Recording.SessionID ||
+			len(validation.IsDNS1123Subdomain(rep.Recorder)) > 0 {
+			t.Fatalf("accepted %s", body)
+		}
 		for _, f := range ev.Recording.Files {
-			if f.Name == "" || f.SizeBytes < 0 {
+			badName := f.Name == "" || f.Name == "." || strings.Contains(f.Name, "..") || strings.ContainsAny(f.Name, "/\\") || hasControl(f.Name)
+			badPath := f.Path != "" && (!path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || hasControl(f.Path))
+			badURL := f.URL != "" && (!strings.HasPrefix(f.URL, "s3://") && !strings.HasPrefix(f.URL, "https://") || hasControl(f.URL) || len(f.URL) > maxReportURL)
+			if badName || badPath || badURL || f.SizeBytes < 0 || f.SHA256 != "" && !isSHA256(f.SHA256) || f.Path == "" && f.URL == "" {
 				t.Fatalf("accepted a bad file %+v", f)
 			}
 		}
@@ -184,7 +202,7 @@ func FuzzStreamKey(f *testing.F) {
 var fuzzRoutes = []string{
 	"/v1/prosody/events?deployment=video/meet",
 	"/v1/jitsi/events?deployment=video/meet",
-	"/v1/jibri/recording-complete?deployment=video/meet",
+	"/v1/jibri/recording-complete?pool=video/pool-a",
 	"/v1/prosody/validate-access?deployment=video/meet",
 	"/v1/event-sync/video/meet/events/room/created",
 	"/v1/event-sync/video/meet/events/room/destroyed",
@@ -211,6 +229,13 @@ func fuzzRequest(route string, body []byte, credential string) (r *http.Request,
 		header, right = "X-Jitsi-Signature", hex.EncodeToString(fuzzMAC(body))
 		got, err := hex.DecodeString(strings.TrimSpace(credential))
 		valid = err == nil && hmac.Equal(got, fuzzMAC(body))
+	case strings.Contains(route, "?pool="):
+		// The finalize script signs with its pool's report key, never the events secret.
+		mac := hmac.New(sha256.New, []byte(render.RecordingReportKey([]byte(fuzzSecret), "video", "pool-a")))
+		mac.Write(body)
+		header, right = "X-Jitsi-Signature", hex.EncodeToString(mac.Sum(nil))
+		got, err := hex.DecodeString(strings.TrimSpace(credential))
+		valid = err == nil && hmac.Equal(got, mac.Sum(nil))
 	case strings.HasPrefix(route, "/v1/event-sync/"):
 		header, right = "Authorization", "Bearer "+fuzzSecret
 		valid = credential == right
@@ -314,16 +339,25 @@ func (c *stubCluster) Get(_ context.Context, key client.ObjectKey, obj client.Ob
 }
 
 func (c *stubCluster) List(_ context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	ns := (&client.ListOptions{}).ApplyOptions(opts).Namespace
+	lo := (&client.ListOptions{}).ApplyOptions(opts)
+	ns := lo.Namespace
 	for _, o := range c.objects {
 		if ns != "" && o.GetNamespace() != ns {
 			continue
 		}
 		switch l := list.(type) {
 		case *jitsiv1alpha1.MeetingList:
-			if m, ok := o.(*jitsiv1alpha1.Meeting); ok {
-				l.Items = append(l.Items, *m.DeepCopy())
+			m, ok := o.(*jitsiv1alpha1.Meeting)
+			if !ok {
+				continue
 			}
+			// The one field index the receiver lists by, as the cache's indexer answers it.
+			if lo.FieldSelector != nil {
+				if want, found := lo.FieldSelector.RequiresExactMatch(meeting.IndexRoom); found && meeting.RoomKey(m) != want {
+					continue
+				}
+			}
+			l.Items = append(l.Items, *m.DeepCopy())
 		case *jitsiv1alpha1.JitsiDeploymentList:
 			if d, ok := o.(*jitsiv1alpha1.JitsiDeployment); ok {
 				l.Items = append(l.Items, *d.DeepCopy())

@@ -38,16 +38,12 @@ func (s *Server) jibriStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleJibriStatus(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
-	body, err := readBody(w, r)
-	if err != nil {
-		return nil, err
-	}
+	// Authenticated from the path alone, before the body is read.
 	ns, name := r.PathValue("namespace"), r.PathValue("pool")
-	unauthorized := fail(http.StatusUnauthorized, "Unauthorized", "the URL does not carry a pool's webhook token")
 	pool := &jitsiv1alpha1.JibriPool{}
 	if err := s.Client.Get(r.Context(), types.NamespacedName{Namespace: ns, Name: name}, pool); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, unauthorized
+			return nil, refuse("UnknownPool")
 		}
 		return nil, err
 	}
@@ -57,7 +53,11 @@ func (s *Server) handleJibriStatus(w http.ResponseWriter, r *http.Request) (map[
 	}
 	want := render.JibriWebhookToken(key, ns, name)
 	if subtle.ConstantTimeCompare([]byte(r.PathValue("token")), []byte(want)) != 1 {
-		return nil, unauthorized
+		return nil, refuse("BadToken")
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
 	}
 	var e jibriHealthEvent
 	if err := json.Unmarshal(body, &e); err != nil {

@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"math"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
@@ -42,11 +40,12 @@ func (s *Server) jitsiWebhooks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleJitsiWebhook(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
-	body, err := readBody(w, r)
+	// Authenticated from the header alone, before the body is read.
+	d, err := s.deploymentBySecret(r.Context(), r.Header.Get("X-Webhook-Secret"))
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.deploymentBySecret(r.Context(), r.Header.Get("X-Webhook-Secret"))
+	body, err := readBody(r)
 	if err != nil {
 		return nil, err
 	}
@@ -55,12 +54,15 @@ func (s *Server) handleJitsiWebhook(w http.ResponseWriter, r *http.Request) (map
 		return nil, fail(http.StatusBadRequest, "BadJSON", "the body is not the module's JSON: %v", err)
 	}
 	at := time.Unix(e.Timestamp, 0)
-	if skew := s.now().Sub(at); skew > ReplayWindow || skew < -ReplayWindow {
-		return nil, fail(http.StatusUnauthorized, "StaleEvent", "the timestamp is %s away from now", skew.Round(time.Second))
+	if err := s.fresh(at); err != nil {
+		return nil, err
 	}
-	room := syncRoomName(e.RoomName)
+	room, tenant := parseRoom(e.RoomName)
 	if room == "" {
-		return nil, fail(http.StatusBadRequest, "MissingRoom", "the event names no room")
+		return nil, badRoom
+	}
+	if tenant && r.PathValue("event") != "validate-access" {
+		return tenantRoom, nil
 	}
 	key := e.UserJID
 	if key == "" {
@@ -101,26 +103,25 @@ func (s *Server) webhookAccess(ctx context.Context, d *jitsiv1alpha1.JitsiDeploy
 	id := ""
 	if e.JWTToken != "" && d.Spec.Auth.Type == jitsiv1alpha1.AuthJWT {
 		ref := render.SecretsFor(d).JWT
-		secret := &corev1.Secret{}
-		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: ref.Name}, secret); err == nil {
+		data, err := s.secretData(ctx, types.NamespacedName{Namespace: d.Namespace, Name: ref.Name})
+		if err != nil {
+			return nil, err
+		}
+		if key := data[ref.Key]; len(key) > 0 {
 			c := &meeting.Claims{}
-			if _, err := jwt.ParseWithClaims(e.JWTToken, c, func(*jwt.Token) (any, error) { return secret.Data[ref.Key], nil },
+			if _, err := jwt.ParseWithClaims(e.JWTToken, c, func(*jwt.Token) (any, error) { return key, nil },
 				jwt.WithValidMethods([]string{"HS256"})); err == nil {
 				id = c.Context.User.ID
 			}
 		}
 	}
-	ok, reason, m, err := s.decideAccess(ctx, d, room, id, strings.HasSuffix(e.UserJID, "@"+render.XMPPHiddenDomain))
+	ok, reason, ms, err := s.decideAccess(ctx, d, room, id, strings.HasSuffix(e.UserJID, "@"+render.XMPPHiddenDomain))
 	if err != nil {
 		return nil, err
 	}
 	answer := map[string]any{"allowed": ok, "reason": reason}
-	if m != nil {
-		if end, has := meeting.End(m); has {
-			answer["roomConfiguration"] = map[string]any{
-				"maxDurationMinutes": max(0, int64(math.Ceil(end.Sub(s.now()).Minutes()))),
-			}
-		}
+	if seconds, has := roomConfig(ms, s.now())["maxDurationSeconds"].(int64); has && len(ms) > 0 {
+		answer["roomConfiguration"] = map[string]any{"maxDurationMinutes": (seconds + 59) / 60}
 	}
 	return answer, nil
 }
@@ -131,9 +132,8 @@ func (s *Server) webhookAccess(ctx context.Context, d *jitsiv1alpha1.JitsiDeploy
 // cluster-wide List; and a sender knows the secret only from its Prosody pod, which starts long
 // after the cache has the deployment and its Secret.
 func (s *Server) deploymentBySecret(ctx context.Context, secret string) (*jitsiv1alpha1.JitsiDeployment, error) {
-	unauthorized := fail(http.StatusUnauthorized, "Unauthorized", "X-Webhook-Secret is missing or not a deployment's events secret")
 	if secret == "" {
-		return nil, unauthorized
+		return nil, refuse("NoSecret")
 	}
 	var list jitsiv1alpha1.JitsiDeploymentList
 	if err := s.Client.List(ctx, &list); err != nil {
@@ -148,14 +148,15 @@ func (s *Server) deploymentBySecret(ctx context.Context, secret string) (*jitsiv
 		}
 		if key != nil && subtle.ConstantTimeCompare(key, []byte(secret)) == 1 {
 			if found != nil {
-				return nil, fail(http.StatusUnauthorized, "AmbiguousSecret",
-					"several deployments share this events secret, so it does not say which sent the event; give each its own")
+				// Several deployments share this events secret, so it does not say which sent the
+				// event: the operator's log says so (cause AmbiguousSecret); each needs its own.
+				return nil, refuse("AmbiguousSecret")
 			}
 			found = d
 		}
 	}
 	if found == nil {
-		return nil, unauthorized
+		return nil, refuse("UnknownSecret")
 	}
 	return found, nil
 }

@@ -19,6 +19,14 @@ var (
 		Name: "jitsi_operator_receiver_events_applied_total",
 		Help: "Events applied to a Meeting's status, by source and event type.",
 	}, []string{"source", "type"})
+	busy = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "jitsi_operator_receiver_busy_total",
+		Help: "Requests answered 503 because the receiver was handling as many requests as it may at once.",
+	})
+	replayed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "jitsi_operator_receiver_replays_total",
+		Help: "Signed requests received again within the replay window (answered without applying them).",
+	})
 	latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "jitsi_operator_receiver_event_to_status_seconds",
 		Help:    "From the time an event says it happened to its Meeting status being stored.",
@@ -27,5 +35,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(received, rejected, applied, latency)
+	metrics.Registry.MustRegister(received, rejected, applied, busy, replayed, latency)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -12,10 +13,6 @@ import (
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/events"
 )
-
-// ReplayWindow is how far an event's own timestamp may be from the receiver's clock. The
-// module retries for well under a minute; an older signed body is a replay.
-const ReplayWindow = 15 * time.Minute
 
 // moduleEvent is what the operator's own Prosody module posts (mod_jitsi_operator_events.lua).
 type moduleEvent struct {
@@ -56,12 +53,19 @@ func (s *Server) prosodyEvents(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleModuleEvent(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	var e moduleEvent
 	d, err := s.signed(w, r, &e, func() int64 { return e.Timestamp })
+	if errors.Is(err, errAlreadyReceived) && e.Event == string(events.RoomCreated) {
+		// A retry whose first answer was lost: the module still needs the room's settings.
+		return s.roomCreatedAgain(r, d, e.Room.Name)
+	}
 	if err != nil {
 		return nil, err
 	}
 	ev, err := e.toEvent(time.UnixMilli(e.Timestamp))
 	if err != nil {
 		return nil, err
+	}
+	if _, tenant := parseRoom(ev.Room); tenant {
+		return tenantRoom, nil
 	}
 	return s.apply(r.Context(), "prosody", d, ev.Room, []events.Event{ev})
 }
@@ -91,35 +95,63 @@ func (e moduleEvent) toEvent(at time.Time) (events.Event, error) {
 		return ev, fail(http.StatusBadRequest, "UnknownEvent", "unknown event %q", e.Event)
 	}
 	if ev.Room == "" {
-		return ev, fail(http.StatusBadRequest, "MissingRoom", "the event names no room")
+		return ev, badRoom
 	}
 	return ev, nil
 }
 
 // signed reads a request of the operator's own senders (the Prosody module, the finalize
 // script): ?deployment=<namespace>/<name> names the deployment whose events secret signed the
-// body (hex HMAC-SHA256 in X-Jitsi-Signature); the body is decoded into v, and the Unix
-// milliseconds timestamp() reads from it must be within ReplayWindow of now.
+// body (hex HMAC-SHA256 in X-Jitsi-Signature). The deployment and the header are checked before
+// the body is read; then the body is verified, decoded into v, and the Unix milliseconds
+// timestamp() reads from it must be at most ReplayWindow old and MaxClockAhead ahead. A body
+// taken before is errAlreadyReceived.
 func (s *Server) signed(w http.ResponseWriter, r *http.Request, v any, timestamp func() int64) (*jitsiv1alpha1.JitsiDeployment, error) {
-	body, err := readBody(w, r)
-	if err != nil {
-		return nil, err
+	signature := r.Header.Get("X-Jitsi-Signature")
+	if !wellFormedHMAC(signature) {
+		return nil, refuse("NoSignature")
 	}
 	ns, name, _ := strings.Cut(r.URL.Query().Get("deployment"), "/")
 	d, key, err := s.deploymentSecret(r.Context(), ns, name)
 	if err != nil {
 		return nil, err
 	}
-	if !validHMAC(key, body, r.Header.Get("X-Jitsi-Signature")) {
-		return nil, fail(http.StatusUnauthorized, "BadSignature", "X-Jitsi-Signature is missing or does not match the body")
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	if !validHMAC(key, body, signature) {
+		return nil, refuse("BadSignature")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return nil, fail(http.StatusBadRequest, "BadJSON", "the body is not the expected JSON: %v", err)
 	}
-	if skew := s.now().Sub(time.UnixMilli(timestamp())); skew > ReplayWindow || skew < -ReplayWindow {
-		return nil, fail(http.StatusUnauthorized, "StaleEvent", "the timestamp is %s away from now", skew.Round(time.Second))
+	if err := s.fresh(time.UnixMilli(timestamp())); err != nil {
+		return nil, err
 	}
+	k, first := s.replays.take(d.Namespace+"/"+d.Name, signature, s.now())
+	if !first {
+		return d, errAlreadyReceived
+	}
+	s.pending.Store(r, k)
 	return d, nil
+}
+
+// errAlreadyReceived: the signed body was taken before (answered 200, applied: false).
+var errAlreadyReceived = errors.New("already received")
+
+// fresh refuses a time older than ReplayWindow or more than MaxClockAhead ahead: an old signed
+// body is a replay, and a future one would outlive the replay memory.
+func (s *Server) fresh(at time.Time) error {
+	if age := s.now().Sub(at); age > ReplayWindow || age < -MaxClockAhead {
+		return refuse("StaleEvent")
+	}
+	return nil
+}
+
+func wellFormedHMAC(signature string) bool {
+	raw, err := hex.DecodeString(strings.TrimSpace(signature))
+	return err == nil && len(raw) == sha256.Size
 }
 
 // validHMAC compares the hex HMAC-SHA256 of body in constant time.
@@ -131,4 +163,23 @@ func validHMAC(key, body []byte, signature string) bool {
 	mac := hmac.New(sha256.New, key)
 	mac.Write(body)
 	return hmac.Equal(got, mac.Sum(nil))
+}
+
+// roomCreatedAgain answers a room-created the receiver took before: nothing is applied, and the
+// room's settings are told again.
+func (s *Server) roomCreatedAgain(r *http.Request, d *jitsiv1alpha1.JitsiDeployment, name string) (map[string]any, error) {
+	answer := map[string]any{"applied": false, "reason": "AlreadyReceived"}
+	room, tenant := parseRoom(name)
+	if tenant || room == "" {
+		return answer, nil
+	}
+	ms, err := s.claimants(r.Context(), d, room)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) > 0 {
+		answer["room"] = roomConfig(ms, s.now())
+	}
+	replayed.Inc()
+	return answer, nil
 }

@@ -71,6 +71,9 @@ func post(path string, body []byte, header map[string]string) reply {
 	return r
 }
 
+// unauthorizedBody is the one answer to every authentication failure.
+var unauthorizedBody = map[string]any{"error": "the request is not authenticated", "reason": "Unauthorized"}
+
 func postModule(ns string, body []byte) reply {
 	return post("/v1/prosody/events?deployment="+ns+"/meet", body, map[string]string{"X-Jitsi-Signature": sign(body)})
 }
@@ -133,11 +136,11 @@ var _ = Describe("The receiver", func() {
 		Expect(postModule(ns, role).status).To(Equal(http.StatusOK))
 		Expect(meetingStatus(ns, "standup").Participants).To(ConsistOf(HaveField("Moderator", true)))
 
-		By("a duplicate delivery, which changes nothing")
+		By("a duplicate delivery, which is not taken again")
 		before := meetingStatus(ns, "standup")
 		r := postModule(ns, moduleEvent("occupant-joined", "standup", clock.Add(time.Second), "alice@meet.jitsi", "Alice", false))
 		Expect(r.status).To(Equal(http.StatusOK))
-		Expect(r.body).To(HaveKeyWithValue("changed", false))
+		Expect(r.body).To(And(HaveKeyWithValue("applied", false), HaveKeyWithValue("reason", "AlreadyReceived")))
 		Expect(meetingStatus(ns, "standup")).To(Equal(before))
 
 		By("the same event on the Reflector-style path")
@@ -167,9 +170,10 @@ var _ = Describe("The receiver", func() {
 		}
 		for name, r := range cases {
 			Expect(r.status).To(Equal(http.StatusUnauthorized), name)
-			Expect(r.body).To(HaveKey("reason"), name)
+			Expect(r.body).To(Equal(unauthorizedBody), name)
 		}
-		Expect(metric("jitsi_operator_receiver_rejected_total", map[string]string{"source": "prosody", "reason": "BadSignature"})).To(BeNumerically(">=", 3))
+		Expect(metric("jitsi_operator_receiver_rejected_total", map[string]string{"source": "prosody", "reason": "BadSignature"})).To(BeNumerically(">=", 1))
+		Expect(metric("jitsi_operator_receiver_rejected_total", map[string]string{"source": "prosody", "reason": "NoSignature"})).To(BeNumerically(">=", 2))
 		Expect(metric("jitsi_operator_receiver_rejected_total", map[string]string{"source": "prosody", "reason": "StaleEvent"})).To(BeNumerically(">=", 1))
 		tampered := bytes.Replace(body, []byte("Mallory"), []byte("Mallorx"), 1)
 		Expect(post("/v1/prosody/events?deployment="+ns+"/meet", tampered, map[string]string{"X-Jitsi-Signature": sign(body)}).status).To(Equal(http.StatusUnauthorized))
@@ -214,13 +218,14 @@ var _ = Describe("The receiver", func() {
 		ns := deploymentWithMeeting("town-hall")
 		rng := rand.New(rand.NewSource(7))
 		var bodies [][]byte
-		bodies = append(bodies, moduleEvent("room-created", "town-hall", clock.Add(-10*time.Minute), "", "", false))
+		// Within the replay window: an older signed event is refused.
+		bodies = append(bodies, moduleEvent("room-created", "town-hall", clock.Add(-4*time.Minute), "", "", false))
 		for i := 0; i < 200; i++ {
 			jid := fmt.Sprintf("p%03d@meet.jitsi", i)
-			in := clock.Add(-10*time.Minute + time.Duration(1+rng.Intn(200))*time.Second)
+			in := clock.Add(-4*time.Minute + time.Duration(1+rng.Intn(100))*time.Second)
 			bodies = append(bodies, moduleEvent("occupant-joined", "town-hall", in, jid, fmt.Sprintf("P%03d", i), false))
 			if i%4 != 0 { // three quarters leave again
-				bodies = append(bodies, moduleEvent("occupant-left", "town-hall", in.Add(time.Duration(1+rng.Intn(200))*time.Second), jid, fmt.Sprintf("P%03d", i), false))
+				bodies = append(bodies, moduleEvent("occupant-left", "town-hall", in.Add(time.Duration(1+rng.Intn(100))*time.Second), jid, fmt.Sprintf("P%03d", i), false))
 			}
 		}
 		for len(bodies) < 1000 {
@@ -274,7 +279,9 @@ var _ = Describe("The receiver", func() {
 var _ = Describe("The finalize script", func() {
 	It("reports a finished recording's files, which the Meeting's status then lists", func() {
 		ns := deploymentWithMeeting("standup-7f3a")
-		dir := filepath.Join(GinkgoT().TempDir(), "0b6f3c1e-2a9d-4f7b-8e3c-5d4a1b2c3d4e")
+		recordings := filepath.Join(GinkgoT().TempDir(), "recordings")
+		recorderPool(ns, "recorders", "recorders-0", recordings, assigned("standup-7f3a", "0b6f3c1e-2a9d-4f7b-8e3c-5d4a1b2c3d4e"))
+		dir := filepath.Join(recordings, "0b6f3c1e-2a9d-4f7b-8e3c-5d4a1b2c3d4e")
 		Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
 		media := bytes.Repeat([]byte("not really an mp4 "), 1000)
 		Expect(os.WriteFile(filepath.Join(dir, "standup-7f3a_2026-12-01-09-00-00.mp4"), media, 0o644)).To(Succeed())
@@ -284,12 +291,19 @@ var _ = Describe("The finalize script", func() {
 
 		script := filepath.Join(GinkgoT().TempDir(), "finalize.sh")
 		Expect(os.WriteFile(script, []byte(render.FinalizeRecordingScript), 0o755)).To(Succeed())
-		cmd := exec.Command("sh", script, dir)
-		cmd.Env = append(os.Environ(),
-			"JITSI_OPERATOR_RECORDING_URL="+receiver.URL+"/v1/jibri/recording-complete?deployment="+ns+"/meet",
-			"JITSI_OPERATOR_EVENTS_SECRET="+eventsSecret)
-		out, err := cmd.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), string(out))
+		// The script dates its report with date +%s; the receiver's clock is the suite's.
+		bin := GinkgoT().TempDir()
+		Expect(os.WriteFile(filepath.Join(bin, "date"), []byte(fmt.Sprintf("#!/bin/sh\necho %d\n", clock.Unix())), 0o755)).To(Succeed())
+		run := func(key string) (string, error) {
+			cmd := exec.Command("sh", script, dir)
+			cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+				"JITSI_OPERATOR_RECORDING_URL="+receiver.URL+"/v1/jibri/recording-complete?pool="+ns+"/recorders",
+				"JITSI_OPERATOR_REPORT_KEY="+key, "JIBRI_INSTANCE_ID=recorders-0")
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}
+		out, err := run(reportKey(ns, "recorders"))
+		Expect(err).NotTo(HaveOccurred(), out)
 
 		r := meetingStatus(ns, "standup-7f3a").Recording
 		Expect(r).NotTo(BeNil())
@@ -298,28 +312,27 @@ var _ = Describe("The finalize script", func() {
 		sum := sha256.Sum256(media)
 		Expect(r.Files).To(ContainElement(And(
 			HaveField("Name", "standup-7f3a_2026-12-01-09-00-00.mp4"),
+			HaveField("Path", filepath.Join(dir, "standup-7f3a_2026-12-01-09-00-00.mp4")),
 			HaveField("SizeBytes", int64(len(media))),
 			HaveField("SHA256", hex.EncodeToString(sum[:])),
 		)))
 
-		By("a script with the wrong secret, which is refused and not retried")
-		cmd = exec.Command("sh", script, dir)
-		cmd.Env = append(os.Environ(),
-			"JITSI_OPERATOR_RECORDING_URL="+receiver.URL+"/v1/jibri/recording-complete?deployment="+ns+"/meet",
-			"JITSI_OPERATOR_EVENTS_SECRET=wrong")
-		out, err = cmd.CombinedOutput()
+		By("a script with another pool's key, which is refused and not retried")
+		out, err = run(reportKey(ns, "other"))
 		Expect(err).To(HaveOccurred())
-		Expect(string(out)).To(ContainSubstring("refused"))
+		Expect(out).To(ContainSubstring("refused"))
+		Expect(out).To(ContainSubstring("401"))
 	})
 })
 
 var _ = Describe("A failed upload", func() {
 	It("fails the Meeting's recording with the reason, and lists the local copies", func() {
 		ns := deploymentWithMeeting("standup")
-		body, _ := json.Marshal(map[string]any{"timestamp": clock.UnixMilli(), "session": "s-1", "room": "standup",
+		recorderPool(ns, "recorders", "recorders-0", "", assigned("standup", "s-1"))
+		body, _ := json.Marshal(map[string]any{"timestamp": clock.UnixMilli(), "recorder": "recorders-0", "session": "s-1", "room": "standup",
 			"meeting_url": "https://meet.example.com/standup", "error": "access denied: check the credentials in Secret recordings-s3",
 			"files": []map[string]any{{"name": "standup.mp4", "path": "/storage/recordings/s-1/standup.mp4", "sizeBytes": 10}}})
-		r := post("/v1/jibri/recording-complete?deployment="+ns+"/meet", body, map[string]string{"X-Jitsi-Signature": sign(body)})
+		r := postReport(ns, "recorders", reportKey(ns, "recorders"), body)
 		Expect(r.status).To(Equal(http.StatusOK))
 		rec := meetingStatus(ns, "standup").Recording
 		Expect(rec).To(And(HaveField("State", jitsiv1alpha1.RecordingStateFailed), HaveField("Error", ContainSubstring("access denied")),
@@ -355,7 +368,8 @@ var _ = Describe("Access checks", func() {
 		Expect(ask("board", "", false)).To(HaveKeyWithValue("allowed", false))
 		Expect(ask("board", "mallory", false)).To(HaveKeyWithValue("allowed", false))
 		Expect(ask("board", "alice", false)).To(HaveKeyWithValue("allowed", true))
-		Expect(ask("board", "board-guest", false)).To(HaveKeyWithValue("allowed", true), "holders of the meeting's guest token")
+		Expect(ask("board", "board-guest", false)).To(HaveKeyWithValue("allowed", false), "a Private meeting has no guest token, and its id admits nobody")
+		Expect(ask("board", "board-moderator", false)).To(HaveKeyWithValue("allowed", true), "the meeting's own moderator token")
 
 		b, _ := json.Marshal(map[string]any{"timestamp": now.UnixMilli(), "room": map[string]any{"name": "board"}})
 		Expect(post("/v1/prosody/validate-access?deployment="+ns+"/meet", b, nil).status).To(Equal(http.StatusUnauthorized))
@@ -389,7 +403,7 @@ var _ = Describe("The RTMP relay's callbacks", func() {
 		Expect(k8sClient.Create(ctx, m)).To(Succeed())
 		key := ns + "." + name + ".s3cr3tstreamkey"
 		// As the Meeting controller keeps it.
-		access := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-access", Namespace: ns},
+		access := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-access", Namespace: ns, Labels: ownSecret},
 			Data: map[string][]byte{"streamKey": []byte(key)}}
 		Expect(k8sClient.Create(ctx, access)).To(Succeed())
 		// A relay publishes only once the operator has started the stream, which it does from
@@ -432,7 +446,7 @@ var _ = Describe("The RTMP relay's callbacks", func() {
 		// The relay runs only once the operator has reconciled the pool from its cache, so the
 		// receiver's cache has the pool by the time the relay asks.
 		cached(&jitsiv1alpha1.JibriPool{ObjectMeta: pool.ObjectMeta}, func() bool { return true })
-		cached(&corev1.Secret{ObjectMeta: youtube.ObjectMeta}, func() bool { return true })
+		// A user's Secret: not in the operator's cache, read by name.
 		base := "/v1/rtmp/pools/" + ns + "/recorders/" + render.RelayToken([]byte(eventsSecret), ns, "recorders")
 		get := func(path string) (int, string) {
 			resp, err := http.Get(receiver.URL + path)
@@ -517,7 +531,9 @@ var _ = Describe("meeting-service-style modules (mod_jitsi_webhooks)", func() {
 		Expect(hook("user-left", map[string]any{"roomName": "standup", "userJid": "alice@meet.jitsi"}, "wrong").status).To(Equal(http.StatusUnauthorized))
 		deploymentWithMeeting("standup")
 		deploymentWithMeeting("standup") // two deployments with the same events secret
-		Expect(hook("user-left", map[string]any{"roomName": "standup", "userJid": "alice@meet.jitsi"}, eventsSecret).body).To(HaveKeyWithValue("reason", "AmbiguousSecret"))
+		// Not told to the sender (it must not learn which secrets are valid), counted for the operator.
+		Expect(hook("user-left", map[string]any{"roomName": "standup", "userJid": "alice@meet.jitsi"}, eventsSecret).body).To(Equal(unauthorizedBody))
+		Expect(metric("jitsi_operator_receiver_rejected_total", map[string]string{"source": "jitsi_webhooks", "reason": "AmbiguousSecret"})).To(BeNumerically(">=", 1))
 		Expect(hook("user-left", map[string]any{"roomName": "standup", "userJid": "alice@meet.jitsi"}, "").status).To(Equal(http.StatusUnauthorized))
 		Expect(meetingStatus(ns, "standup").ParticipantCount).To(BeEquivalentTo(1))
 		Expect(hook("user-left", map[string]any{"roomName": "standup", "userJid": "alice@meet.jitsi"}, own).status).To(Equal(http.StatusOK))

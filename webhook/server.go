@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
@@ -20,14 +18,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/destination"
 	"github.com/jitsi-operator/jitsi-operator/internal/events"
-	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
-// MaxBody is the largest request body accepted; room events are a few hundred bytes, a destroy
-// with every occupant a few tens of kilobytes.
-const MaxBody = 1 << 20
+// MaxBody is the largest request body any endpoint accepts (limits.go has each endpoint's own).
+const MaxBody = LimitRoomDestroyed
 
 // Server is the receiver. It runs on every operator replica (not only the leader): writes go
 // through the API server with optimistic concurrency, so any replica may take any event.
@@ -44,8 +41,17 @@ type Server struct {
 	Addr string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Destinations decides where the relay may push a stream (relay.go): nil is the safe
+	// default, which refuses loopback, link-local and the like but knows no cluster networks.
+	Destinations *destination.Policy
 
 	batches batches
+	replays replays
+	// userSecrets remembers the users' Secrets read by name (secretData).
+	userSecrets secretMemo
+	// pending holds the replay key of each signed request being handled, forgotten again when
+	// the request could not be stored (its retry must be taken).
+	pending sync.Map
 }
 
 // NeedLeaderElection is false: every replica answers.
@@ -54,16 +60,20 @@ func (s *Server) NeedLeaderElection() bool { return false }
 // Start serves until ctx ends (a manager.Runnable).
 func (s *Server) Start(ctx context.Context) error {
 	srv := &http.Server{
-		Addr:              s.Addr,
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: 3 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      20 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
+	l, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(newLimitListener(l, MaxConnections)) }()
 	select {
 	case err := <-errc:
 		return err
@@ -74,26 +84,35 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 }
 
-// Handler routes every endpoint.
+// Handler routes every endpoint, each with its body limit, at most MaxInFlight at once.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/prosody/events", s.prosodyEvents)
-	mux.HandleFunc("POST /v1/event-sync/{namespace}/{deployment}/events/{kind}/{what}", s.eventSync)
-	mux.HandleFunc("POST /v1/prosody/validate-access", s.validateAccess)
+	handle := func(pattern string, limit int64, source string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, limitBody(limit, source, s, h))
+	}
+	handle("POST /v1/prosody/events", LimitModuleEvent, "prosody", s.prosodyEvents)
+	mux.HandleFunc("POST /v1/event-sync/{namespace}/{deployment}/events/{kind}/{what}", func(w http.ResponseWriter, r *http.Request) {
+		limit := int64(LimitModuleEvent)
+		if r.PathValue("kind") == "room" && r.PathValue("what") == "destroyed" {
+			limit = LimitRoomDestroyed
+		}
+		limitBody(limit, "event_sync", s, s.eventSync)(w, r)
+	})
+	handle("POST /v1/prosody/validate-access", LimitAccess, "prosody", s.validateAccess)
 	// The Reflector-style path of API.md's table: the same signed events as the module's.
-	mux.HandleFunc("POST /v1/jitsi/events", s.prosodyEvents)
-	mux.HandleFunc("POST /v1/jibri/recording-complete", s.recordingComplete)
-	mux.HandleFunc("POST /v1/jibri/pools/{namespace}/{pool}/{token}/v1/status", s.jibriStatus)
-	mux.HandleFunc("POST /v1/jibri/pools/{namespace}/{pool}/{token}/v1/session/status", s.jibriStatus)
-	mux.HandleFunc("POST /webhooks/jitsi/{event}", s.jitsiWebhooks)
-	mux.HandleFunc("POST /v1/rtmp/publish", s.rtmpPublish)
-	mux.HandleFunc("POST /v1/rtmp/publish-done", s.rtmpPublishDone)
-	mux.HandleFunc("GET /v1/rtmp/pools/{namespace}/{pool}/{token}/destinations", s.relayDestinations)
-	mux.HandleFunc("POST /v1/rtmp/pools/{namespace}/{pool}/{token}/destination-status", s.relayDestinationStatus)
+	handle("POST /v1/jitsi/events", LimitModuleEvent, "prosody", s.prosodyEvents)
+	handle("POST /v1/jibri/recording-complete", LimitReport, "jibri", s.recordingComplete)
+	handle("POST /v1/jibri/pools/{namespace}/{pool}/{token}/v1/status", LimitSmall, "jibri", s.jibriStatus)
+	handle("POST /v1/jibri/pools/{namespace}/{pool}/{token}/v1/session/status", LimitSmall, "jibri", s.jibriStatus)
+	handle("POST /webhooks/jitsi/{event}", LimitAccess, "jitsi_webhooks", s.jitsiWebhooks)
+	handle("POST /v1/rtmp/publish", LimitSmall, "rtmp", s.rtmpPublish)
+	handle("POST /v1/rtmp/publish-done", LimitSmall, "rtmp", s.rtmpPublishDone)
+	handle("GET /v1/rtmp/pools/{namespace}/{pool}/{token}/destinations", LimitSmall, "rtmp", s.relayDestinations)
+	handle("POST /v1/rtmp/pools/{namespace}/{pool}/{token}/destination-status", LimitSmall, "rtmp", s.relayDestinationStatus)
 	mux.HandleFunc("GET /v1/jitsi/health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
-	return mux
+	return make(inFlight, MaxInFlight).wrap(mux)
 }
 
 // problem is an error answer: an HTTP status, a CamelCase reason and a sentence.
@@ -117,13 +136,35 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, source string, result map[string]any, err error) {
 	received.WithLabelValues(source).Inc()
+	key, signed := s.pending.LoadAndDelete(r)
 	if err == nil {
 		writeJSON(w, http.StatusOK, result)
 		return
 	}
+	if errors.Is(err, errAlreadyReceived) {
+		replayed.Inc()
+		writeJSON(w, http.StatusOK, map[string]any{"applied": false, "reason": "AlreadyReceived"})
+		return
+	}
+	var refused *authFailure
+	if errors.As(err, &refused) {
+		// One answer for every authentication failure: it must not tell which deployments or
+		// pools exist, nor which check failed. The cause is for the operator's own log.
+		rejected.WithLabelValues(source, refused.cause).Inc()
+		logger := log.FromContext(r.Context())
+		if refused.cause != "AmbiguousSecret" {
+			logger = logger.V(1) // a sender's mistake (or an attacker's), not the operator's
+		}
+		logger.Info("request refused", "source", source, "path", redactedPath(r), "cause", refused.cause)
+		writeJSON(w, unauthorized.status, map[string]any{"error": unauthorized.message, "reason": unauthorized.reason})
+		return
+	}
 	var p *problem
 	if !errors.As(err, &p) {
-		// Not the sender's fault: it retries on 5xx.
+		// Not the sender's fault: it retries on 5xx, and that retry must be taken.
+		if signed {
+			s.replays.forget(key.(replayKey))
+		}
 		log.FromContext(r.Context()).Error(err, "event not stored", "source", source)
 		p = fail(http.StatusServiceUnavailable, "NotStored", "the event could not be stored; retry")
 	}
@@ -131,30 +172,35 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, source string, r
 	writeJSON(w, p.status, map[string]any{"error": p.message, "reason": p.reason})
 }
 
-// readBody reads at most MaxBody bytes.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, fail(http.StatusRequestEntityTooLarge, "BodyTooLarge", "the body is larger than %d bytes", MaxBody)
-		}
-		return nil, fail(http.StatusBadRequest, "BadBody", "the body could not be read")
+// unauthorized is the one answer to every authentication failure (authFailure).
+var unauthorized = fail(http.StatusUnauthorized, "Unauthorized", "the request is not authenticated")
+
+// authFailure is a failed authentication; cause says which check failed, for logs and metrics
+// only.
+type authFailure struct{ cause string }
+
+func (a *authFailure) Error() string { return "unauthorized: " + a.cause }
+
+func refuse(cause string) error { return &authFailure{cause: cause} }
+
+// redactedPath is r's path without the token some endpoints carry in it.
+func redactedPath(r *http.Request) string {
+	if t := r.PathValue("token"); t != "" {
+		return strings.Replace(r.URL.Path, t, "<token>", 1)
 	}
-	return body, nil
+	return r.URL.Path
 }
 
 // deploymentSecret is the events secret of JitsiDeployment ns/name. Any failure is the same
 // 401 to the sender, so that the answer does not tell which deployments exist.
 func (s *Server) deploymentSecret(ctx context.Context, ns, name string) (*jitsiv1alpha1.JitsiDeployment, []byte, error) {
-	unauthorized := fail(http.StatusUnauthorized, "Unauthorized", "the request is not signed by a known deployment")
 	if ns == "" || name == "" {
-		return nil, nil, unauthorized
+		return nil, nil, refuse("NoDeployment")
 	}
 	d := &jitsiv1alpha1.JitsiDeployment{}
 	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, d); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, nil, unauthorized
+			return nil, nil, refuse("UnknownDeployment")
 		}
 		return nil, nil, err
 	}
@@ -163,7 +209,7 @@ func (s *Server) deploymentSecret(ctx context.Context, ns, name string) (*jitsiv
 		return nil, nil, err
 	}
 	if key == nil {
-		return nil, nil, unauthorized
+		return nil, nil, refuse("NoEventsSecret")
 	}
 	return d, key, nil
 }
@@ -171,66 +217,14 @@ func (s *Server) deploymentSecret(ctx context.Context, ns, name string) (*jitsiv
 // eventsSecretOf is d's events secret, nil when its Secret or key does not exist (yet).
 func (s *Server) eventsSecretOf(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment) ([]byte, error) {
 	ref := render.SecretsFor(d).Webhook
-	secret := &corev1.Secret{}
-	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: ref.Name}, secret); err != nil {
-		return nil, client.IgnoreNotFound(err)
+	data, err := s.secretData(ctx, types.NamespacedName{Namespace: d.Namespace, Name: ref.Name})
+	if err != nil {
+		return nil, err
 	}
-	if key := secret.Data[ref.Key]; len(key) > 0 {
+	if key := data[ref.Key]; len(key) > 0 {
 		return key, nil
 	}
 	return nil, nil
-}
-
-// meetingForRoom is the Meeting of d whose room is room, nil when there is none. A room the cache
-// knows no Meeting for is looked up again on the API server before that answer: a backend creates
-// a Meeting a moment before its room's first event (or its first join, which must not be admitted
-// as if the room had no Meeting). Only authenticated events get here; ad-hoc rooms pay that one
-// List per event.
-func (s *Server) meetingForRoom(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, room string) (*jitsiv1alpha1.Meeting, error) {
-	m, err := findMeeting(ctx, s.Client, d, room)
-	if m != nil || err != nil {
-		return m, err
-	}
-	return findMeeting(ctx, s.Reader, d, room)
-}
-
-// findMeeting is the Meeting of d whose room is room as r lists them, nil when there is none.
-func findMeeting(ctx context.Context, r client.Reader, d *jitsiv1alpha1.JitsiDeployment, room string) (*jitsiv1alpha1.Meeting, error) {
-	var list jitsiv1alpha1.MeetingList
-	if err := r.List(ctx, &list, client.InNamespace(d.Namespace)); err != nil {
-		return nil, err
-	}
-	for i := range list.Items {
-		if m := &list.Items[i]; m.Spec.JitsiDeploymentRef.Name == d.Name && strings.EqualFold(m.RoomName(), room) {
-			return m, nil
-		}
-	}
-	return nil, nil
-}
-
-// apply applies evs to the Meeting of d's namespace whose room they are about, reading the
-// Meeting fresh and writing its status with optimistic concurrency, retried on conflict. It
-// reports whether a Meeting was found and whether its status changed.
-func (s *Server) apply(ctx context.Context, source string, d *jitsiv1alpha1.JitsiDeployment, room string, evs []events.Event) (map[string]any, error) {
-	target, err := s.meetingForRoom(ctx, d, room)
-	if err != nil {
-		return nil, err
-	}
-	if target == nil {
-		// Rooms without a Meeting are normal (ad-hoc rooms): accepted, nothing to store.
-		return map[string]any{"applied": false, "reason": "no Meeting for room " + room}, nil
-	}
-	changed, err := s.store(ctx, source, target, evs)
-	if err != nil {
-		return nil, err
-	}
-	answer := map[string]any{"applied": true, "changed": changed, "meeting": target.Name}
-	for _, e := range evs {
-		if e.Kind == events.RoomCreated {
-			answer["room"] = roomConfig(target, s.now())
-		}
-	}
-	return answer, nil
 }
 
 // store applies evs to m's status (coalesced with other events for m arriving meanwhile) and
@@ -273,16 +267,6 @@ func (s *Server) write(ctx context.Context, key client.ObjectKey, evs []events.E
 		return s.Client.Status().Update(ctx, m)
 	})
 	return changed, err
-}
-
-// roomConfig is what Prosody's module is told when a Meeting's room is created: its access, and
-// how long it may stay open (the module closes it then; 0 for a meeting that has ended).
-func roomConfig(m *jitsiv1alpha1.Meeting, now time.Time) map[string]any {
-	c := map[string]any{"access": m.Spec.Access}
-	if end, ok := meeting.End(m); ok {
-		c["maxDurationSeconds"] = max(0, int64(math.Ceil(end.Sub(now).Seconds())))
-	}
-	return c
 }
 
 func equalJSON(a, b any) bool {

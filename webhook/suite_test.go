@@ -22,6 +22,7 @@ import (
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
 )
 
@@ -76,6 +77,7 @@ var _ = BeforeSuite(func() {
 		Cache:                  controllers.CacheOptions(),
 	})
 	Expect(err).NotTo(HaveOccurred())
+	Expect(controllers.IndexMeetingRooms(ctx, mgr.GetFieldIndexer())).To(Succeed())
 	// In the operator the controllers' watches have started these informers before the first
 	// event arrives; started here by the receiver's first read instead, their initial List would
 	// hold what that read looks for, and hide the cache's lag.
@@ -92,7 +94,7 @@ var _ = BeforeSuite(func() {
 	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
 	cachedClient = mgr.GetClient()
 
-	srv := &webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Now: func() time.Time { return clock }}
+	srv := &webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Now: func() time.Time { return clock }, Destinations: testDestinations}
 	receiver = httptest.NewServer(srv.Handler())
 })
 
@@ -116,7 +118,7 @@ func deploymentWithMeeting(room string) string {
 		Spec:       jitsiv1alpha1.JitsiDeploymentSpec{Domain: "meet.example.com"},
 	})).To(Succeed())
 	Expect(k8sClient.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "meet-generated", Namespace: ns.Name},
+		ObjectMeta: metav1.ObjectMeta{Name: "meet-generated", Namespace: ns.Name, Labels: ownSecret},
 		Data:       map[string][]byte{"WEBHOOK_SECRET": []byte(eventsSecret)},
 	})).To(Succeed())
 	Expect(k8sClient.Create(ctx, &jitsiv1alpha1.Meeting{
@@ -130,6 +132,9 @@ func deploymentWithMeeting(room string) string {
 	cached(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "meet-generated", Namespace: ns.Name}}, func() bool { return true })
 	return ns.Name
 }
+
+// ownSecret labels a Secret as the operator labels those it makes (its cache holds only those).
+var ownSecret = map[string]string{render.LabelManagedBy: render.ManagedBy}
 
 func meetingStatus(ns, name string) jitsiv1alpha1.MeetingStatus {
 	m := &jitsiv1alpha1.Meeting{}

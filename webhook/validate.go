@@ -1,12 +1,7 @@
 package webhook
 
 import (
-	"context"
 	"net/http"
-	"slices"
-
-	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
-	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 )
 
 // accessRequest is what the module asks before a join.
@@ -25,7 +20,7 @@ type accessRequest struct {
 // validateAccess answers whether a person may join: POST /v1/prosody/validate-access?deployment=
 // <namespace>/<name>, signed like the module's events. The answer is {"allowed": bool, "reason"}.
 // Rooms without a Meeting are open; a Meeting that ended admits nobody; a Private Meeting admits
-// only holders of its tokens and its invitees; the recorder is always admitted.
+// only its invitees (and its moderator token); the recorder is always admitted (rooms.go).
 func (s *Server) validateAccess(w http.ResponseWriter, r *http.Request) {
 	result, err := s.handleValidateAccess(w, r)
 	s.answer(w, r, "prosody", result, err)
@@ -37,38 +32,14 @@ func (s *Server) handleValidateAccess(w http.ResponseWriter, r *http.Request) (m
 	if err != nil {
 		return nil, err
 	}
-	ok, reason, _, err := s.decideAccess(r.Context(), d, q.Room.Name, q.Occupant.ID, q.Occupant.Recorder)
+	ok, reason, ms, err := s.decideAccess(r.Context(), d, q.Room.Name, q.Occupant.ID, q.Occupant.Recorder)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"allowed": ok, "reason": reason}, nil
-}
-
-// decideAccess is the access rule for person id (a token's context.user id; empty without one)
-// joining room of deployment d. It also returns the room's Meeting, nil when there is none.
-func (s *Server) decideAccess(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, room, id string, recorder bool) (bool, string, *jitsiv1alpha1.Meeting, error) {
-	m, err := s.meetingForRoom(ctx, d, room)
-	if err != nil {
-		return false, "", nil, err
+	answer := map[string]any{"allowed": ok, "reason": reason}
+	if len(ms) > 0 {
+		// The module keeps this per room and decides by it while the receiver cannot be asked.
+		answer["room"] = roomConfig(ms, s.now())
 	}
-	if m == nil {
-		return true, "no Meeting for this room", nil, nil
-	}
-	if recorder {
-		return true, "the recorder", m, nil
-	}
-	if phase, _ := meeting.Phase(m, s.now()); meeting.Ended(phase) {
-		return false, "the meeting has ended", m, nil
-	}
-	if m.Spec.Access != jitsiv1alpha1.AccessPrivate {
-		return true, "a public meeting", m, nil
-	}
-	invited := []string{meeting.ModeratorID(m), meeting.GuestID(m)}
-	for _, p := range append(m.Spec.Moderators, m.Spec.Participants...) {
-		invited = append(invited, p.ID)
-	}
-	if id != "" && slices.Contains(invited, id) {
-		return true, "invited", m, nil
-	}
-	return false, "a private meeting: only invited people may join", m, nil
+	return answer, nil
 }

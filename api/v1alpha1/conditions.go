@@ -39,10 +39,23 @@ const (
 	// tokens exists and matches the meeting's times, False when it cannot be issued (for example
 	// the JitsiDeployment is missing), Unknown before the first reconcile.
 	ConditionAccessIssued = "AccessIssued"
+
+	// ConditionRoomConflict (Meeting) is True while another Meeting of the same JitsiDeployment
+	// claims the same room: the room's events go to the oldest of them, and only people every one
+	// of them admits may join. False when the Meeting's room is its own.
+	ConditionRoomConflict = "RoomConflict"
 )
 
 // Condition reasons, CamelCase as Kubernetes expects.
 const (
+	// ReasonDestinationRefused (Meeting, on Ready): a streaming destination's URL is refused by
+	// the operator's destination policy (its scheme or characters, or a host that leads into the
+	// cluster, the node or the cloud's metadata service); nothing is pushed to it.
+	ReasonDestinationRefused = "DestinationRefused"
+	// ReasonRoomClaimedTwice: several Meetings of one deployment name the same room.
+	ReasonRoomClaimedTwice = "RoomClaimedTwice"
+	// ReasonRoomUnique: no other Meeting of the deployment names the room.
+	ReasonRoomUnique = "RoomUnique"
 	// ReasonReconciling: the operator is creating or updating child objects.
 	ReasonReconciling = "Reconciling"
 	// ReasonAvailable: everything asked for is in place and working.

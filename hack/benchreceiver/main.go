@@ -4,9 +4,13 @@
 //   - events per second and the time from sending an event to its 2xx (which means the Meeting's
 //     status holds it), p50 and (from 100 samples) p99, with -senders concurrent senders over -meetings meetings;
 //
-//   - how many status writes a burst of 200 joins to one meeting costs.
+//   - how many status writes a burst of 200 joins to one meeting costs;
 //
-//     go run ./hack/benchreceiver [-events 4000] [-meetings 20] [-senders 16] [-assets bin/k8s]
+//   - with -flood N: the receiver's real HTTP server under a flood of unauthenticated 1 MiB posts
+//     from N connections (from another process) for -flood-for: the flood's answers, the
+//     authenticated events stored meanwhile and their latency, and this process's memory.
+//
+//     go run ./hack/benchreceiver [-events 4000] [-meetings 20] [-senders 16] [-flood 200] [-assets bin/k8s]
 package main
 
 import (
@@ -26,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -34,9 +39,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/controllers"
 	"github.com/jitsi-operator/jitsi-operator/hack/internal/latency"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
 )
 
@@ -47,8 +55,19 @@ func main() {
 	meetings := flag.Int("meetings", 20, "meetings the events are spread over")
 	senders := flag.Int("senders", 16, "concurrent senders")
 	assets := flag.String("assets", "bin/k8s", "control plane binaries (hack/controlplane.sh)")
+	floodConns := flag.Int("flood", 0, "connections of the unauthenticated flood (0: no flood)")
+	floodFor := flag.Duration("flood-for", 15*time.Second, "how long the flood lasts")
+	floodAt := flag.String("flood-client", "", "internal: be the flood's client, against this address")
 	flag.Parse()
-	if err := run(*n, *meetings, *senders, *assets); err != nil {
+	if *floodAt != "" {
+		if err := floodClient(*floodAt, *floodConns, *floodFor); err != nil {
+			fmt.Fprintln(os.Stderr, "benchreceiver flood client:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	log.SetLogger(logr.Discard()) // the receiver logs each refused request at debug level
+	if err := run(*n, *meetings, *senders, *floodConns, *floodFor, *assets); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreceiver:", err)
 		os.Exit(1)
 	}
@@ -67,7 +86,7 @@ func (w *writes) RoundTrip(r *http.Request) (*http.Response, error) {
 	return w.next.RoundTrip(r)
 }
 
-func run(n, meetings, senders int, assets string) error {
+func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets string) error {
 	assets, err := filepath.Abs(assets)
 	if err != nil {
 		return err
@@ -102,7 +121,8 @@ func run(n, meetings, senders int, assets string) error {
 		Spec: jitsiv1alpha1.JitsiDeploymentSpec{Domain: "meet.example.com"}}); err != nil {
 		return err
 	}
-	if err := cl.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "meet-generated", Namespace: ns},
+	if err := cl.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "meet-generated", Namespace: ns,
+		Labels: map[string]string{render.LabelManagedBy: render.ManagedBy}},
 		Data: map[string][]byte{"WEBHOOK_SECRET": []byte(secret)}}); err != nil {
 		return err
 	}
@@ -114,8 +134,13 @@ func run(n, meetings, senders int, assets string) error {
 	}
 	// As in the operator: lookups from an informer cache, the fresh read before a write and the
 	// write itself from the API server.
-	informers, err := cache.New(rcfg, cache.Options{Scheme: scheme})
+	opts := controllers.CacheOptions()
+	opts.Scheme = scheme
+	informers, err := cache.New(rcfg, opts)
 	if err != nil {
+		return err
+	}
+	if err := controllers.IndexMeetingRooms(ctx, informers); err != nil {
 		return err
 	}
 	cctx, stop := context.WithCancel(ctx)
@@ -133,7 +158,8 @@ func run(n, meetings, senders int, assets string) error {
 	if !informers.WaitForCacheSync(ctx) {
 		return fmt.Errorf("cache did not sync")
 	}
-	srv := httptest.NewServer((&webhook.Server{Client: cached, Reader: cl}).Handler())
+	receiver := &webhook.Server{Client: cached, Reader: cl}
+	srv := httptest.NewServer(receiver.Handler())
 	defer srv.Close()
 	url := srv.URL + "/v1/prosody/events?deployment=" + ns + "/meet"
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}}
@@ -171,6 +197,9 @@ func run(n, meetings, senders int, assets string) error {
 	}
 	fmt.Printf("burst of 200 joins to one meeting from %d senders: %d status writes, %s; the meeting shows %d participants\n",
 		senders, counter.n.Load()-before, elapsed.Round(time.Millisecond), m.Status.ParticipantCount)
+	if floodConns > 0 {
+		return flood(receiver, n, senders, floodConns, floodFor)
+	}
 	return nil
 }
 

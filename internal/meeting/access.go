@@ -100,7 +100,8 @@ func Features(m *jitsiv1alpha1.Meeting, moderator bool) map[string]bool {
 	}
 }
 
-// Issue renders the room URL and, with an issuer, the moderator and guest tokens and URLs.
+// Issue renders the room URL and, with an issuer, the moderator and guest tokens and URLs (no
+// guest token or URL for a Private meeting) and each invitee's.
 // publicURL is the deployment's https URL. Without an issuer (no JWT auth), the URLs carry no
 // token.
 func Issue(m *jitsiv1alpha1.Meeting, publicURL string, iss *Issuer, now time.Time) (Access, error) {
@@ -108,6 +109,10 @@ func Issue(m *jitsiv1alpha1.Meeting, publicURL string, iss *Issuer, now time.Tim
 	a := Access{RoomURL: publicURL + "/" + url.PathEscape(room)}
 	a.NotBefore, a.Expires, a.ReissueAt = Window(m, now)
 	a.ModeratorURL, a.GuestURL = a.RoomURL, a.RoomURL
+	if m.Spec.Access == jitsiv1alpha1.AccessPrivate {
+		// A Private meeting admits only its invitees: there is no shared guest link.
+		a.GuestURL = ""
+	}
 	a.ModeratorFeatures, a.GuestFeatures = Features(m, true), Features(m, false)
 	if iss == nil {
 		return a, nil
@@ -119,14 +124,16 @@ func Issue(m *jitsiv1alpha1.Meeting, publicURL string, iss *Issuer, now time.Tim
 	if err != nil {
 		return a, err
 	}
-	a.GuestToken, err = sign(iss, room, a.NotBefore, a.Expires, user{
-		ID: GuestID(m), Name: "Guest", Moderator: false,
-	}, a.GuestFeatures)
-	if err != nil {
-		return a, err
-	}
 	a.ModeratorURL = a.RoomURL + "?jwt=" + a.ModeratorToken
-	a.GuestURL = a.RoomURL + "?jwt=" + a.GuestToken
+	if m.Spec.Access != jitsiv1alpha1.AccessPrivate {
+		a.GuestToken, err = sign(iss, room, a.NotBefore, a.Expires, user{
+			ID: GuestID(m), Name: "Guest", Moderator: false,
+		}, a.GuestFeatures)
+		if err != nil {
+			return a, err
+		}
+		a.GuestURL = a.RoomURL + "?jwt=" + a.GuestToken
+	}
 
 	taken := map[string]bool{}
 	invite := func(p jitsiv1alpha1.Person, moderator bool) error {
