@@ -359,6 +359,16 @@ type WebhooksSpec struct {
 	// token). Default: a secret the operator generates and shares with its receiver.
 	// +optional
 	SecretRef *SecretKeyReference `json:"secretRef,omitempty"`
+
+	// admitPublicRoomsWhenReceiverDown says what Prosody does with a join it cannot check
+	// because the receiver is unreachable, too slow (3 s), or answers with an error or without a
+	// decision. Prosody always refuses such a join when the room's meeting is Private or has
+	// ended, or when it knows nothing about the room yet (the recorder is still admitted). When
+	// the receiver said earlier that the room is Public or has no Meeting, true admits the join
+	// and false refuses it, so that nobody joins unchecked. Default: true.
+	// +kubebuilder:default=true
+	// +optional
+	AdmitPublicRoomsWhenReceiverDown *bool `json:"admitPublicRoomsWhenReceiverDown,omitempty"`
 }
 
 // TURNTransport is a TURN server's transport.

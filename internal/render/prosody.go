@@ -42,7 +42,10 @@ func ProsodyConfigMap(in Input) *corev1.ConfigMap {
 jitsi_operator_events_url = %q
 jitsi_operator_events_secret = ENV_%s
 jitsi_operator_events_hidden_domain = %q
-`, EventsModuleName, EventsURL(d, url), EnvEventsSecret, XMPPHiddenDomain)
+-- Joins the receiver cannot check: admitted only to rooms it said are public or have no Meeting,
+-- and only when this is true (spec.webhooks.admitPublicRoomsWhenReceiverDown).
+jitsi_operator_admit_public_when_unreachable = %t
+`, EventsModuleName, EventsURL(d, url), EnvEventsSecret, XMPPHiddenDomain, AdmitPublicRoomsWhenReceiverDown(d))
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: objectMeta(d, ProsodyConfig(d), Labels(d, ComponentProsody)),
@@ -51,6 +54,27 @@ jitsi_operator_events_hidden_domain = %q
 			prosodyModuleFile: EventsModule,
 		},
 	}
+}
+
+// AdmitPublicRoomsWhenReceiverDown is spec.webhooks.admitPublicRoomsWhenReceiverDown, true when
+// unset.
+func AdmitPublicRoomsWhenReceiverDown(d *jitsiv1alpha1.JitsiDeployment) bool {
+	if v := d.Spec.Webhooks.AdmitPublicRoomsWhenReceiverDown; v != nil {
+		return *v
+	}
+	return true
+}
+
+// prosodyConfigHash is the hash of the Prosody ConfigMap's files, with hash (the hash of the
+// Secrets Prosody reads, "" without) mixed in. Prosody reads its config and modules only at
+// start, and a subPath mount never sees a changed ConfigMap: the hash in the pod template rolls
+// Prosody when either file changes (a setting, or the module after an operator upgrade).
+func prosodyConfigHash(in Input, hash string) string {
+	values := map[string][]byte{"secrets": []byte(hash)}
+	for k, v := range ProsodyConfigMap(in).Data {
+		values["file/"+k] = []byte(v)
+	}
+	return Hash(values)
 }
 
 // EventsURL is where d's Prosody module posts: the receiver's events endpoint, naming the
@@ -114,6 +138,14 @@ func ProsodyDeployment(in Input) *appsv1.Deployment {
 	}
 	placement(&pod, d.Spec.Prosody.Placement)
 	restrictedPod(&pod, d, ComponentProsody)
+
+	// A copy: the caller's map is shared with the other renderers.
+	hashes := map[string]string{}
+	for k, v := range in.ConfigHashes {
+		hashes[k] = v
+	}
+	hashes[ComponentProsody] = prosodyConfigHash(in, in.ConfigHashes[ComponentProsody])
+	in.ConfigHashes = hashes
 
 	// Never two Prosodys at once: components would connect to either.
 	return componentDeployment(in, ComponentProsody, Prosody(d), &one, appsv1.RecreateDeploymentStrategyType, pod)

@@ -1,6 +1,7 @@
 // Package prosody_test runs the operator's Prosody module (internal/render/prosody) in a real
-// Prosody with real XMPP clients, and checks what reaches the receiver: every event, signed,
-// retried with the same body after a 5xx.
+// Prosody with real XMPP clients, and checks what reaches the receiver (every event, signed,
+// retried with the same body after a 5xx) and how joins are decided, also while the receiver
+// cannot be asked.
 package prosody_test
 
 import (
@@ -51,15 +52,6 @@ type event struct {
 }
 
 func TestModuleInRealProsody(t *testing.T) {
-	for _, bin := range []string{"prosody", "prosodyctl", "/usr/bin/python3"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s not installed: run hack/install-test-deps.sh (Debian: prosody, lua5.4, python3-slixmpp)", bin)
-		}
-	}
-	if err := exec.Command("/usr/bin/python3", "-c", "import slixmpp").Run(); err != nil {
-		t.Fatal("python3-slixmpp not installed: run hack/install-test-deps.sh")
-	}
-
 	var mu sync.Mutex
 	var got []received
 	failedOnce := false
@@ -178,18 +170,60 @@ func TestModuleInRealProsody(t *testing.T) {
 }
 
 // runProsodyAndClients starts Debian's Prosody with the module and the settings the operator
-// renders for deployment ns/meet (its Prosody ConfigMap, both files as the pod mounts them),
-// posting to the receiver at receiverURL, signed with eventsSecret; lets the XMPP clients of
-// clients.py join and leave room "standup", waits (at most 30 s) until done says everything
-// arrived, and stops Prosody again. It returns Prosody's log (debug level), which the test logs
-// if it fails.
+// renders for deployment ns/meet (startProsody), posting to the receiver at receiverURL, signed
+// with eventsSecret; lets the XMPP clients of clients.py join and leave room "standup", waits
+// (at most 30 s) until done says everything arrived, and stops Prosody again. It returns
+// Prosody's log (debug level), which the test logs if it fails.
 func runProsodyAndClients(t *testing.T, receiverURL, eventsSecret string, done func() bool, clientArgs ...string) (prosodyLog string) {
 	t.Helper()
+	p := startProsody(t, receiverURL, eventsSecret, nil, "")
+	defer func() { prosodyLog = p.stop() }()
+	clients, _ := filepath.Abs("clients.py")
+	args := append([]string{"60", "/usr/bin/python3", clients, fmt.Sprint(p.port), "standup@muc.meet.jitsi"}, clientArgs...)
+	out, err := exec.Command("timeout", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("XMPP clients: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !done() && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	return // the deferred stop fills in prosodyLog
+}
+
+// prosody is a running Prosody of startProsody.
+type prosody struct {
+	port    int
+	logFile string
+	stop    func() (log string)
+}
+
+// startProsody starts Debian's Prosody with the module and the settings the operator renders for
+// deployment ns/meet (its Prosody ConfigMap, both files as the pod mounts them; spec changes the
+// deployment's spec first when not nil), posting to the receiver at receiverURL, signed with
+// eventsSecret, and extra appended to the global section. Accounts: alice and bob on
+// meet.jitsi, the recorder on the hidden domain, Jicofo's focus. It waits until Prosody listens;
+// stop (also run at the test's end) stops it and returns its log, which the test logs if it
+// fails.
+func startProsody(t *testing.T, receiverURL, eventsSecret string, spec func(*jitsiv1alpha1.JitsiDeploymentSpec), extra string) *prosody {
+	t.Helper()
+	for _, bin := range []string{"prosody", "prosodyctl", "/usr/bin/python3"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s not installed: run make test-deps (Debian: prosody, lua5.4, python3-slixmpp)", bin)
+		}
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import slixmpp").Run(); err != nil {
+		t.Fatal("python3-slixmpp not installed: run make test-deps")
+	}
 	dir := t.TempDir()
 	plugins := filepath.Join(dir, "plugins")
 	must(t, os.MkdirAll(plugins, 0o755))
-	rendered := render.ProsodyConfigMap(render.Input{ReceiverURL: receiverURL, Deployment: &jitsiv1alpha1.JitsiDeployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "meet", Namespace: ns}, Spec: jitsiv1alpha1.JitsiDeploymentSpec{Domain: "meet.example.com"}}}).Data
+	d := &jitsiv1alpha1.JitsiDeployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "meet", Namespace: ns}, Spec: jitsiv1alpha1.JitsiDeploymentSpec{Domain: "meet.example.com"}}
+	if spec != nil {
+		spec(&d.Spec)
+	}
+	rendered := render.ProsodyConfigMap(render.Input{ReceiverURL: receiverURL, Deployment: d}).Data
 	moduleFile, confFile := "mod_"+render.EventsModuleName+".lua", "jitsi-operator.cfg.lua"
 	if rendered[moduleFile] == "" || rendered[confFile] == "" {
 		t.Fatalf("the Prosody ConfigMap lacks %s or %s: %v", moduleFile, confFile, rendered)
@@ -219,6 +253,7 @@ c2s_require_encryption = false
 -- with the secret from the environment; fewer retries than in production.
 Include %[4]q
 jitsi_operator_events_retries = 3
+%[6]s
 
 VirtualHost "meet.jitsi"
 VirtualHost "hidden.meet.jitsi"
@@ -226,46 +261,41 @@ VirtualHost "auth.meet.jitsi"
 Component "muc.meet.jitsi" "muc"
     modules_enabled = { %[5]q }
     muc_room_locking = false
-`, dir, plugins, port, filepath.Join(dir, confFile), render.EventsModuleName)), 0o644))
+`, dir, plugins, port, filepath.Join(dir, confFile), render.EventsModuleName, extra)), 0o644))
 	must(t, os.MkdirAll(filepath.Join(dir, "data"), 0o755))
-	for _, u := range [][3]string{{"alice", "meet.jitsi", "alice-pw"}, {"recorder", "hidden.meet.jitsi", "recorder-pw"}, {"focus", "auth.meet.jitsi", "focus-pw"}} {
+	for _, u := range [][3]string{{"alice", "meet.jitsi", "alice-pw"}, {"bob", "meet.jitsi", "bob-pw"},
+		{"recorder", "hidden.meet.jitsi", "recorder-pw"}, {"focus", "auth.meet.jitsi", "focus-pw"}} {
 		out, err := exec.Command("timeout", "30", "prosodyctl", "--config", cfg, "register", u[0], u[1], u[2]).CombinedOutput()
 		if err != nil {
 			t.Fatalf("prosodyctl register %s@%s: %v\n%s", u[0], u[1], err, out)
 		}
 	}
 
-	prosody := exec.Command("timeout", "120", "prosody", "--config", cfg, "-F")
-	prosody.Env = append(os.Environ(), "JITSI_OPERATOR_EVENTS_SECRET="+eventsSecret)
-	logFile, err := os.Create(filepath.Join(dir, "stdout.log"))
+	cmd := exec.Command("timeout", "120", "prosody", "--config", cfg, "-F")
+	cmd.Env = append(os.Environ(), "JITSI_OPERATOR_EVENTS_SECRET="+eventsSecret)
+	stdout, err := os.Create(filepath.Join(dir, "stdout.log"))
 	must(t, err)
-	prosody.Stdout, prosody.Stderr = logFile, logFile
-	must(t, prosody.Start())
-	defer func() {
-		_ = prosody.Process.Signal(os.Interrupt)
-		_ = prosody.Wait()
-		b, _ := os.ReadFile(filepath.Join(dir, "prosody.log"))
-		prosodyLog = string(b)
-	}()
-	// After the test's own checks, which may fail on what the log explains.
+	cmd.Stdout, cmd.Stderr = stdout, stdout
+	must(t, cmd.Start())
+	p := &prosody{port: port, logFile: filepath.Join(dir, "prosody.log")}
+	var once sync.Once
+	var prosodyLog string
+	p.stop = func() string {
+		once.Do(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			_ = cmd.Wait()
+			b, _ := os.ReadFile(p.logFile)
+			prosodyLog = string(b)
+		})
+		return prosodyLog
+	}
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("prosody.log:\n%s", prosodyLog)
+		if log := p.stop(); t.Failed() {
+			t.Logf("prosody.log:\n%s", log)
 		}
 	})
 	waitListening(t, port)
-
-	clients, _ := filepath.Abs("clients.py")
-	args := append([]string{"60", "/usr/bin/python3", clients, fmt.Sprint(port), "standup@muc.meet.jitsi"}, clientArgs...)
-	out, err := exec.Command("timeout", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("XMPP clients: %v\n%s", err, out)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !done() && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	return // the deferred stop fills in prosodyLog
+	return p
 }
 
 func validSignature(body []byte, signature string) bool {

@@ -19,12 +19,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/controllers"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
 )
@@ -36,6 +39,7 @@ import (
 // controller generates it) and a Meeting "standup", and the receiver in front of it.
 type operator struct {
 	cl       client.Client
+	cached   client.Client // the receiver's view, from the manager's cache
 	receiver *httptest.Server
 
 	mu sync.Mutex
@@ -124,14 +128,34 @@ func startOperator(t *testing.T, meeting func(*jitsiv1alpha1.Meeting)) *operator
 	must(t, jitsiv1alpha1.AddToScheme(scheme))
 	cl, err := client.New(cfg, client.Options{Scheme: scheme})
 	must(t, err)
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
+
+	// The receiver reads from a manager's cache, with the operator's cache options and room
+	// index, as in the operator.
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  controllers.CacheOptions(),
+	})
+	must(t, err)
+	must(t, controllers.IndexMeetingRooms(ctx, mgr.GetFieldIndexer()))
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-stopped })
 
 	must(t, cl.Create(ctx, &jitsiv1alpha1.JitsiDeployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "meet", Namespace: ns},
 		Spec:       jitsiv1alpha1.JitsiDeploymentSpec{Domain: "meet.example.com"},
 	}))
+	// Labelled as the operator labels the Secrets it makes: its cache holds only those.
 	must(t, cl.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "meet-generated", Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: "meet-generated", Namespace: ns, Labels: map[string]string{render.LabelManagedBy: render.ManagedBy}},
 		Data:       map[string][]byte{"WEBHOOK_SECRET": []byte(key)},
 	}))
 	m := &jitsiv1alpha1.Meeting{
@@ -142,8 +166,20 @@ func startOperator(t *testing.T, meeting func(*jitsiv1alpha1.Meeting)) *operator
 		meeting(m)
 	}
 	must(t, cl.Create(ctx, m))
-	o := &operator{cl: cl}
-	o.receiver = httptest.NewServer(o.observe((&webhook.Server{Client: cl, Reader: cl}).Handler()))
+	// Prosody signs with the events secret only once the operator has made it: the receiver's
+	// cache has the deployment, the secret and the Meeting before the first event.
+	cached := mgr.GetClient()
+	deadline := time.Now().Add(30 * time.Second)
+	for obj, name := range map[client.Object]string{&jitsiv1alpha1.JitsiDeployment{}: "meet", &corev1.Secret{}: "meet-generated", &jitsiv1alpha1.Meeting{}: "standup"} {
+		for cached.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj) != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("the receiver's cache never held %T %s", obj, name)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	o := &operator{cl: cl, cached: cached}
+	o.receiver = httptest.NewServer(o.observe((&webhook.Server{Client: cached, Reader: mgr.GetAPIReader()}).Handler()))
 	t.Cleanup(o.receiver.Close)
 	return o
 }
@@ -204,7 +240,16 @@ func TestRoomsCloseAtTheirEnd(t *testing.T) {
 		m := &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "standup"}}
 		if err := o.cl.Patch(context.Background(), m, client.RawPatch(types.MergePatchType, patch)); err != nil {
 			t.Errorf("setting the meeting's end: %v", err)
+			return
 		}
+		// As when a backend sets the end before the room opens: the receiver's cache has it.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			seen := &jitsiv1alpha1.Meeting{}
+			if o.cached.Get(context.Background(), client.ObjectKeyFromObject(m), seen) == nil && seen.Spec.EndTime != nil {
+				return
+			}
+		}
+		t.Errorf("the receiver's cache never saw the meeting's end")
 	})
 	runProsodyAndClients(t, o.receiver.URL, key, func() bool { return o.status(t).EndedAt != nil }, "stay=12")
 	mu.Lock()

@@ -1,5 +1,6 @@
 -- mod_jitsi_operator_events: posts the conference events of a Jitsi MUC component to
--- jitsi-operator's receiver, signed so the receiver can trust them.
+-- jitsi-operator's receiver, signed so the receiver can trust them, and asks the receiver before
+-- every join whether that person may enter.
 --
 -- Loaded on the main MUC component (docker-jitsi-meet: XMPP_MUC_MODULES). Options, set in the
 -- global section (the operator renders them into conf.d):
@@ -8,6 +9,13 @@
 --   jitsi_operator_events_hidden_domain the recorder's domain (its joins are marked recorder = true)
 --   jitsi_operator_events_retries       attempts after the first on a connection error or 5xx (default 5)
 --   jitsi_operator_events_timeout       seconds one attempt may take (default 10)
+--   jitsi_operator_validate_url         where joins are checked (default: the events URL with
+--                                       /v1/prosody/validate-access for /v1/prosody/events)
+--   jitsi_operator_validate_timeout     seconds a join waits for the receiver's answer (default 3)
+--   jitsi_operator_admit_public_when_unreachable
+--                                       whether a join to a room known to be public (or to have no
+--                                       Meeting) goes ahead while the receiver cannot be asked
+--                                       (default true)
 --
 -- Every event is one JSON object:
 --   { "id": unique per event (the same on every retry), "event": "room-created" | "room-destroyed" |
@@ -18,8 +26,26 @@
 --     "recording": { "status", "mode", "session_id", "failure_reason" },  -- recording-status
 --     "occupants": number of occupants after the event, Jicofo not counted }
 --
--- The receiver's answer to room-created may say when the room's meeting ends; the module then
--- closes the room at that time.
+-- The receiver's answers to room-created and to the access check describe the room when it has a
+-- Meeting: {"room": {"access": "Public" | "Private", "maxDurationSeconds": n}} (n only when the
+-- meeting has an end, 0 once it has ended); without "room" the room has no Meeting. The module
+-- keeps the last description of each room for as long as the room lives, and closes the room at
+-- the end the answer to room-created gives.
+--
+-- Joins (muc-occupant-pre-join; Jicofo's focus and Jicofo's health-check rooms are not checked):
+--   the receiver answers 200 with {"allowed": true}          -> admitted
+--   the receiver answers 200 with {"allowed": false, reason} -> refused with that reason
+--   the receiver cannot be asked: connection error, no answer within the timeout, any other status
+--   (401, 503, ...), or a 200 whose body has no boolean "allowed"; or the join cannot wait here:
+--     the recorder (hidden domain)                          -> admitted (the receiver admits it everywhere)
+--     nothing known about the room                          -> refused
+--     the room's meeting has ended (its end has passed)     -> refused
+--     a Private meeting                                     -> refused
+--     a Public meeting, or a room without a Meeting         -> admitted when
+--                           jitsi_operator_admit_public_when_unreachable is true, refused otherwise
+-- Each decision taken without the receiver is logged as a warning, naming the room, the person and
+-- the reason. Without jitsi_operator_events_url or jitsi_operator_events_secret the module sends
+-- nothing and decides every join so (only the recorder gets in).
 
 local http = require "net.http";
 local json = require "util.json";
@@ -30,6 +56,7 @@ local uuid = require "util.uuid";
 local time = require "util.time";
 local timer = require "util.timer";
 local async = require "util.async";
+local promise = require "util.promise";
 local st = require "util.stanza";
 
 local url = module:get_option_string("jitsi_operator_events_url");
@@ -40,14 +67,16 @@ local timeout = module:get_option_number("jitsi_operator_events_timeout", 10);
 -- Where joins are checked: the events URL with validate-access for events.
 local validate_url = module:get_option_string("jitsi_operator_validate_url",
 	url and (url:gsub("/v1/prosody/events", "/v1/prosody/validate-access", 1)));
+-- A join waits for the receiver at most this long: the person is waiting too.
+local validate_timeout = module:get_option_number("jitsi_operator_validate_timeout", 3);
+local admit_public_when_unreachable = module:get_option_boolean("jitsi_operator_admit_public_when_unreachable", true);
 
-if not url or url == "" then
-	module:log("error", "jitsi_operator_events_url is not set; no events will be sent");
-	return;
-end
-if not secret or secret == "" then
-	module:log("error", "jitsi_operator_events_secret is not set; no events will be sent");
-	return;
+-- Without a receiver to post to, or a key to sign with, nothing can be asked: no events are
+-- sent, and joins are decided as while the receiver is unreachable, knowing nothing.
+local missing = (not url or url == "") and "jitsi_operator_events_url"
+	or (not secret or secret == "") and "jitsi_operator_events_secret" or nil;
+if missing then
+	module:log("error", "%s is not set: no events are sent, and only the recorder may join rooms", missing);
 end
 
 local function now_ms()
@@ -56,6 +85,13 @@ end
 
 local function sign(body)
 	return hex.encode(hashes.hmac_sha256(secret, body));
+end
+
+-- decode is the JSON object body holds, or nil.
+local function decode(body)
+	local ok, value = pcall(json.decode, body or "");
+	if ok and type(value) == "table" and value ~= json.null then return value; end
+	return nil;
 end
 
 -- post sends one event and retries on a connection error (code 0) or a 5xx answer, waiting
@@ -74,8 +110,8 @@ local function post(body, attempt, on_answer)
 		done = true;
 		if code >= 200 and code < 300 then
 			if on_answer then
-				local answer = json.decode(response or "");
-				if type(answer) == "table" then on_answer(answer); end
+				local answer = decode(response);
+				if answer then on_answer(answer); end
 			end
 		elseif code == 0 or (code >= 500 and code < 600) then
 			if attempt < max_retries then
@@ -152,60 +188,189 @@ end
 
 local muc = module:depends("muc");
 
+-- known[room] is what the receiver last said about room: { meeting = false } for a room without
+-- a Meeting, else { meeting = true, access = "Public" | "Private", ends_at = nil or when the
+-- meeting ends, on the monotonic clock (computed from maxDurationSeconds as the answer arrived) }.
+-- Each entry also notes which ask it answers (ask), so that a slow answer (a room-created retried
+-- after a 5xx) does not replace what a later one said. Weak keys: it goes with the room.
+local known = setmetatable({}, { __mode = "k" });
+local asks = 0;
+local function next_ask()
+	asks = asks + 1;
+	return asks;
+end
+
+-- room_config reads the room a receiver's answer describes: nil when it cannot be read.
+local function room_config(answer)
+	local config = answer.room;
+	if config == nil or config == json.null then
+		return { meeting = false };
+	end
+	if type(config) ~= "table" then return nil; end
+	local access = config.access;
+	if access == nil or access == json.null or access == "" then
+		access = "Public"; -- receivers that predate access; they had no private meetings
+	elseif access ~= "Public" then
+		access = "Private"; -- "Private", or anything this module does not know: the stricter
+	end
+	local ends_at;
+	local seconds = config.maxDurationSeconds;
+	if type(seconds) == "number" then
+		ends_at = time.monotonic() + math.max(0, seconds);
+	elseif seconds ~= nil and seconds ~= json.null then
+		return nil;
+	end
+	return { meeting = true; access = access; ends_at = ends_at };
+end
+
+-- learn keeps what answer (to ask number ask, made by source) says about room.
+local function learn(room, answer, ask, source)
+	local config = room_config(answer);
+	if not config then
+		module:log("warn", "%s: the receiver described %s in a way this module cannot read; ignored", source, room.jid);
+		return;
+	end
+	local previous = known[room];
+	if previous and previous.ask > ask then return; end
+	config.ask = ask;
+	known[room] = config;
+	module:log("debug", "%s: the receiver describes %s as %s", source, room.jid,
+		not config.meeting and "a room without a Meeting" or
+		("a %s meeting%s"):format(config.access, config.ends_at and (", ending in %ds"):format(math.floor(config.ends_at - time.monotonic() + 0.5)) or ""));
+end
+
 -- close_at_end closes room once the receiver says how long its meeting may last: the answer to
 -- room-created carries {"room": {"maxDurationSeconds": n}} for rooms that have a Meeting with an
 -- end. A meeting that already ended gets 0, and its room is closed at once.
-local function close_at_end(room)
-	return function(answer)
-		local config = answer.room;
-		if type(config) ~= "table" or type(config.maxDurationSeconds) ~= "number" then return; end
-		local seconds = math.max(0, math.floor(config.maxDurationSeconds));
-		module:log("info", "room %s closes in %ds, at its meeting's end", room.jid, seconds);
-		timer.add_task(seconds, function()
-			if muc.get_room_from_jid(room.jid) == room then
-				room:destroy(nil, "The meeting has ended.");
-			end
+local function close_at_end(room, answer)
+	local config = answer.room;
+	if type(config) ~= "table" or type(config.maxDurationSeconds) ~= "number" then return; end
+	local seconds = math.max(0, math.floor(config.maxDurationSeconds));
+	module:log("info", "room %s closes in %ds, at its meeting's end", room.jid, seconds);
+	timer.add_task(seconds, function()
+		if muc.get_room_from_jid(room.jid) == room then
+			room:destroy(nil, "The meeting has ended.");
+		end
+	end);
+end
+
+-- ask asks the receiver whether the person described by info may join room, waiting at most
+-- validate_timeout seconds. It returns the answer when the receiver answered 200 with a boolean
+-- "allowed", else nil and why it could not ask. net.http has no timeout of its own (Prosody 0.12
+-- and 13): a timer gives up on the request, closing its connection, and resumes the join.
+local function ask(room, info)
+	local body = json.encode({ timestamp = now_ms(); room = room_info(room); occupant = info });
+	local n = next_ask();
+	local result, err = async.wait_for(promise.new(function(resolve)
+		local settled, request, deadline = false, nil, nil;
+		request = http.request(validate_url, {
+			method = "POST";
+			body = body;
+			headers = { ["Content-Type"] = "application/json"; ["X-Jitsi-Signature"] = sign(body) };
+		}, function(response, code)
+			if settled then return; end
+			settled = true;
+			if deadline and timer.stop then timer.stop(deadline); end -- else it fires, and finds it settled
+			resolve({ code = code; body = response });
 		end);
+		if settled then return; end
+		deadline = timer.add_task(validate_timeout, function()
+			if settled then return; end
+			settled = true;
+			if request then http.destroy_request(request); end
+			resolve({ timed_out = true });
+		end);
+	end));
+	if not result then
+		return nil, "cannot send: " .. tostring(err);
+	elseif result.timed_out then
+		return nil, ("no answer within %gs"):format(validate_timeout);
+	elseif result.code == 0 then
+		return nil, "cannot connect: " .. tostring(result.body);
+	elseif result.code ~= 200 then
+		return nil, "it answered " .. tostring(result.code);
 	end
+	local answer = decode(result.body);
+	if not answer or type(answer.allowed) ~= "boolean" then
+		return nil, "it answered 200 without a decision";
+	end
+	learn(room, answer, n, "validate-access");
+	return answer;
+end
+
+-- decide_alone is the rule while the receiver cannot be asked: only what it said about the room
+-- before can admit, and only to a room known to be open.
+local function decide_alone(room, info)
+	if info.recorder then
+		return true, "the recorder, whom the receiver admits to every room";
+	end
+	local config = known[room];
+	if not config then
+		return false, "nothing is known about the room";
+	end
+	if config.ends_at and time.monotonic() >= config.ends_at then
+		return false, "its meeting has ended";
+	end
+	if config.meeting and config.access ~= "Public" then
+		return false, "it is a private meeting";
+	end
+	local what = config.meeting and "a public meeting" or "a room without a Meeting";
+	if not admit_public_when_unreachable then
+		return false, what .. ", but jitsi_operator_admit_public_when_unreachable is off";
+	end
+	return true, what;
+end
+
+-- What a person turned away without the receiver is told.
+local function refusal_text(reason)
+	if reason == "its meeting has ended" then return "The meeting has ended."; end
+	return "Access to this meeting cannot be checked right now. Please try again shortly.";
 end
 
 -- Before a join, ask the receiver whether this person may enter (a meeting that ended admits
--- nobody, a private one only its invitees). The join waits for the answer; if the receiver cannot
--- be asked, the join goes ahead (meetings keep working while the operator is away) and the
--- module says so in its log.
+-- nobody, a private one only its invitees). The join waits for the answer, at most
+-- validate_timeout seconds; without one, decide_alone decides.
 module:hook("muc-occupant-pre-join", function(event)
 	local room, occupant, origin = event.room, event.occupant, event.origin;
-	if is_healthcheck(room) or is_focus(occupant) or not validate_url then return; end
-	if not async.ready() then
-		module:log("warn", "cannot wait for the receiver here; %s joins %s unchecked", occupant.bare_jid, room.jid);
-		return;
-	end
+	if is_healthcheck(room) or is_focus(occupant) then return; end
 	local info = occupant_info(occupant, origin);
-	local body = json.encode({ timestamp = now_ms(); room = room_info(room); occupant = info });
-	local response, err = async.wait_for(http.request(validate_url, {
-		method = "POST";
-		body = body;
-		headers = { ["Content-Type"] = "application/json"; ["X-Jitsi-Signature"] = sign(body) };
-	}));
-	if not response or response.code ~= 200 then
-		module:log("warn", "could not check %s's access to %s (%s); letting them in", occupant.bare_jid, room.jid,
-			tostring(response and response.code or err));
-		return;
+	local answer, why;
+	if missing then
+		why = missing .. " is not set";
+	elseif async.ready() then
+		answer, why = ask(room, info);
+	else
+		why = "this join cannot wait for it";
 	end
-	local answer = json.decode(response.body or "");
-	if type(answer) == "table" and answer.allowed == false then
-		module:log("info", "%s may not join %s: %s", occupant.bare_jid, room.jid, tostring(answer.reason));
-		origin.send(st.error_reply(event.stanza, "auth", "forbidden", answer.reason));
+	if answer then
+		if answer.allowed == true then return; end
+		local reason = type(answer.reason) == "string" and answer.reason or nil;
+		module:log("info", "%s may not join %s: %s", occupant.bare_jid, room.jid, tostring(reason));
+		origin.send(st.error_reply(event.stanza, "auth", "forbidden", reason));
 		return true;
 	end
+	local allowed, reason = decide_alone(room, info);
+	module:log("warn", "could not ask the receiver about %s joining %s (%s); %s: %s", occupant.bare_jid, room.jid, why,
+		allowed and "admitted" or "refused", reason);
+	if allowed then return; end
+	origin.send(st.error_reply(event.stanza, "auth", "forbidden", refusal_text(reason)));
+	return true;
 end, 10);
 
+if missing then return; end
+
 module:hook("muc-room-created", function(event)
-	if is_healthcheck(event.room) then return; end
-	send("room-created", event.room, nil, close_at_end(event.room));
+	local room = event.room;
+	if is_healthcheck(room) then return; end
+	local n = next_ask();
+	send("room-created", room, nil, function(answer)
+		learn(room, answer, n, "room-created");
+		close_at_end(room, answer);
+	end);
 end, -2);
 
 module:hook("muc-room-destroyed", function(event)
+	known[event.room] = nil;
 	if is_healthcheck(event.room) then return; end
 	send("room-destroyed", event.room, { occupants = 0 });
 end, -2);
