@@ -3,6 +3,7 @@ package webhook
 import (
 	"sync"
 
+	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/events"
 )
 
@@ -30,8 +31,12 @@ type result struct {
 	err     error
 }
 
+// writeFunc writes evs to a Meeting's status. last is the Meeting as the previous write of the
+// same drain left it (nil at first); the write sets it to what it wrote.
+type writeFunc func(evs []events.Event, last **jitsiv1alpha1.Meeting) (bool, error)
+
 // submit queues evs for the meeting at key and waits until a write holding them returns.
-func (b *batches) submit(key string, evs []events.Event, write func([]events.Event) (bool, error)) (bool, error) {
+func (b *batches) submit(key string, evs []events.Event, write writeFunc) (bool, error) {
 	w := waiting{evs: evs, done: make(chan result, 1)}
 	b.mu.Lock()
 	if b.meeting == nil {
@@ -53,8 +58,10 @@ func (b *batches) submit(key string, evs []events.Event, write func([]events.Eve
 	return r.changed, r.err
 }
 
-// drain writes what is pending until nothing is, then lets the next caller drain.
-func (b *batches) drain(key string, q *batch, write func([]events.Event) (bool, error)) {
+// drain writes what is pending until nothing is, then lets the next caller drain. Each write
+// starts from what the previous one wrote: the cache may not have it yet.
+func (b *batches) drain(key string, q *batch, write writeFunc) {
+	var last *jitsiv1alpha1.Meeting
 	for {
 		b.mu.Lock()
 		taken := q.pending
@@ -70,7 +77,7 @@ func (b *batches) drain(key string, q *batch, write func([]events.Event) (bool, 
 		for _, w := range taken {
 			all = append(all, w.evs...)
 		}
-		changed, err := write(all)
+		changed, err := write(all, &last)
 		for _, w := range taken {
 			w.done <- result{changed: changed, err: err}
 		}

@@ -28,6 +28,6 @@ package webhook
 // The receiver reads deployments, pools, Secrets and Meetings, writes Meeting status, and keeps
 // its recorders' Jibri state on their Pods.
 // +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jitsideployments;jibripools;meetings,verbs=get;list;watch
-// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings/status,verbs=update
+// +kubebuilder:rbac:groups=jitsi.operator.dev,resources=meetings/status,verbs=patch
 // +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch;patch

@@ -12,16 +12,19 @@ import (
 	"net/url"
 	"path"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -304,13 +307,17 @@ type stubCluster struct {
 	client.Client
 	objects map[string]client.Object
 	writes  int
+	version int // the last resourceVersion given
 }
 
 func stubKey(obj runtime.Object, key client.ObjectKey) string { return fmt.Sprintf("%T %s", obj, key) }
 
 func newStubCluster() *stubCluster {
 	c := &stubCluster{objects: map[string]client.Object{}}
-	meta := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name, Namespace: "video"} }
+	meta := func(name string) metav1.ObjectMeta {
+		c.version++ // as the API server: every stored object has a resourceVersion
+		return metav1.ObjectMeta{Name: name, Namespace: "video", ResourceVersion: strconv.Itoa(c.version)}
+	}
 	d := &jitsiv1alpha1.JitsiDeployment{ObjectMeta: meta("meet"), Spec: jitsiv1alpha1.JitsiDeploymentSpec{Domain: "meet.example.com"}}
 	ref := render.SecretsFor(d).Webhook
 	pool := &jitsiv1alpha1.JibriPool{ObjectMeta: meta("pool-a"),
@@ -420,8 +427,34 @@ func (s stubStatus) Update(_ context.Context, obj client.Object, _ ...client.Sub
 	return nil
 }
 
-func (s stubStatus) Patch(context.Context, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
+// Patch takes the receiver's status writes, JSON patches locked to a resourceVersion, as the
+// API server does: applied to the stored object, whose resourceVersion then moves on.
+func (s stubStatus) Patch(_ context.Context, obj client.Object, patch client.Patch, _ ...client.SubResourcePatchOption) error {
 	s.c.writes++
+	key := stubKey(obj, client.ObjectKeyFromObject(obj))
+	stored, ok := s.c.objects[key]
+	if !ok {
+		return apierrors.NewNotFound(schema.GroupResource{}, obj.GetName())
+	}
+	data, err := patch.Data(obj)
+	if err != nil || patch.Type() != types.JSONPatchType {
+		return fmt.Errorf("not a JSON patch: %s", data)
+	}
+	p, err := jsonpatch.DecodePatch(data)
+	if err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	before, _ := json.Marshal(stored)
+	after, err := p.Apply(before)
+	if err != nil {
+		return apierrors.NewInvalid(schema.GroupKind{}, obj.GetName(), nil)
+	}
+	if err := json.Unmarshal(after, obj); err != nil {
+		return err
+	}
+	s.c.version++
+	obj.SetResourceVersion(strconv.Itoa(s.c.version))
+	s.c.objects[key] = obj.DeepCopyObject().(client.Object)
 	return nil
 }
 

@@ -231,8 +231,8 @@ func (s *Server) eventsSecretOf(ctx context.Context, d *jitsiv1alpha1.JitsiDeplo
 // counts them.
 func (s *Server) store(ctx context.Context, source string, m *jitsiv1alpha1.Meeting, evs []events.Event) (bool, error) {
 	key := client.ObjectKeyFromObject(m)
-	changed, err := s.batches.submit(key.String(), evs, func(all []events.Event) (bool, error) {
-		return s.write(ctx, key, all)
+	changed, err := s.batches.submit(key.String(), evs, func(all []events.Event, last **jitsiv1alpha1.Meeting) (bool, error) {
+		return s.write(ctx, key, all, last)
 	})
 	if err != nil {
 		return false, err
@@ -245,27 +245,70 @@ func (s *Server) store(ctx context.Context, source string, m *jitsiv1alpha1.Meet
 	return changed, nil
 }
 
-// write applies evs to the Meeting's status in one write: read fresh, apply, update with the
-// read resourceVersion, and again on a conflict (another replica wrote meanwhile).
-func (s *Server) write(ctx context.Context, key client.ObjectKey, evs []events.Event) (bool, error) {
-	changed := false
-	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		m := &jitsiv1alpha1.Meeting{}
-		if err := s.Reader.Get(ctx, key, m); err != nil {
-			return err
+// errStale: the events changed nothing in a Meeting that may be behind; read it again.
+var errStale = errors.New("nothing to change in a possibly stale Meeting")
+
+// write applies evs to the Meeting's status in one write. It starts from what the previous write
+// of this drain left (*last), else from the cache, and sends only the change, locked to the
+// resourceVersion it started from (statusPatch); on a conflict (another writer, or a cache
+// behind) it reads the Meeting from the API server and tries again.
+func (s *Server) write(ctx context.Context, key client.ObjectKey, evs []events.Event, last **jitsiv1alpha1.Meeting) (bool, error) {
+	m := *last
+	if m == nil {
+		m = &jitsiv1alpha1.Meeting{}
+		if err := s.Client.Get(ctx, key, m); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return false, err
+			}
+			if err := s.Reader.Get(ctx, key, m); err != nil {
+				return false, err
+			}
 		}
-		st := m.Status
+	}
+	changed, tried, read := false, false, false
+	// A patch from a Meeting that moved on is refused with a conflict, or as invalid when its
+	// resourceVersion test fails: both mean "read it again".
+	stale := func(err error) bool {
+		return err == errStale || apierrors.IsConflict(err) || apierrors.IsInvalid(err)
+	}
+	err := retry.OnError(retry.DefaultBackoff, stale, func() error {
+		if tried {
+			m = &jitsiv1alpha1.Meeting{}
+			if err := s.Reader.Get(ctx, key, m); err != nil {
+				return err
+			}
+			read = true
+		}
+		tried = true
+		st := *m.Status.DeepCopy()
 		for _, e := range evs {
 			st = events.Apply(st, e)
 		}
 		if equalJSON(st, m.Status) {
+			if !read {
+				// Nothing to change in a Meeting that may be behind the API server (the cache,
+				// or this drain's last write if another writer came after it): the events may
+				// still change the current one.
+				return errStale
+			}
 			changed = false
+			*last = m
 			return nil
 		}
-		m.Status = st
-		changed = true
-		return s.Client.Status().Update(ctx, m)
+		patch, err := statusPatch(m.Status, st, m.ResourceVersion)
+		if err != nil {
+			return err
+		}
+		written := m.DeepCopy()
+		if err := s.Client.Status().Patch(ctx, written, client.RawPatch(types.JSONPatchType, patch)); err != nil {
+			return err
+		}
+		changed, *last = true, written
+		return nil
 	})
+	if err != nil {
+		*last = nil // start from the cache again
+	}
 	return changed, err
 }
 

@@ -26,6 +26,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -58,7 +60,19 @@ func main() {
 	floodConns := flag.Int("flood", 0, "connections of the unauthenticated flood (0: no flood)")
 	floodFor := flag.Duration("flood-for", 15*time.Second, "how long the flood lasts")
 	floodAt := flag.String("flood-client", "", "internal: be the flood's client, against this address")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (receiver and senders) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchreceiver:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *floodAt != "" {
 		if err := floodClient(*floodAt, *floodConns, *floodFor); err != nil {
 			fmt.Fprintln(os.Stderr, "benchreceiver flood client:", err)
@@ -68,20 +82,27 @@ func main() {
 	}
 	log.SetLogger(logr.Discard()) // the receiver logs each refused request at debug level
 	if err := run(*n, *meetings, *senders, *floodConns, *floodFor, *assets); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "benchreceiver:", err)
 		os.Exit(1)
 	}
 }
 
-// writes counts the status writes the receiver sends.
+// writes counts the status writes the receiver sends, their bytes, and its reads.
 type writes struct {
-	next http.RoundTripper
-	n    atomic.Int64
+	next  http.RoundTripper
+	n     atomic.Int64
+	bytes atomic.Int64
+	reads atomic.Int64
 }
 
 func (w *writes) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method == http.MethodPut || r.Method == http.MethodPatch {
+	switch {
+	case r.Method == http.MethodPut || r.Method == http.MethodPatch:
 		w.n.Add(1)
+		w.bytes.Add(max(r.ContentLength, 0))
+	case r.Method == http.MethodGet && r.URL.Query().Get("watch") != "true":
+		w.reads.Add(1)
 	}
 	return w.next.RoundTrip(r)
 }
@@ -172,21 +193,32 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets st
 		bodies = append(bodies, event("occupant-joined", room, jid), event("occupant-left", room, jid))
 	}
 	bodies = bodies[:n]
-	before := counter.n.Load()
+	if err := baseline(ctx, cl, ns, senders, meetings+1); err != nil {
+		return err
+	}
+	before, bytesBefore, readsBefore := counter.n.Load(), counter.bytes.Load(), counter.reads.Load()
 	lat, elapsed, err := send(httpc, url, bodies, senders)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%d events, %d senders, %d meetings: %.0f events/s; send to stored %s; %d status writes (%.2f per event)\n",
+	w := counter.n.Load() - before
+	fmt.Printf("%d events, %d senders, %d meetings: %.0f events/s; send to stored %s; %d status writes (%.2f per event, %.0f bytes each), %d reads\n",
 		n, senders, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond),
-		counter.n.Load()-before, float64(counter.n.Load()-before)/float64(n))
+		w, float64(w)/float64(n), float64(counter.bytes.Load()-bytesBefore)/float64(max(w, 1)), counter.reads.Load()-readsBefore)
+
+	// The same bare writes now that the Meetings carry the status the events left (up to 200
+	// participants each): the API server's cost of a write grows with the object.
+	fmt.Println("baseline again, on the Meetings as the events left them:")
+	if err := baseline(ctx, cl, ns, senders, meetings+1); err != nil {
+		return err
+	}
 
 	// A burst of 200 joins to one meeting.
 	var burst [][]byte
 	for i := 0; i < 200; i++ {
 		burst = append(burst, event("occupant-joined", "room-00", fmt.Sprintf("burst%03d@meet.jitsi", i)))
 	}
-	before = counter.n.Load()
+	before, bytesBefore = counter.n.Load(), counter.bytes.Load()
 	_, elapsed, err = send(httpc, url, burst, senders)
 	if err != nil {
 		return err
@@ -195,8 +227,9 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets st
 	if err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: "room-00"}, m); err != nil {
 		return err
 	}
-	fmt.Printf("burst of 200 joins to one meeting from %d senders: %d status writes, %s; the meeting shows %d participants\n",
-		senders, counter.n.Load()-before, elapsed.Round(time.Millisecond), m.Status.ParticipantCount)
+	w = counter.n.Load() - before
+	fmt.Printf("burst of 200 joins to one meeting from %d senders: %d status writes (%.0f bytes each), %s; the meeting shows %d participants\n",
+		senders, w, float64(counter.bytes.Load()-bytesBefore)/float64(max(w, 1)), elapsed.Round(time.Millisecond), m.Status.ParticipantCount)
 	if floodConns > 0 {
 		return flood(receiver, n, senders, floodConns, floodFor)
 	}
@@ -256,4 +289,46 @@ func sign(body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// baseline prints the API server's own pace on this machine in this run: bare status writes (a
+// merge patch of one field) to Meetings by one writer and by senders writers (each on its own
+// Meeting), so that the
+// receiver's figures can be read as ratios on a noisy machine.
+func baseline(ctx context.Context, cl client.Client, ns string, senders, meetings int) error {
+	for _, writers := range []int{1, senders} {
+		const per = 100
+		var mu sync.Mutex
+		var lat []time.Duration
+		var firstErr error
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Each writer its own Meeting, as the receiver's writes for different meetings.
+				m := &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("room-%02d", w%meetings)}}
+				for i := 0; i < per; i++ {
+					patch := fmt.Sprintf(`{"status":{"peakParticipants":%d}}`, w*per+i)
+					t0 := time.Now()
+					err := cl.Status().Patch(ctx, m, client.RawPatch(types.MergePatchType, []byte(patch)))
+					mu.Lock()
+					lat = append(lat, time.Since(t0))
+					if err != nil && firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return firstErr
+		}
+		elapsed := time.Since(start)
+		fmt.Printf("baseline: bare status writes by %d writer(s): %.0f writes/s, %s\n",
+			writers, float64(len(lat))/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond))
+	}
+	return nil
 }

@@ -219,7 +219,7 @@ func TestSeparateReceiver(t *testing.T) {
 	objs.decode(t, "ClusterRole/ops-jitsi-operator-receiver", &role)
 	want := map[string][]string{
 		"jitsi.operator.dev/jitsideployments": {"get", "list", "watch"}, "jitsi.operator.dev/jibripools": {"get", "list", "watch"},
-		"jitsi.operator.dev/meetings": {"get", "list", "watch"}, "jitsi.operator.dev/meetings/status": {"update"},
+		"jitsi.operator.dev/meetings": {"get", "list", "watch"}, "jitsi.operator.dev/meetings/status": {"patch"},
 		"/pods": {"get", "list", "patch", "watch"}, "/secrets": {"get", "list", "watch"},
 	}
 	if got := grants(role.Rules); !reflect.DeepEqual(got, want) {

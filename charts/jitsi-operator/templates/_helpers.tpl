@@ -106,7 +106,7 @@ Pod. No leader election, no events, nothing cluster-scoped.
   verbs: [get, list, watch]
 - apiGroups: [jitsi.operator.dev]
   resources: [meetings/status]
-  verbs: [update]
+  verbs: [patch]
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, patch]
