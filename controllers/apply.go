@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"reflect"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -24,6 +26,10 @@ const FieldOwner = "jitsi-operator"
 type applier struct {
 	client.Client
 	Recorder recorder.EventRecorder
+	// APIReader reads from the API server what the cache cannot answer: an object of a kind the
+	// cache holds only some of (CacheOptions: labelled Pods and Secrets) that the cache lacks.
+	// Without it, applying such an object the cache lacks is an error.
+	APIReader client.Reader
 }
 
 // AnnotationApplied on a child holds a hash of what the operator last applied to it. A changed
@@ -63,9 +69,7 @@ func (a *applier) apply(ctx context.Context, owner client.Object, desired client
 	annotations[AnnotationApplied] = hash
 
 	why := "created"
-	live := &unstructured.Unstructured{}
-	live.SetGroupVersionKind(gvk)
-	err = a.Get(ctx, client.ObjectKeyFromObject(desired), live)
+	live, err := a.live(ctx, gvk, client.ObjectKeyFromObject(desired))
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
@@ -76,7 +80,13 @@ func (a *applier) apply(ctx context.Context, owner client.Object, desired client
 				"%s %s exists and is not controlled by this object; rename or delete it", gvk.Kind, desired.GetName())
 			return false, fmt.Errorf("%s %s exists and is not controlled by %s; rename or delete it", gvk.Kind, desired.GetName(), owner.GetName())
 		}
-		why = difference(live.Object, want, "")
+		have, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
+		if err != nil {
+			return false, err
+		}
+		// A typed object from the cache carries no apiVersion and kind; desired may.
+		have["apiVersion"], have["kind"] = gvk.GroupVersion().String(), gvk.Kind
+		why = difference(have, want, "")
 		if why == "" {
 			return false, nil
 		}
@@ -90,6 +100,41 @@ func (a *applier) apply(ctx context.Context, owner client.Object, desired client
 	log.FromContext(ctx).V(1).Info("applied", "kind", gvk.Kind, "name", desired.GetName(), "differed", why)
 	return true, nil
 }
+
+// live reads the object of kind gvk at key, typed, from the manager's cache (the controllers
+// watch every kind they apply, so the cache holds them). Of the kinds the cache holds only some
+// of, a miss is asked again of the API server: an object of that name without the operator's
+// labels is someone else's, to be refused, not taken over. That read happens only before the
+// object is created (what the operator applies carries the selectors' labels), or when someone
+// took those labels off.
+func (a *applier) live(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (client.Object, error) {
+	o, err := a.Scheme().New(gvk)
+	if err != nil {
+		return nil, err
+	}
+	live, ok := o.(client.Object)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an object", gvk)
+	}
+	err = a.Get(ctx, key, live)
+	if !apierrors.IsNotFound(err) || !partlyCached[reflect.TypeOf(live)] {
+		return live, err
+	}
+	if a.APIReader == nil {
+		return nil, fmt.Errorf("%s %s is not in the cache, which holds only some %ss, and there is no API reader to ask", gvk.Kind, key.Name, gvk.Kind)
+	}
+	return live, a.APIReader.Get(ctx, key, live)
+}
+
+// partlyCached are the kinds the manager's cache holds only some of, by label (CacheOptions): a
+// cache miss of one of them does not say that it does not exist.
+var partlyCached = func() map[reflect.Type]bool {
+	out := map[reflect.Type]bool{}
+	for o := range CacheOptions().ByObject {
+		out[reflect.TypeOf(o)] = true
+	}
+	return out
+}()
 
 // difference is the path of the first field of want that live does not carry, or "" when live
 // carries every field. Maps may hold more keys (defaults, others' fields); lists must have the

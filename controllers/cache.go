@@ -26,12 +26,17 @@ import (
 // credentials, stream keys) is read by name from the API server when needed (secretReader), and
 // its changes arrive through a SecretMetadataCache, which holds no Secret's data.
 //
+// Cached objects carry no managed fields: nothing reads them from the cache (apply compares
+// fields, and an update without them keeps the server's), and with thousands of Meetings and
+// their access Secrets they are a large part of the operator's memory.
+//
 // namespaces (--watch-namespaces) limits every kind to those namespaces; none: all of them.
 func CacheOptions(namespaces ...string) cache.Options {
 	managed, _ := labels.NewRequirement(render.LabelManagedBy, selection.Equals, []string{render.ManagedBy})
 	component, _ := labels.NewRequirement(render.LabelComponent, selection.In, []string{render.ComponentJibri, render.ComponentJVB})
 	return cache.Options{
 		DefaultNamespaces: namespaceConfigs(namespaces),
+		DefaultTransform:  cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:    {Label: labels.NewSelector().Add(*managed, *component)},
 			&corev1.Secret{}: {Label: labels.NewSelector().Add(*managed)},

@@ -12,6 +12,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,7 +36,7 @@ import (
 // +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools;jitsideployments;meetings,verbs=list;watch
 // +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools/status;meetings/status,verbs=patch
 // +kubebuilder:rbac:groups=jitsi.operator.dev,resources=jibripools/finalizers,verbs=update
-// +kubebuilder:rbac:groups=core,resources=pods,verbs=list;watch;create;delete;patch
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch;create;delete;patch
 // +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=create
 // +kubebuilder:rbac:groups=core,resources=nodes,verbs=list;watch
@@ -45,9 +46,9 @@ import (
 // It never deletes a busy recorder.
 type JibriPoolReconciler struct {
 	client.Client
-	// APIReader lists the pool's pods fresh from the API server, so that a pod created a moment
-	// ago is never created twice, and reads the Secrets users name (which the cache does not
-	// hold). Default: the manager's.
+	// APIReader reads the Secrets users name (which the cache does not hold), the loopback cards
+	// in use, and a recorder pod whose create failed without saying whether it was stored.
+	// Default: the manager's.
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
 	// ReceiverURL is the operator's webhook receiver as recorders in namespace ns reach it,
@@ -88,6 +89,11 @@ type JibriPoolReconciler struct {
 	health healthCache
 	// stopping holds the sessions whose stopService call is under way.
 	stopping sync.Map
+	// expectations are the recorder pods created and deleted that the cache does not show yet;
+	// poolStatus and meetingQueued the status writes (the pools', the Meetings' queue marks).
+	expectations  podExpectations
+	poolStatus    statusWrites[jitsiv1alpha1.JibriPoolStatus]
+	meetingQueued statusWrites[struct{}]
 }
 
 const (
@@ -117,7 +123,7 @@ func (r *JibriPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	workers := r.Workers
 	if workers <= 0 {
-		workers = 4
+		workers = 16
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&jitsiv1alpha1.JibriPool{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -184,12 +190,17 @@ func (r *JibriPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"recordings", r.ensureRecordings},
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"scale", r.ensureScale},
 	)
+	// Meetings are told that they wait only once the recorders they wait for were asked for
+	// (their status writes would delay them), and even when that failed.
+	err = errors.Join(err, runSteps(ctx, pool, obs, step[*jitsiv1alpha1.JibriPool, *poolObservation]{"queue", r.markQueued}))
 	statusErr := r.writePoolStatus(ctx, pool, obs, err)
-	if obs.deployment == nil {
+	if err = errors.Join(err, statusErr); err != nil || obs.deployment == nil {
 		// Woken by the deployment's creation.
-		return ctrl.Result{}, errors.Join(err, statusErr)
+		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: obs.requeue}, errors.Join(err, statusErr)
+	// Looking again for time (health polls, a scale-down delay) waits behind demand: a Meeting's
+	// change enqueues the pool at the normal priority, ahead of every pool's periodic poll.
+	return ctrl.Result{RequeueAfter: obs.requeue, Priority: ptr.To(handler.LowPriority)}, nil
 }
 
 // poolObservation is what the steps learn on the way.
@@ -198,8 +209,10 @@ type poolObservation struct {
 	deployment *jitsiv1alpha1.JitsiDeployment
 	// recorders are the pool's pods with their states.
 	recorders []*recorderObs
-	// queue are the meetings waiting for a recorder, oldest first.
-	queue []string
+	// queue are the meetings waiting for a recorder, oldest first; queued are their demands,
+	// which markQueued writes to their statuses.
+	queue  []string
+	queued []demand
 	// decision is the scaling plan of this reconcile.
 	decision scaling.Decision
 	// scaled: recorders were added or removed.
@@ -280,7 +293,7 @@ func (r *JibriPoolReconciler) ensurePoolSecret(ctx context.Context, pool *jitsiv
 		receiver = r.ReceiverURL(pool.Namespace)
 	}
 	secret := render.JibriPoolSecretObject(d, pool, receiver, key)
-	if _, err := (&applier{Client: r.Client, Recorder: r.Recorder}).apply(ctx, pool, secret); err != nil {
+	if _, err := (&applier{Client: r.Client, Recorder: r.Recorder, APIReader: r.APIReader}).apply(ctx, pool, secret); err != nil {
 		return err
 	}
 	// Uploads need their credentials; recordings still work without (they stay on the volume).
@@ -309,6 +322,7 @@ func (r *JibriPoolReconciler) forget(key types.NamespacedName) {
 	r.surplusMu.Lock()
 	delete(r.surplus, key)
 	r.surplusMu.Unlock()
+	r.expectations.forget(key)
 	poolMetricsDelete(key)
 }
 

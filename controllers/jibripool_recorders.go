@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -35,20 +36,36 @@ func (o *recorderObs) terminating() bool { return !o.pod.DeletionTimestamp.IsZer
 // idle reports whether a recording may start on it now.
 func (o *recorderObs) idle() bool { return o.state == scaling.Idle && !o.terminating() }
 
-// observeRecorders lists the pool's pods (fresh from the API server) and finds each one's state:
-// its health API first, then what its webhooks said.
+// observeRecorders lists the pool's pods (from the cache, with the pool's own writes it does not
+// show yet: podExpectations) and finds each one's state: its health API first, then what its
+// webhooks said.
 func (r *JibriPoolReconciler) observeRecorders(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation) error {
 	if obs.deployment == nil {
 		return nil
 	}
 	var pods corev1.PodList
-	if err := r.APIReader.List(ctx, &pods, client.InNamespace(pool.Namespace),
-		client.MatchingLabels{render.LabelPool: pool.Name, render.LabelComponent: render.ComponentJibri}); err != nil {
+	if err := r.List(ctx, &pods, client.InNamespace(pool.Namespace), recorderLabels(pool)); err != nil {
 		return err
 	}
 	var mine []*corev1.Pod
 	for i := range pods.Items {
 		if p := &pods.Items[i]; isControlledBy(p, pool) {
+			mine = append(mine, p)
+		}
+	}
+	key := client.ObjectKeyFromObject(pool)
+	mine, unsure := r.expectations.view(key, pool.UID, mine, obs.now)
+	// A create that failed without saying whether the pod was stored: the API server knows.
+	for _, name := range unsure {
+		p := &corev1.Pod{}
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: name}, p)
+		switch {
+		case apierrors.IsNotFound(err) || err == nil && !isControlledBy(p, pool):
+			r.expectations.resolve(key, pool.UID, name, nil, obs.now)
+		case err != nil:
+			return err
+		default:
+			r.expectations.resolve(key, pool.UID, name, p, obs.now)
 			mine = append(mine, p)
 		}
 	}
@@ -67,6 +84,13 @@ func (r *JibriPoolReconciler) observeRecorders(ctx context.Context, pool *jitsiv
 		obs.recorders = append(obs.recorders, o)
 	}
 	return nil
+}
+
+// recorderLabels select the pool's recorder pods, within the cache's Pod selector
+// (CacheOptions), so that the cache and the API server list the same pods.
+func recorderLabels(pool *jitsiv1alpha1.JibriPool) client.MatchingLabels {
+	return client.MatchingLabels{render.LabelPool: pool.Name, render.LabelComponent: render.ComponentJibri,
+		render.LabelManagedBy: render.ManagedBy}
 }
 
 func isControlledBy(p *corev1.Pod, pool *jitsiv1alpha1.JibriPool) bool {

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
@@ -103,16 +105,71 @@ func (r *JibriPoolReconciler) ensureRecordings(ctx context.Context, pool *jitsiv
 			continue
 		}
 		obs.queue = append(obs.queue, w.m.Name)
-		var err error
-		if w.sink == jibri.SinkStream {
-			err = r.queueStream(ctx, pool, w.m)
-		} else {
-			err = r.queueRecording(ctx, pool, w.m)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("meeting %s: %w", w.m.Name, err))
-		}
+		obs.queued = append(obs.queued, w)
 	}
+	return errors.Join(errs...)
+}
+
+// maxParallelMeetingWrites bounds the Meeting statuses markQueued writes at once.
+const maxParallelMeetingWrites = 8
+
+// markQueued says in the status of each meeting in the queue that it waits for a recorder (its
+// recording or live stream Pending without one). It runs after the scale step, so that these
+// writes never delay the recorders the meetings wait for; the meetings' statuses are written a
+// few at a time, each meeting's one after the other. A conflict is no error: the receiver wrote
+// the Meeting meanwhile, and that change wakes the pool again to decide anew.
+func (r *JibriPoolReconciler) markQueued(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation) error {
+	var byMeeting [][]demand
+	index := map[string]int{}
+	for _, w := range obs.queued {
+		i, ok := index[w.m.Name]
+		if !ok {
+			i = len(byMeeting)
+			index[w.m.Name] = i
+			byMeeting = append(byMeeting, nil)
+		}
+		byMeeting[i] = append(byMeeting[i], w)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	limit := make(chan struct{}, maxParallelMeetingWrites)
+	for _, ws := range byMeeting {
+		wg.Add(1)
+		limit <- struct{}{}
+		go func() {
+			defer func() { <-limit; wg.Done() }()
+			m := ws[0].m
+			if _, stale := r.meetingQueued.pending(m.UID, m.ResourceVersion); stale {
+				return // the cache does not show the last mark yet; its change wakes the pool again
+			}
+			base := m.ResourceVersion
+			defer func() {
+				if m.ResourceVersion != base {
+					r.meetingQueued.wrote(m.UID, base, struct{}{}, obs.now)
+				}
+			}()
+			for _, w := range ws {
+				var err error
+				if w.sink == jibri.SinkStream {
+					err = r.queueStream(ctx, pool, w.m)
+				} else {
+					err = r.queueRecording(ctx, pool, w.m)
+				}
+				if apierrors.IsConflict(err) {
+					break
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("meeting %s: %w", w.m.Name, err))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

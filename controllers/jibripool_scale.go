@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -76,6 +79,7 @@ func (r *JibriPoolReconciler) ensureScale(ctx context.Context, pool *jitsiv1alph
 			errs = append(errs, fmt.Errorf("delete Pod %s: %w", name, err))
 			continue
 		}
+		r.expectations.deleted(key, pool.UID, uid, obs.now)
 		obs.scaled = true
 		if o.state == scaling.Expired || o.state == scaling.Unhealthy {
 			r.Recorder.Eventf(pool, o.pod, corev1.EventTypeWarning, "RecorderReplaced", "Scale",
@@ -100,8 +104,14 @@ func (r *JibriPoolReconciler) ensureScale(ctx context.Context, pool *jitsiv1alph
 	return errors.Join(errs...)
 }
 
-// createRecorders creates n recorder pods. SndAloop recorders each get a loopback card on a node
-// that has one free (fewer than n when the nodes run out, and obs.unplaced says so).
+// maxParallelCreates bounds the recorder pods one reconcile creates at once: a burst of
+// meetings gets its recorders in one round trip or a few, not one after the other.
+const maxParallelCreates = 8
+
+// createRecorders creates n recorder pods, up to maxParallelCreates at once, and remembers each
+// (podExpectations) so that the next reconcile counts it before the cache holds it. SndAloop
+// recorders each get a loopback card on a node that has one free (fewer than n when the nodes run
+// out, and obs.unplaced says so).
 func (r *JibriPoolReconciler) createRecorders(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation, n int) (int, error) {
 	in := r.renderInput(obs.deployment)
 	cards := make([]*scaling.Card, n)
@@ -125,27 +135,68 @@ func (r *JibriPoolReconciler) createRecorders(ctx context.Context, pool *jitsiv1
 			cards[i] = &placed[i]
 		}
 	}
-	created := 0
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		created int
+		errs    []error
+	)
+	limit := make(chan struct{}, maxParallelCreates)
 	for _, card := range cards {
-		var err error
-		var pod *corev1.Pod
-		for try := 0; try < 3; try++ {
-			pod = render.JibriPod(in, pool, pool.Name+"-"+utilrand.String(5), card)
-			if err = r.Create(ctx, pod); !apierrors.IsAlreadyExists(err) {
-				break
+		wg.Add(1)
+		limit <- struct{}{}
+		go func() {
+			defer func() { <-limit; wg.Done() }()
+			pod, err := r.createRecorder(ctx, pool, in, card, obs.now)
+			mu.Lock()
+			defer mu.Unlock()
+			if pod != nil {
+				created++
+				// The status counts it now, so the reconcile its watch event brings writes none.
+				obs.recorders = append(obs.recorders, &recorderObs{pod: pod, state: scaling.Starting})
 			}
-		}
-		if err != nil {
-			return created, fmt.Errorf("create recorder: %w", err)
-		}
-		created++
-		if claim := render.JibriRecordingsClaim(pool, pod); claim != nil {
-			if err := r.Create(ctx, claim); err != nil && !apierrors.IsAlreadyExists(err) {
-				return created, fmt.Errorf("create the recordings claim of %s: %w", pod.Name, err)
+			if err != nil {
+				errs = append(errs, err)
 			}
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(obs.recorders, func(a, b *recorderObs) int { return strings.Compare(a.pod.Name, b.pod.Name) })
+	switch len(errs) {
+	case 0:
+		return created, nil
+	case 1:
+		return created, errs[0]
+	}
+	return created, fmt.Errorf("%w (and %d more failed)", errs[0], len(errs)-1)
+}
+
+// createRecorder creates one recorder pod (on card, when not nil) and its recordings claim, and
+// returns the pod (nil when it was not created).
+func (r *JibriPoolReconciler) createRecorder(ctx context.Context, pool *jitsiv1alpha1.JibriPool, in render.Input, card *scaling.Card, now time.Time) (*corev1.Pod, error) {
+	key := client.ObjectKeyFromObject(pool)
+	var err error
+	var pod *corev1.Pod
+	for try := 0; try < 3; try++ {
+		pod = render.JibriPod(in, pool, pool.Name+"-"+utilrand.String(5), card)
+		if err = r.Create(ctx, pod); !apierrors.IsAlreadyExists(err) {
+			break
 		}
 	}
-	return created, nil
+	if err != nil {
+		if !createRefused(err) {
+			// It may have been stored: the next reconcile asks before it counts.
+			r.expectations.created(key, pool.UID, pod, true, now)
+		}
+		return nil, fmt.Errorf("create recorder: %w", err)
+	}
+	r.expectations.created(key, pool.UID, pod, false, now)
+	if claim := render.JibriRecordingsClaim(pool, pod); claim != nil {
+		if err := r.Create(ctx, claim); err != nil && !apierrors.IsAlreadyExists(err) {
+			return pod, fmt.Errorf("create the recordings claim of %s: %w", pod.Name, err)
+		}
+	}
+	return pod, nil
 }
 
 func cardsPerNode(pool *jitsiv1alpha1.JibriPool) int {

@@ -41,10 +41,15 @@ func poolMetricsDelete(key types.NamespacedName) {
 	}
 }
 
-// writePoolStatus writes what the reconcile observed and decided, once, and only when it changed.
+// writePoolStatus writes what the reconcile observed and decided, once, and only when it changed
+// (from what the pool's last write stored, when the cache does not show that write yet).
 func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation, stepErr error) error {
-	st := jitsiv1alpha1.JibriPoolStatus{ObservedGeneration: pool.Generation, LastScaleTime: pool.Status.LastScaleTime,
-		Conditions: append([]metav1.Condition(nil), pool.Status.Conditions...)}
+	prev := pool.Status
+	if written, ok := r.poolStatus.pending(pool.UID, pool.ResourceVersion); ok {
+		prev = written
+	}
+	st := jitsiv1alpha1.JibriPoolStatus{ObservedGeneration: pool.Generation, LastScaleTime: prev.LastScaleTime,
+		Conditions: append([]metav1.Condition(nil), prev.Conditions...)}
 	facts := render.PoolFacts{DeploymentFound: obs.deployment != nil, Unplaced: obs.unplaced, MissingSecret: obs.missingSecret}
 	if obs.relayWanted && !obs.relayReady {
 		facts.RelayNotReady = obs.relayMessage
@@ -65,11 +70,11 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 		}
 		if len(st.Recorders) < 200 {
 			rs := jitsiv1alpha1.RecorderStatus{Name: o.pod.Name, State: jitsiv1alpha1.RecorderState(o.state)}
-			prev := previousRecorder(pool.Status.Recorders, o.pod.Name)
+			was := previousRecorder(prev.Recorders, o.pod.Name)
 			if o.unreachable != "" {
 				rs.State = jitsiv1alpha1.RecorderUnknown
 				facts.Unknown++
-				if prev == nil || prev.State != jitsiv1alpha1.RecorderUnknown {
+				if was == nil || was.State != jitsiv1alpha1.RecorderUnknown {
 					r.Recorder.Eventf(pool, o.pod, corev1.EventTypeWarning, "RecorderUnreachable", "Observe",
 						"recorder %s: %s (a NetworkPolicy between the operator and port %d?)", o.pod.Name, o.unreachable, render.JibriAPIPort)
 				}
@@ -79,8 +84,8 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 			}
 			// since stays while the state does.
 			rs.Since = &metav1.Time{Time: obs.now}
-			if prev != nil && prev.State == rs.State && prev.Since != nil {
-				rs.Since = prev.Since
+			if was != nil && was.State == rs.State && was.Since != nil {
+				rs.Since = was.Since
 			}
 			st.Recorders = append(st.Recorders, rs)
 		}
@@ -103,14 +108,16 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 	poolGauges["desired_replicas"].WithLabelValues(labels...).Set(float64(st.DesiredReplicas))
 	poolGauges["replicas"].WithLabelValues(labels...).Set(float64(st.Replicas))
 
-	if equality.Semantic.DeepEqual(withoutTimes(pool.Status), withoutTimes(st)) {
+	if equality.Semantic.DeepEqual(withoutTimes(prev), withoutTimes(st)) {
 		return nil
 	}
 	before := pool.DeepCopy()
+	before.Status = prev
 	pool.Status = st
 	if err := r.Status().Patch(ctx, pool, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
+	r.poolStatus.wrote(pool.UID, before.ResourceVersion, st, obs.now)
 	return nil
 }
 

@@ -79,6 +79,8 @@ type JitsiDeploymentReconciler struct {
 	// announced is the address each bridge was last announced with (MediaAddressAssigned), by
 	// deployment UID and bridge name.
 	announced sync.Map
+	// userSecrets are the Secrets the specs name, as last read.
+	userSecrets userSecrets
 }
 
 func (r *JitsiDeploymentReconciler) now() time.Time {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -154,9 +155,76 @@ func (r *JitsiDeploymentReconciler) ensureGeneratedSecret(ctx context.Context, d
 }
 
 // secrets reads the operator's own Secrets from the cache and those users name from the API
-// server.
-func (r *JitsiDeploymentReconciler) secrets() secretReader {
-	return secretReader{cached: r.Client, uncached: r.APIReader}
+// server, again only once they changed.
+func (r *JitsiDeploymentReconciler) secrets() secretGetter {
+	return r.userSecrets.reader(secretReader{cached: r.Client, uncached: r.APIReader}, r.SecretMetadata)
+}
+
+// userSecrets are the users' Secrets a reconciler read from the API server last, by name. While
+// the SecretMetadataCache shows a Secret at the resourceVersion read, it has not changed, and is
+// not read again: a reconcile at rest reads nothing from the API server. The values stay in
+// memory while they are named (the receiver keeps users' Secrets for a while too).
+type userSecrets struct {
+	mu   sync.Mutex
+	last map[client.ObjectKey]*corev1.Secret
+}
+
+// reader is r answering users' Secrets from u while metadata shows them unchanged; r itself
+// without metadata.
+func (u *userSecrets) reader(r secretReader, metadata *SecretMetadataCache) secretGetter {
+	if metadata == nil || r.uncached == nil {
+		return r
+	}
+	return userSecretReader{secretReader: r, metadata: metadata, known: u}
+}
+
+type userSecretReader struct {
+	secretReader
+	metadata *SecretMetadataCache
+	known    *userSecrets
+}
+
+func (r userSecretReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return r.secretReader.Get(ctx, key, obj, opts...)
+	}
+	if err := r.cached.Get(ctx, key, s, opts...); !apierrors.IsNotFound(err) {
+		return err
+	}
+	m := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
+	if r.metadata.Get(ctx, key, m) == nil && r.known.copyIfAt(key, m.ResourceVersion, s) {
+		return nil
+	}
+	err := r.uncached.Get(ctx, key, s, opts...)
+	r.known.remember(key, s, err)
+	return err
+}
+
+// copyIfAt copies the Secret read last at key into s when it was at resourceVersion rv.
+func (u *userSecrets) copyIfAt(key client.ObjectKey, rv string, s *corev1.Secret) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	last := u.last[key]
+	if last == nil || rv == "" || last.ResourceVersion != rv {
+		return false
+	}
+	last.DeepCopyInto(s)
+	return true
+}
+
+// remember keeps s as read at key (err nil), or forgets key.
+func (u *userSecrets) remember(key client.ObjectKey, s *corev1.Secret, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err != nil {
+		delete(u.last, key)
+		return
+	}
+	if u.last == nil {
+		u.last = map[client.ObjectKey]*corev1.Secret{}
+	}
+	u.last[key] = s.DeepCopy()
 }
 
 func randomSecret() ([]byte, error) {

@@ -40,7 +40,8 @@ import (
 type MeetingReconciler struct {
 	client.Client
 	// APIReader reads the JWT signing secret a deployment names (the cache holds only the
-	// operator's own Secrets). Default: the manager's.
+	// operator's own Secrets), and an access Secret the cache lacks (is it a user's?). Default:
+	// the manager's.
 	APIReader client.Reader
 	// SecretMetadata watches every Secret's metadata, so that a rotated signing secret re-issues
 	// the tokens. Default: one of its own, of every namespace.
@@ -51,6 +52,9 @@ type MeetingReconciler struct {
 	// Destinations decides which streaming destinations are accepted (nil: the safe default,
 	// which knows no cluster networks).
 	Destinations *destination.Policy
+
+	// userSecrets are the signing secrets the deployments name, as last read.
+	userSecrets userSecrets
 }
 
 const indexDeploymentRef = "spec.jitsiDeploymentRef.name"
@@ -165,7 +169,7 @@ func (r *MeetingReconciler) ensureAccess(ctx context.Context, m *jitsiv1alpha1.M
 	var iss *meeting.Issuer
 	if d.Spec.Auth.Type == jitsiv1alpha1.AuthJWT {
 		ref := render.SecretsFor(d).JWT
-		key, err := secretValue(ctx, secretReader{cached: r.Client, uncached: r.APIReader}, m.Namespace, ref)
+		key, err := secretValue(ctx, r.userSecrets.reader(secretReader{cached: r.Client, uncached: r.APIReader}, r.SecretMetadata), m.Namespace, ref)
 		if apierrors.IsNotFound(err) || errors.Is(err, errMissingKey) || (err == nil && len(key) == 0) {
 			obs.reason = jitsiv1alpha1.ReasonSecretNotFound
 			obs.message = fmt.Sprintf("the JWT signing secret %s/%s of JitsiDeployment %s does not exist yet", ref.Name, ref.Key, d.Name)
@@ -252,7 +256,7 @@ func (r *MeetingReconciler) streamKey(ctx context.Context, m *jitsiv1alpha1.Meet
 }
 
 func (r *MeetingReconciler) applier() *applier {
-	return &applier{Client: r.Client, Recorder: r.Recorder}
+	return &applier{Client: r.Client, Recorder: r.Recorder, APIReader: r.APIReader}
 }
 
 // accessHeld says what m's access Secret holds.

@@ -4,9 +4,10 @@
 //   - creation: from creating a JitsiDeployment to all of its children existing, per deployment,
 //     with N deployments created at once;
 //
-//   - steady state: the API writes the operator makes per minute while nothing changes, with the
-//     N deployments present (the goal is 0); writes within a few seconds after an outside change
-//     (a pod's readiness, a node's condition) are counted apart, as reactions to it.
+//   - steady state: the API writes and reads (GET, LIST) the operator makes per minute while
+//     nothing changes, with the N deployments present (the goal is 0 of each); requests within a
+//     few seconds after an outside change (a pod's readiness, a node's condition) are counted
+//     apart, as reactions to it.
 //
 //     go run ./hack/bench [-deployments 50] [-steady 60s] [-assets bin/k8s]
 //
@@ -27,6 +28,13 @@
 //     to the new bridge's Deployment and media Service (the goal: one stats period plus under 100 ms).
 //
 //     go run ./hack/bench -bridges 20 [-stats-period 1s]
+//
+//   - meetings at scale (with -meetings N): N Meetings on one JitsiDeployment, the operator in this
+//     process: the time until all have their access Secret, then at rest the memory, reconciles
+//     and API requests (the goal is ~0), each Meeting's requeue against its own next time, and the
+//     receiver's signed events with the N Meetings present, next to bare status writes.
+//
+//     go run ./hack/bench -meetings 10000 [-meetings-settle 13m]
 package main
 
 import (
@@ -73,6 +81,8 @@ func main() {
 	pools := flag.Int("pool", 0, "measure recorder demand to pod with this many meetings instead")
 	streams := flag.Int("stream", 0, "measure live-stream demand to the recorder's startService with this many meetings instead")
 	bridges := flag.Int("bridges", 0, "measure bridge autoscaling (stress above target to the new bridge) with this many deployments instead")
+	meetings := flag.Int("meetings", 0, "measure this many Meetings on one JitsiDeployment (creation, memory and requeues at rest, the receiver) instead")
+	settle := flag.Duration("meetings-settle", 0, "with -meetings: also measure the memory this much later (e.g. 13m: recorded events forgotten)")
 	period := flag.Duration("stats-period", time.Second, "with -bridges: how often the bridges' stats are read")
 	flag.Parse()
 	if *logTo == "" {
@@ -96,6 +106,9 @@ func main() {
 	if *bridges > 0 {
 		measure = func() error { return runBridges(*bridges, *period, *assets) }
 	}
+	if *meetings > 0 {
+		measure = func() error { return runMeetings(*meetings, *settle, *assets) }
+	}
 	if err := measure(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -103,12 +116,13 @@ func main() {
 }
 
 // writeCounter counts the requests that change something (everything but GET, LIST, WATCH),
-// and keeps when each was made and what it was.
+// and keeps when each was made and what it was; and the same of reads (GET, LIST).
 type writeCounter struct {
-	next   http.RoundTripper
-	writes atomic.Int64
-	mu     sync.Mutex
-	log    []write
+	next    http.RoundTripper
+	writes  atomic.Int64
+	mu      sync.Mutex
+	log     []write
+	readLog []write
 }
 
 type write struct {
@@ -117,10 +131,15 @@ type write struct {
 }
 
 func (w *writeCounter) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodGet {
+	switch {
+	case req.Method != http.MethodGet:
 		w.writes.Add(1)
 		w.mu.Lock()
 		w.log = append(w.log, write{time.Now(), req.Method + " " + req.URL.Path})
+		w.mu.Unlock()
+	case req.URL.Query().Get("watch") != "true":
+		w.mu.Lock()
+		w.readLog = append(w.readLog, write{time.Now(), "GET " + req.URL.Path})
 		w.mu.Unlock()
 	}
 	return w.next.RoundTrip(req)
@@ -130,8 +149,19 @@ func (w *writeCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 func (w *writeCounter) since(t time.Time) []write {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return from(w.log, t)
+}
+
+// readsSince is the reads (GET and LIST, not watches) made from t on.
+func (w *writeCounter) readsSince(t time.Time) []write {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return from(w.readLog, t)
+}
+
+func from(log []write, t time.Time) []write {
 	var out []write
-	for _, x := range w.log {
+	for _, x := range log {
 		if !x.at.Before(t) {
 			out = append(out, x)
 		}
@@ -264,10 +294,22 @@ func run(n int, steady time.Duration, assets string) error {
 			byKind[w.what]++
 		}
 	}
+	var readsUnprompted, readReactions int
+	for _, r := range counter.readsSince(window) {
+		if reaction(r.at, changes) {
+			readReactions++
+			byKind["reaction: "+r.what]++
+		} else {
+			readsUnprompted++
+			byKind[r.what]++
+		}
+	}
 	fmt.Printf("steady state, %s with %d deployments present: %d API writes nothing outside asked for (%.1f per minute; goal 0)\n",
 		steady, n, unprompted, float64(unprompted)/steady.Minutes())
-	fmt.Printf("  and %d writes within %s of the %d outside changes seen (a pod's readiness or a node's condition changed: the operator reports what it observes)\n",
-		reactions, reactionWindow, len(changes))
+	fmt.Printf("  and %d API reads (GET, LIST) nothing outside asked for (%.1f per minute; goal 0)\n",
+		readsUnprompted, float64(readsUnprompted)/steady.Minutes())
+	fmt.Printf("  and %d writes and %d reads within %s of the %d outside changes seen (a pod's readiness or a node's condition changed: the operator reports what it observes)\n",
+		reactions, readReactions, reactionWindow, len(changes))
 	for k, v := range byKind {
 		fmt.Printf("  %4d %s\n", v, k)
 	}

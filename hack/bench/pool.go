@@ -7,13 +7,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,15 +41,25 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/webhook"
 )
 
+// poolRounds is how many times runPool measures, each time on fresh pools; poolProfile is where
+// the CPU profile of the bench's process (operator and receiver included) during the bursts goes.
+var (
+	poolRounds  = flag.Int("rounds", 2, "with -pool: rounds of the measurement, each on fresh pools (two of 50 give the 100 samples a p99 needs)")
+	poolProfile = flag.String("burst-cpuprofile", "", "with -pool: write a CPU profile of this process during the bursts to this file")
+)
+
 // runPool measures recorder demand to pod: n pools of at most one recorder and no spare, a
 // Meeting each that records Automatic; its room opens (the Prosody module's signed room-created
 // event, posted to the operator's receiver), and the clock stops when the pool's new Jibri pod
 // object arrives on a watch. It runs from the event's sending, and again from the receiver's
-// answer (the event stored in the Meeting's status).
+// answer (the event stored in the Meeting's status). Each round measures n meetings one at a time
+// and n at once on 2n fresh pools, and a bare Pod create by one writer as the baseline; the
+// operator's calls are traced to split the time by stage.
 func runPool(n int, assets string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	cl, stop, err := stackForPools(ctx, assets)
+	trace := newPoolTrace()
+	cl, cfg, stop, err := stackForPools(ctx, assets, trace)
 	if err != nil {
 		return err
 	}
@@ -56,144 +69,376 @@ func runPool(n int, assets string) error {
 	if err != nil {
 		return err
 	}
-	for i := 0; i < 2*n; i++ {
-		name := fmt.Sprintf("pool-%03d", i)
-		zero, one := int32(0), int32(1)
-		if err := cl.Create(ctx, &jitsiv1alpha1.JibriPool{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-			Spec: jitsiv1alpha1.JibriPoolSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
-				MinReplicas: &zero, MaxReplicas: &one, MinIdle: &zero, Audio: jitsiv1alpha1.AudioPulseAudio}}); err != nil {
-			return err
-		}
-		if err := cl.Create(ctx, &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("m-%03d", i), Namespace: ns},
-			Spec: jitsiv1alpha1.MeetingSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
-				Recording: jitsiv1alpha1.MeetingRecordingSpec{Mode: jitsiv1alpha1.RecordingAutomatic,
-					JibriPoolRef: &jitsiv1alpha1.LocalObjectReference{Name: name}}}}); err != nil {
-			return err
-		}
-	}
-	// Wait until every pool has its Secret (the stack's events secret exists) and says it wants none.
-	for settled := 0; settled < 2*n; time.Sleep(200 * time.Millisecond) {
-		var pools jitsiv1alpha1.JibriPoolList
-		if err := cl.List(ctx, &pools, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		settled = 0
-		for _, p := range pools.Items {
-			if p.Status.ObservedGeneration == p.Generation && len(p.Status.Conditions) > 0 && p.Status.Conditions[0].Reason != jitsiv1alpha1.ReasonReconcileError {
-				settled++
-			}
-		}
-	}
-
-	w, err := cl.Watch(ctx, &corev1.PodList{}, client.InNamespace(ns), client.HasLabels{render.LabelPool})
+	// The bare writer has the operator's client limits.
+	bareCfg := rest.CopyConfig(cfg)
+	bareCfg.QPS, bareCfg.Burst = 200, 400
+	bareCl, err := client.New(bareCfg, client.Options{Scheme: cl.Scheme()})
 	if err != nil {
 		return err
 	}
-	defer w.Stop()
-	var mu sync.Mutex
-	arrived := map[string]time.Time{}
-	go func() {
-		for ev := range w.ResultChan() {
-			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == watch.Added {
-				mu.Lock()
-				if _, seen := arrived[p.Labels[render.LabelPool]]; !seen {
-					arrived[p.Labels[render.LabelPool]] = time.Now()
-				}
-				mu.Unlock()
-			}
-		}
-	}()
+
+	pods, err := watchRecorderPods(ctx, cl, ns)
+	if err != nil {
+		return err
+	}
+	opened := map[int]opening{}
 	// wait returns, for pools from..to-1, the time from each room event's sending and from the
-	// receiver's answer to the pool's new pod.
-	wait := func(from, to int, opened map[int]opening) (fromSent, fromAnswer []time.Duration, err error) {
+	// receiver's answer to the pool's new pod, and the trace's split of it.
+	wait := func(from, to int) (fromSent, fromAnswer []time.Duration, splits []poolSplit, err error) {
 		deadline := time.Now().Add(time.Minute)
 		for {
-			mu.Lock()
-			fromSent, fromAnswer = nil, nil
+			var at []time.Time
 			for i := from; i < to; i++ {
-				if t, ok := arrived[fmt.Sprintf("pool-%03d", i)]; ok {
-					fromSent = append(fromSent, t.Sub(opened[i].sent))
-					fromAnswer = append(fromAnswer, t.Sub(opened[i].answered))
+				if t, ok := pods.arrival(poolName(i)); ok {
+					at = append(at, t)
 				}
 			}
-			mu.Unlock()
-			if len(fromSent) == to-from {
-				return fromSent, fromAnswer, nil
+			if len(at) == to-from {
+				for k, t := range at {
+					i := from + k
+					fromSent = append(fromSent, t.Sub(opened[i].sent))
+					fromAnswer = append(fromAnswer, t.Sub(opened[i].answered))
+					splits = append(splits, trace.split(meetingOf(i), poolName(i), opened[i].sent, t))
+				}
+				return fromSent, fromAnswer, splits, nil
 			}
 			if time.Now().After(deadline) {
-				return nil, nil, fmt.Errorf("only %d of %d pools got a recorder within a minute", len(fromSent), to-from)
+				var pods corev1.PodList
+				if err := cl.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{render.LabelPool}); err != nil {
+					return nil, nil, nil, err
+				}
+				return nil, nil, nil, fmt.Errorf("only %d of %d pools got a recorder within a minute (%d recorder pods exist)",
+					len(at), to-from, len(pods.Items))
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
 
-	opened := map[int]opening{}
-	var oneSent, oneAnswer []time.Duration
-	for i := 0; i < n; i++ {
-		if opened[i], err = room(fmt.Sprintf("m-%03d", i)); err != nil {
+	var oneSent, oneAnswer, burstSent, burstAnswer, bare []time.Duration
+	var oneSplit, burstSplit []poolSplit
+	var burstBusy busy
+	burstWrites := map[string]int{}
+	for round := 0; round < max(*poolRounds, 1); round++ {
+		first := round * 2 * n
+		if round > 0 {
+			if err := removePools(ctx, cl, ns); err != nil {
+				return err
+			}
+		}
+		if err := createPools(ctx, cl, ns, first, first+2*n); err != nil {
 			return err
 		}
-		sent, answer, err := wait(i, i+1, opened)
+		b, err := bareCreates(ctx, bareCl, ns, poolName(first), 2*n)
 		if err != nil {
 			return err
 		}
-		oneSent, oneAnswer = append(oneSent, sent...), append(oneAnswer, answer...)
-	}
-	// All at once: the events go out together, one sender each, as n rooms opening at 9:00.
-	var wg sync.WaitGroup
-	errs := make([]error, 2*n)
-	openedAt := make([]opening, 2*n)
-	for i := n; i < 2*n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			openedAt[i], errs[i] = room(fmt.Sprintf("m-%03d", i))
-		}()
-	}
-	wg.Wait()
-	for i := n; i < 2*n; i++ {
-		if errs[i] != nil {
-			return errs[i]
+		bare = append(bare, b...)
+
+		for i := first; i < first+n; i++ {
+			trace.arm(poolName(i))
+			if opened[i], err = room(meetingOf(i)); err != nil {
+				return err
+			}
+			sent, answer, splits, err := wait(i, i+1)
+			if err != nil {
+				return err
+			}
+			oneSent, oneAnswer, oneSplit = append(oneSent, sent...), append(oneAnswer, answer...), append(oneSplit, splits...)
 		}
-		opened[i] = openedAt[i]
+		// All at once: the events go out together, one sender each, as n rooms opening at 9:00.
+		if *poolProfile != "" && round == 0 {
+			f, err := os.Create(*poolProfile)
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		openedAt := make([]opening, n)
+		for i := first + n; i < first+2*n; i++ {
+			trace.arm(poolName(i))
+		}
+		for k := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				openedAt[k], errs[k] = room(meetingOf(first + n + k))
+			}()
+		}
+		wg.Wait()
+		for k := range n {
+			if errs[k] != nil {
+				return errs[k]
+			}
+			opened[first+n+k] = openedAt[k]
+		}
+		sent, answer, splits, err := wait(first+n, first+2*n)
+		if *poolProfile != "" && round == 0 {
+			pprof.StopCPUProfile()
+		}
+		if err != nil {
+			return err
+		}
+		from, to := openedAt[0].sent, openedAt[0].sent
+		for k := range n {
+			if openedAt[k].sent.Before(from) {
+				from = openedAt[k].sent
+			}
+			if end := openedAt[k].sent.Add(sent[k]); end.After(to) {
+				to = end
+			}
+		}
+		burstBusy.add(trace.busy(from, to))
+		for _, w := range trace.writes.since(from) {
+			if !w.at.After(to) {
+				burstWrites[writeKind(w.what)]++
+			}
+		}
+		burstSent, burstAnswer, burstSplit = append(burstSent, sent...), append(burstAnswer, answer...), append(burstSplit, splits...)
 	}
-	burstSent, burstAnswer, err := wait(n, 2*n, opened)
-	if err != nil {
-		return err
+	rounds := ""
+	if *poolRounds > 1 {
+		rounds = fmt.Sprintf(", %d rounds", *poolRounds)
 	}
-	fmt.Printf("recorder demand: room-created event to the new Jibri pod object (goal under 1s):\n")
+	fmt.Printf("recorder demand: room-created event to the new Jibri pod object (goal under 1s%s):\n", rounds)
 	report("  one meeting at a time, from the event's sending", oneSent)
 	report("  one meeting at a time, from the receiver's answer", oneAnswer)
 	report(fmt.Sprintf("  %d meetings at once, from the events' sending", n), burstSent)
 	report(fmt.Sprintf("  %d meetings at once, from the receiver's answers", n), burstAnswer)
+	report("  baseline: a bare Pod create by one writer, one after the other", bare)
+	printSplit("one meeting at a time", oneSplit)
+	printSplit(fmt.Sprintf("%d meetings at once", n), burstSplit)
+	burstBusy.print("meanwhile")
+	printWrites(burstWrites)
+	if n := pods.restarts.Load(); n > 0 {
+		fmt.Printf("  (the bench's watch of recorder pods was closed by the API server and resumed %d times)\n", n)
+	}
 	return nil
 }
 
-// stackForPools starts the local cluster and the operator, and creates the JitsiDeployment "meet"
-// in default that the pools record. stop stops everything.
-func stackForPools(ctx context.Context, assets string) (cl client.WithWatch, stop func(), err error) {
+// podArrivals notes when the first recorder pod of each pool arrived on the bench's watch. The
+// API server closes a watch whose reader falls behind (on a saturated machine, in a burst): the
+// watch then resumes from the last resourceVersion seen, so no pod is missed.
+type podArrivals struct {
+	mu       sync.Mutex
+	at       map[string]time.Time
+	restarts atomic.Int64
+}
+
+func (a *podArrivals) arrival(pool string) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.at[pool]
+	return t, ok
+}
+
+func (a *podArrivals) note(p *corev1.Pod, at time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, seen := a.at[p.Labels[render.LabelPool]]; !seen {
+		a.at[p.Labels[render.LabelPool]] = at
+	}
+}
+
+func watchRecorderPods(ctx context.Context, cl client.WithWatch, ns string) (*podArrivals, error) {
+	a := &podArrivals{at: map[string]time.Time{}}
+	sel := []client.ListOption{client.InNamespace(ns), client.HasLabels{render.LabelPool}}
+	// list notes the pods there (a restart that cannot resume sees the pods it missed late).
+	list := func() (string, error) {
+		var pods corev1.PodList
+		if err := cl.List(ctx, &pods, sel...); err != nil {
+			return "", err
+		}
+		for i := range pods.Items {
+			a.note(&pods.Items[i], time.Now())
+		}
+		return pods.ResourceVersion, nil
+	}
+	rv, err := list()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for ctx.Err() == nil {
+			w, err := cl.Watch(ctx, &corev1.PodList{}, append(sel, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})...)
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			expired := false
+			for ev := range w.ResultChan() {
+				if ev.Type == watch.Error {
+					expired = true // e.g. 410 Gone: list again
+					break
+				}
+				p, ok := ev.Object.(*corev1.Pod)
+				if !ok {
+					continue
+				}
+				rv = p.ResourceVersion
+				if ev.Type == watch.Added {
+					a.note(p, time.Now())
+				}
+			}
+			w.Stop()
+			if ctx.Err() != nil {
+				return
+			}
+			a.restarts.Add(1)
+			if expired {
+				if again, err := list(); err == nil {
+					rv = again
+				}
+			}
+		}
+	}()
+	return a, nil
+}
+
+func poolName(i int) string  { return fmt.Sprintf("pool-%03d", i) }
+func meetingOf(i int) string { return fmt.Sprintf("m-%03d", i) }
+
+// createPools creates pools from..to-1, of at most one recorder and no spare, with a Meeting
+// each that records Automatic, and waits until each has settled (wants no recorder, and is
+// reconciled without error: the stack's events secret exists).
+func createPools(ctx context.Context, cl client.Client, ns string, from, to int) error {
+	for i := from; i < to; i++ {
+		zero, one := int32(0), int32(1)
+		if err := cl.Create(ctx, &jitsiv1alpha1.JibriPool{ObjectMeta: metav1.ObjectMeta{Name: poolName(i), Namespace: ns},
+			Spec: jitsiv1alpha1.JibriPoolSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
+				MinReplicas: &zero, MaxReplicas: &one, MinIdle: &zero, Audio: jitsiv1alpha1.AudioPulseAudio}}); err != nil {
+			return err
+		}
+		if err := cl.Create(ctx, &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Name: meetingOf(i), Namespace: ns},
+			Spec: jitsiv1alpha1.MeetingSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
+				Recording: jitsiv1alpha1.MeetingRecordingSpec{Mode: jitsiv1alpha1.RecordingAutomatic,
+					JibriPoolRef: &jitsiv1alpha1.LocalObjectReference{Name: poolName(i)}}}}); err != nil {
+			return err
+		}
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		var pools jitsiv1alpha1.JibriPoolList
+		if err := cl.List(ctx, &pools, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		settled, why := 0, ""
+		for _, p := range pools.Items {
+			if p.Status.ObservedGeneration == p.Generation && len(p.Status.Conditions) > 0 && p.Status.Conditions[0].Reason != jitsiv1alpha1.ReasonReconcileError {
+				settled++
+			} else if len(p.Status.Conditions) > 0 {
+				why = p.Name + ": " + p.Status.Conditions[0].Message
+			}
+		}
+		if settled == to-from {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d pools settled after two minutes (%s)", settled, to-from, why)
+		}
+	}
+}
+
+// removePools deletes the Meetings and pools of ns and waits until they and the recorder pods
+// are gone, so that each round starts with as many pools as the first.
+func removePools(ctx context.Context, cl client.Client, ns string) error {
+	if err := cl.DeleteAllOf(ctx, &jitsiv1alpha1.Meeting{}, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	if err := cl.DeleteAllOf(ctx, &jitsiv1alpha1.JibriPool{}, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		var meetings jitsiv1alpha1.MeetingList
+		var pools jitsiv1alpha1.JibriPoolList
+		var pods corev1.PodList
+		if err := cl.List(ctx, &meetings, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if err := cl.List(ctx, &pools, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if err := cl.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{render.LabelPool}); err != nil {
+			return err
+		}
+		if len(meetings.Items)+len(pools.Items)+len(pods.Items) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d meetings, %d pools and %d recorder pods left after two minutes", len(meetings.Items), len(pools.Items), len(pods.Items))
+		}
+	}
+}
+
+// bareCreates creates n Pods one after the other, each as pool's recorder pod is rendered but
+// owned by nobody and labelled for no pool (the operator's cache and the bench's watch ignore
+// them), and returns each create's time; it deletes them after.
+func bareCreates(ctx context.Context, cl client.Client, ns, pool string, n int) ([]time.Duration, error) {
+	p := &jitsiv1alpha1.JibriPool{}
+	d := &jitsiv1alpha1.JitsiDeployment{}
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: pool}, p); err != nil {
+		return nil, err
+	}
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: "meet"}, d); err != nil {
+		return nil, err
+	}
+	in := render.Input{Deployment: d, Secrets: render.SecretsFor(d)}
+	bareLabels := map[string]string{"bench": "bare"}
+	took := make([]time.Duration, 0, n)
+	for i := range n {
+		pod := render.JibriPod(in, p, fmt.Sprintf("bare-%03d", i), nil)
+		pod.OwnerReferences, pod.Labels = nil, bareLabels
+		start := time.Now()
+		if err := cl.Create(ctx, pod); err != nil {
+			return nil, err
+		}
+		took = append(took, time.Since(start))
+	}
+	if err := cl.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns), client.MatchingLabels(bareLabels), client.GracePeriodSeconds(0)); err != nil {
+		return nil, err
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		var pods corev1.PodList
+		if err := cl.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels(bareLabels)); err != nil {
+			return nil, err
+		}
+		if len(pods.Items) == 0 {
+			return took, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%d bare pods left after a minute", len(pods.Items))
+		}
+	}
+}
+
+// stackForPools starts the local cluster and the operator (its pool reconciler's calls traced
+// into trace, when not nil), and creates the JitsiDeployment "meet" in default that the pools
+// record. stop stops everything.
+func stackForPools(ctx context.Context, assets string, trace *poolTrace) (cl client.WithWatch, cfg *rest.Config, stop func(), err error) {
 	cluster, scheme, _, err := startCluster(ctx, assets, 2)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if cl, err = client.NewWithWatch(cluster.Config, client.Options{Scheme: scheme}); err != nil {
 		cluster.Stop()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	stop = func() {
 		_ = cluster.Stop()
 		_ = os.RemoveAll(cluster.Dir)
 	}
-	if err := startOperator(ctx, cluster, scheme, 0); err != nil {
+	if err := startOperatorTraced(ctx, cluster, scheme, 0, trace); err != nil {
 		stop()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := cl.Create(ctx, &jitsiv1alpha1.JitsiDeployment{ObjectMeta: metav1.ObjectMeta{Name: "meet", Namespace: "default"},
 		Spec: jitsiv1alpha1.JitsiDeploymentSpec{Domain: "meet.example.com", JVB: jitsiv1alpha1.JVBSpec{Media: jitsiv1alpha1.MediaSpec{Type: jitsiv1alpha1.MediaNodePort}}}}); err != nil {
 		stop()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return cl, stop, nil
+	return cl, cluster.Config, stop, nil
 }
 
 // receiverURL is where startOperator's receiver listens, on loopback.
@@ -202,8 +447,17 @@ var receiverURL string
 // startOperator runs the three controllers and the receiver as main.go wires them; the receiver
 // listens on loopback at receiverURL.
 func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme, statsPeriod time.Duration) error {
+	return startOperatorTraced(ctx, cluster, scheme, statsPeriod, nil)
+}
+
+// startOperatorTraced is startOperator with the pool reconciler's calls traced into trace (when
+// not nil).
+func startOperatorTraced(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme, statsPeriod time.Duration, trace *poolTrace) error {
 	opCfg := rest.CopyConfig(cluster.Config)
 	opCfg.QPS, opCfg.Burst = 200, 400
+	if trace != nil {
+		opCfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { trace.writes.next = rt; return &trace.writes }
+	}
 	mgr, err := ctrl.NewManager(opCfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0", Cache: controllers.CacheOptions()})
 	if err != nil {
@@ -228,13 +482,22 @@ func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 	if err := (&controllers.MeetingReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bench"), Destinations: dests}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&controllers.JibriPoolReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("bench"),
+	var poolClient client.Client = mgr.GetClient()
+	poolReader := mgr.GetAPIReader()
+	if trace != nil {
+		tc := tracedClient{Client: poolClient, t: trace}
+		poolClient, poolReader = tc, tracedReader{Reader: poolReader, c: tc}
+	}
+	if err := (&controllers.JibriPoolReconciler{Client: poolClient, APIReader: poolReader, Recorder: mgr.GetEventRecorder("bench"),
 		ReceiverURL: receiver, Jibri: &jibri.Client{}, HealthPeriod: time.Second, Destinations: dests}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	go func() { _ = mgr.Start(ctx) }()
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		return fmt.Errorf("cache did not sync")
+	}
+	if trace != nil {
+		return trace.watchMeetings(ctx, mgr.GetCache())
 	}
 	return nil
 }
@@ -302,7 +565,7 @@ func report(what string, d []time.Duration) {
 func runStream(n int, assets string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	cl, stop, err := stackForPools(ctx, assets)
+	cl, _, stop, err := stackForPools(ctx, assets, nil)
 	if err != nil {
 		return err
 	}
