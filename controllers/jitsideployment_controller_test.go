@@ -18,6 +18,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
@@ -596,7 +597,7 @@ var _ = Describe("JitsiDeployment TURN", func() {
 		cm := &corev1.ConfigMap{}
 		Expect(k8sClient.Get(ctx, key(ns, "meet-turn"), cm)).To(Succeed())
 		Expect(fmt.Sprint(cm.Data)).NotTo(ContainSubstring("first-shared-secret"))
-		Expect(fmt.Sprint(cm.Data)).To(ContainSubstring("127.2.")) // relays only to the pod network (the nodes' pod CIDRs)
+		Expect(fmt.Sprint(cm.Data)).To(ContainSubstring(localcluster.PodPrefix())) // relays only to the pod network (the nodes' pod CIDRs)
 
 		prosodyHash, webHash, turnHash := templateHash(ns, "meet-prosody")(Default), templateHash(ns, "meet-web")(Default), templateHash(ns, "meet-turn")(Default)
 		Expect(prosodyHash).NotTo(BeEmpty())

@@ -4,7 +4,7 @@
 // scheduled and report Running, and garbage collection follows owner references.
 //
 // Every address it uses is in 127.0.0.0/8: Service cluster IPs come from 127.3.0.0/16, pod IPs
-// from 127.2.0.0/16 and every node's InternalIP is 127.0.0.1.
+// from a /16 of the process's own (PodCIDR) and every node's InternalIP is 127.0.0.1.
 package localcluster
 
 import (
@@ -33,8 +33,6 @@ import (
 const (
 	// ServiceCIDR is where Service cluster IPs come from.
 	ServiceCIDR = "127.3.0.0/16"
-	// PodCIDR is where pod IPs come from; node i gets 127.2.i.0/24.
-	PodCIDR = "127.2.0.0/16"
 	// NodeIP is the InternalIP of every kwok node.
 	NodeIP = "127.0.0.1"
 
@@ -43,6 +41,19 @@ const (
 
 	stopGrace = 10 * time.Second
 )
+
+// podOctet is the second octet of this process's pod addresses: local clusters of different
+// processes (a test suite and a bench on one machine) get different pod ranges, so that one's
+// stand-in recorders and bridges, listening on their pods' addresses, never answer the other's
+// operator. 127.3 is the Services'.
+var podOctet = 10 + os.Getpid()%200
+
+// PodCIDR is where pod IPs come from, 127.<n>.0.0/16 with n of this process; node i gets
+// 127.<n>.i.0/24.
+func PodCIDR() string { return fmt.Sprintf("127.%d.0.0/16", podOctet) }
+
+// PodPrefix is the common prefix of this process's pod addresses, "127.<n>.".
+func PodPrefix() string { return fmt.Sprintf("127.%d.", podOctet) }
 
 // Options configure Start.
 type Options struct {
@@ -207,7 +218,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--kubeconfig="+c.KubeconfigPath,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector="+KwokNodeAnnotation+"=fake",
-		"--cidr="+PodCIDR,
+		"--cidr="+PodCIDR(),
 		"--node-ip="+NodeIP,
 		"--server-address=127.0.0.1:"+strconv.Itoa(kwokPort),
 		"-c="+filepath.Join(o.AssetsDir, "kwok-stages.yaml"),
@@ -280,7 +291,7 @@ func createNode(ctx context.Context, cs kubernetes.Interface, i int) error {
 				"type":                   "kwok",
 			},
 		},
-		Spec: corev1.NodeSpec{PodCIDR: fmt.Sprintf("127.2.%d.0/24", i)},
+		Spec: corev1.NodeSpec{PodCIDR: fmt.Sprintf("%s%d.0/24", PodPrefix(), i)},
 	}
 	_, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {

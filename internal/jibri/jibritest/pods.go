@@ -18,7 +18,7 @@ import (
 )
 
 // Pods plays the recorder containers of one pool on a cluster whose pods run nowhere (kwok): for
-// every running pod of the pool (kwok gives it a 127.2.x.y address) it starts a Recorder on
+// every running pod of the pool (kwok gives it a loopback address of the local cluster's pod range) it starts a Recorder on
 // <pod IP>:2222 with the webhook subscribers of the pool's Secret, and closes it when the pod goes.
 // It notes every pod that went away while its recorder was busy: the one thing a pool must never do.
 type Pods struct {
