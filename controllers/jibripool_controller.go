@@ -74,15 +74,18 @@ type JibriPoolReconciler struct {
 	OperatorPodLabels map[string]string
 	// HealthPeriod is how often each recorder's health is polled (default 10 s).
 	HealthPeriod time.Duration
-	// Workers is the number of pools reconciled at once (default 4).
+	// Workers is the number of pools reconciled at once (default 16: a reconcile mostly waits on
+	// the API server and the recorders' health API, and a burst of meetings wakes many pools).
 	Workers int
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 
 	// surplus remembers, per pool, since when it has had more recorders than it needs (the
 	// scale-down delay runs from there). A restart forgets it, which only delays a scale-down.
+	// scaledAt is when a pool added recorders whose status is not written yet (lastScaleTime).
 	surplusMu sync.Mutex
 	surplus   map[types.NamespacedName]time.Time
+	scaledAt  map[types.NamespacedName]time.Time
 	// cards serializes loopback card assignment across pools (cards are per node, not per pool).
 	cards sync.Mutex
 	// health remembers polls, so that a burst of reconciles polls each recorder once.
@@ -107,6 +110,9 @@ const (
 func (r *JibriPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.surplus == nil {
 		r.surplus = map[types.NamespacedName]time.Time{}
+	}
+	if r.scaledAt == nil {
+		r.scaledAt = map[types.NamespacedName]time.Time{}
 	}
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
@@ -190,6 +196,14 @@ func (r *JibriPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"recordings", r.ensureRecordings},
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"scale", r.ensureScale},
 	)
+	if err == nil && obs.created > 0 {
+		// Recorders were just asked for. The meetings' queue marks and the status wait for the
+		// reconcile that the new pods' watch events bring at once (it counts the pods from this
+		// one's record until the cache has them), so that in a burst of demand every pool's
+		// recorders are asked for before any of that is written.
+		r.noteScaled(req.NamespacedName, obs.now)
+		return ctrl.Result{RequeueAfter: obs.requeue, Priority: ptr.To(handler.LowPriority)}, nil
+	}
 	// Meetings are told that they wait only once the recorders they wait for were asked for
 	// (their status writes would delay them), and even when that failed.
 	err = errors.Join(err, runSteps(ctx, pool, obs, step[*jitsiv1alpha1.JibriPool, *poolObservation]{"queue", r.markQueued}))
@@ -215,8 +229,9 @@ type poolObservation struct {
 	queued []demand
 	// decision is the scaling plan of this reconcile.
 	decision scaling.Decision
-	// scaled: recorders were added or removed.
-	scaled bool
+	// scaled: recorders were added or removed; created is how many were added.
+	scaled  bool
+	created int
 	// unplaced says why wanted SndAloop recorders have no node.
 	unplaced string
 	// missingSecret says which Secret the pool needs and lacks.
@@ -321,9 +336,36 @@ func (r *JibriPoolReconciler) secrets() secretReader {
 func (r *JibriPoolReconciler) forget(key types.NamespacedName) {
 	r.surplusMu.Lock()
 	delete(r.surplus, key)
+	delete(r.scaledAt, key)
 	r.surplusMu.Unlock()
 	r.expectations.forget(key)
 	poolMetricsDelete(key)
+}
+
+// noteScaled remembers that the pool added recorders at t, for the status written later.
+func (r *JibriPoolReconciler) noteScaled(key types.NamespacedName, t time.Time) {
+	r.surplusMu.Lock()
+	defer r.surplusMu.Unlock()
+	if r.scaledAt == nil {
+		r.scaledAt = map[types.NamespacedName]time.Time{}
+	}
+	r.scaledAt[key] = t
+}
+
+// scaledSince is when the pool added recorders without writing its status since (zero: never).
+func (r *JibriPoolReconciler) scaledSince(key types.NamespacedName) time.Time {
+	r.surplusMu.Lock()
+	defer r.surplusMu.Unlock()
+	return r.scaledAt[key]
+}
+
+// statusWritten forgets a scale at t once the status carries it.
+func (r *JibriPoolReconciler) statusWritten(key types.NamespacedName, t time.Time) {
+	r.surplusMu.Lock()
+	defer r.surplusMu.Unlock()
+	if r.scaledAt[key].Equal(t) {
+		delete(r.scaledAt, key)
+	}
 }
 
 func (r *JibriPoolReconciler) now() time.Time {

@@ -169,6 +169,7 @@ func createRefused(err error) bool {
 type statusWrites[T any] struct {
 	mu      sync.Mutex
 	objects map[types.UID]statusWrite[T]
+	swept   time.Time
 }
 
 type statusWrite[T any] struct {
@@ -198,9 +199,12 @@ func (w *statusWrites[T]) wrote(uid types.UID, base string, status T, now time.T
 	if w.objects == nil {
 		w.objects = map[types.UID]statusWrite[T]{}
 	}
-	for k, s := range w.objects {
-		if now.Sub(s.at) > expectationTimeout {
-			delete(w.objects, k) // written, and never looked at again
+	if now.Sub(w.swept) > time.Minute {
+		w.swept = now
+		for k, s := range w.objects {
+			if now.Sub(s.at) > expectationTimeout {
+				delete(w.objects, k) // written, and never looked at again
+			}
 		}
 	}
 	w.objects[uid] = statusWrite[T]{base: base, status: status, at: now}

@@ -200,3 +200,29 @@ func TestExpectationsNeverCreateTwice(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusWrites(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	var w statusWrites[string]
+	if _, ok := w.pending("m", "1"); ok {
+		t.Error("pending before any write")
+	}
+	// Written over version 1: while the cache still shows 1, the write is what the object holds.
+	w.wrote("m", "1", "queued", t0)
+	if s, ok := w.pending("m", "1"); !ok || s != "queued" {
+		t.Errorf("the cache at the version written over: %q, %v", s, ok)
+	}
+	// The cache moved on (to the write, or past it): the cache is to be believed again.
+	if _, ok := w.pending("m", "2"); ok {
+		t.Error("pending once the cache moved on")
+	}
+	if _, ok := w.pending("m", "1"); ok {
+		t.Error("remembered after the cache moved on")
+	}
+	// Writes never looked at again are dropped after the timeout.
+	w.wrote("a", "1", "x", t0)
+	w.wrote("b", "1", "y", t0.Add(expectationTimeout+2*time.Minute))
+	if _, ok := w.objects["a"]; ok || len(w.objects) != 1 {
+		t.Errorf("after the timeout: %v", w.objects)
+	}
+}

@@ -97,7 +97,7 @@ func (r *JibriPoolReconciler) ensureScale(ctx context.Context, pool *jitsiv1alph
 			errs = append(errs, err)
 		}
 		if created > 0 {
-			obs.scaled = true
+			obs.scaled, obs.created = true, created
 			r.Recorder.Eventf(pool, nil, corev1.EventTypeNormal, "ScaledUp", "Scale", "added %d recorders: %s", created, d.Reason)
 		}
 	}
@@ -152,7 +152,7 @@ func (r *JibriPoolReconciler) createRecorders(ctx context.Context, pool *jitsiv1
 			defer mu.Unlock()
 			if pod != nil {
 				created++
-				// The status counts it now, so the reconcile its watch event brings writes none.
+				// One of the pool's recorders from now on, for what this reconcile still writes.
 				obs.recorders = append(obs.recorders, &recorderObs{pod: pod, state: scaling.Starting})
 			}
 			if err != nil {

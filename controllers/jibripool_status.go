@@ -92,8 +92,13 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 	}
 	st.QueueDepth = int32(len(obs.queue))
 	st.DesiredReplicas = int32(obs.decision.Desired)
+	key := client.ObjectKeyFromObject(pool)
+	scaled := r.scaledSince(key)
 	if obs.scaled {
-		st.LastScaleTime = &metav1.Time{Time: obs.now}
+		scaled = obs.now
+	}
+	if !scaled.IsZero() {
+		st.LastScaleTime = &metav1.Time{Time: scaled}
 	}
 	facts.Replicas, facts.Ready, facts.Busy, facts.Idle = st.Replicas, st.ReadyReplicas, st.Busy, st.Idle
 	facts.Queue, facts.Desired, facts.MaxReplicas = st.QueueDepth, st.DesiredReplicas, int32(specOf(pool).max)
@@ -109,6 +114,7 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 	poolGauges["replicas"].WithLabelValues(labels...).Set(float64(st.Replicas))
 
 	if equality.Semantic.DeepEqual(withoutTimes(prev), withoutTimes(st)) {
+		r.statusWritten(key, scaled)
 		return nil
 	}
 	before := pool.DeepCopy()
@@ -118,6 +124,7 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 		return fmt.Errorf("status: %w", err)
 	}
 	r.poolStatus.wrote(pool.UID, before.ResourceVersion, st, obs.now)
+	r.statusWritten(key, scaled)
 	return nil
 }
 

@@ -16,14 +16,12 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,7 +32,6 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/hack/internal/latency"
 	"github.com/jitsi-operator/jitsi-operator/internal/destination"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
-	"github.com/jitsi-operator/jitsi-operator/internal/jibri/jibritest"
 	"github.com/jitsi-operator/jitsi-operator/internal/jvb"
 	"github.com/jitsi-operator/jitsi-operator/internal/localcluster"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
@@ -44,8 +41,9 @@ import (
 // poolRounds is how many times runPool measures, each time on fresh pools; poolProfile is where
 // the CPU profile of the bench's process (operator and receiver included) during the bursts goes.
 var (
-	poolRounds  = flag.Int("rounds", 2, "with -pool: rounds of the measurement, each on fresh pools (two of 50 give the 100 samples a p99 needs)")
-	poolProfile = flag.String("burst-cpuprofile", "", "with -pool: write a CPU profile of this process during the bursts to this file")
+	poolRounds  = flag.Int("pool-rounds", 2, "with -pool: rounds of the measurement, each on fresh pools (two of 50 give the 100 samples a p99 needs)")
+	poolProfile = flag.String("pool-cpuprofile", "", "with -pool: write a CPU profile of this process during the bursts to this file")
+	poolWorkers = flag.Int("pool-workers", 0, "with -pool: pools the JibriPool controller reconciles at once (0: its default)")
 )
 
 // runPool measures recorder demand to pod: n pools of at most one recorder and no spare, a
@@ -53,8 +51,10 @@ var (
 // event, posted to the operator's receiver), and the clock stops when the pool's new Jibri pod
 // object arrives on a watch. It runs from the event's sending, and again from the receiver's
 // answer (the event stored in the Meeting's status). Each round measures n meetings one at a time
-// and n at once on 2n fresh pools, and a bare Pod create by one writer as the baseline; the
-// operator's calls are traced to split the time by stage.
+// and n at once on 2n fresh pools, after the baselines of the same moment: bare Pod creates by one
+// writer, one after the other, and n at once. The pool reconciler's calls and the operator's
+// writes are traced to split the time by stage (the receiver's write and the cache's delivery,
+// the pool's wake-up, its planning, the create, the watch).
 func runPool(n int, assets string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -103,18 +103,18 @@ func runPool(n int, assets string) error {
 				return fromSent, fromAnswer, splits, nil
 			}
 			if time.Now().After(deadline) {
-				var pods corev1.PodList
-				if err := cl.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{render.LabelPool}); err != nil {
+				var existing corev1.PodList
+				if err := cl.List(ctx, &existing, client.InNamespace(ns), client.HasLabels{render.LabelPool}); err != nil {
 					return nil, nil, nil, err
 				}
 				return nil, nil, nil, fmt.Errorf("only %d of %d pools got a recorder within a minute (%d recorder pods exist)",
-					len(at), to-from, len(pods.Items))
+					len(at), to-from, len(existing.Items))
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
 
-	var oneSent, oneAnswer, burstSent, burstAnswer, bare []time.Duration
+	var oneSent, oneAnswer, burstSent, burstAnswer, bare, bareBurst []time.Duration
 	var oneSplit, burstSplit []poolSplit
 	var burstBusy busy
 	burstWrites := map[string]int{}
@@ -128,11 +128,15 @@ func runPool(n int, assets string) error {
 		if err := createPools(ctx, cl, ns, first, first+2*n); err != nil {
 			return err
 		}
-		b, err := bareCreates(ctx, bareCl, ns, poolName(first), 2*n)
+		b, err := bareCreates(ctx, bareCl, ns, poolName(first), 2*n, false)
 		if err != nil {
 			return err
 		}
 		bare = append(bare, b...)
+		if b, err = bareCreates(ctx, bareCl, ns, poolName(first), n, true); err != nil {
+			return err
+		}
+		bareBurst = append(bareBurst, b...)
 
 		for i := first; i < first+n; i++ {
 			trace.arm(poolName(i))
@@ -203,12 +207,13 @@ func runPool(n int, assets string) error {
 	if *poolRounds > 1 {
 		rounds = fmt.Sprintf(", %d rounds", *poolRounds)
 	}
-	fmt.Printf("recorder demand: room-created event to the new Jibri pod object (goal under 1s%s):\n", rounds)
+	fmt.Printf("recorder demand: room-created event to the new Jibri pod object (goals: p99 under 100ms one at a time, under 500ms %d at once%s):\n", n, rounds)
 	report("  one meeting at a time, from the event's sending", oneSent)
 	report("  one meeting at a time, from the receiver's answer", oneAnswer)
 	report(fmt.Sprintf("  %d meetings at once, from the events' sending", n), burstSent)
 	report(fmt.Sprintf("  %d meetings at once, from the receiver's answers", n), burstAnswer)
 	report("  baseline: a bare Pod create by one writer, one after the other", bare)
+	report(fmt.Sprintf("  baseline: %d bare Pod creates at once, one writer each", n), bareBurst)
 	printSplit("one meeting at a time", oneSplit)
 	printSplit(fmt.Sprintf("%d meetings at once", n), burstSplit)
 	burstBusy.print("meanwhile")
@@ -217,200 +222,6 @@ func runPool(n int, assets string) error {
 		fmt.Printf("  (the bench's watch of recorder pods was closed by the API server and resumed %d times)\n", n)
 	}
 	return nil
-}
-
-// podArrivals notes when the first recorder pod of each pool arrived on the bench's watch. The
-// API server closes a watch whose reader falls behind (on a saturated machine, in a burst): the
-// watch then resumes from the last resourceVersion seen, so no pod is missed.
-type podArrivals struct {
-	mu       sync.Mutex
-	at       map[string]time.Time
-	restarts atomic.Int64
-}
-
-func (a *podArrivals) arrival(pool string) (time.Time, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	t, ok := a.at[pool]
-	return t, ok
-}
-
-func (a *podArrivals) note(p *corev1.Pod, at time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, seen := a.at[p.Labels[render.LabelPool]]; !seen {
-		a.at[p.Labels[render.LabelPool]] = at
-	}
-}
-
-func watchRecorderPods(ctx context.Context, cl client.WithWatch, ns string) (*podArrivals, error) {
-	a := &podArrivals{at: map[string]time.Time{}}
-	sel := []client.ListOption{client.InNamespace(ns), client.HasLabels{render.LabelPool}}
-	// list notes the pods there (a restart that cannot resume sees the pods it missed late).
-	list := func() (string, error) {
-		var pods corev1.PodList
-		if err := cl.List(ctx, &pods, sel...); err != nil {
-			return "", err
-		}
-		for i := range pods.Items {
-			a.note(&pods.Items[i], time.Now())
-		}
-		return pods.ResourceVersion, nil
-	}
-	rv, err := list()
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		for ctx.Err() == nil {
-			w, err := cl.Watch(ctx, &corev1.PodList{}, append(sel, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})...)
-			if err != nil {
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			expired := false
-			for ev := range w.ResultChan() {
-				if ev.Type == watch.Error {
-					expired = true // e.g. 410 Gone: list again
-					break
-				}
-				p, ok := ev.Object.(*corev1.Pod)
-				if !ok {
-					continue
-				}
-				rv = p.ResourceVersion
-				if ev.Type == watch.Added {
-					a.note(p, time.Now())
-				}
-			}
-			w.Stop()
-			if ctx.Err() != nil {
-				return
-			}
-			a.restarts.Add(1)
-			if expired {
-				if again, err := list(); err == nil {
-					rv = again
-				}
-			}
-		}
-	}()
-	return a, nil
-}
-
-func poolName(i int) string  { return fmt.Sprintf("pool-%03d", i) }
-func meetingOf(i int) string { return fmt.Sprintf("m-%03d", i) }
-
-// createPools creates pools from..to-1, of at most one recorder and no spare, with a Meeting
-// each that records Automatic, and waits until each has settled (wants no recorder, and is
-// reconciled without error: the stack's events secret exists).
-func createPools(ctx context.Context, cl client.Client, ns string, from, to int) error {
-	for i := from; i < to; i++ {
-		zero, one := int32(0), int32(1)
-		if err := cl.Create(ctx, &jitsiv1alpha1.JibriPool{ObjectMeta: metav1.ObjectMeta{Name: poolName(i), Namespace: ns},
-			Spec: jitsiv1alpha1.JibriPoolSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
-				MinReplicas: &zero, MaxReplicas: &one, MinIdle: &zero, Audio: jitsiv1alpha1.AudioPulseAudio}}); err != nil {
-			return err
-		}
-		if err := cl.Create(ctx, &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Name: meetingOf(i), Namespace: ns},
-			Spec: jitsiv1alpha1.MeetingSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
-				Recording: jitsiv1alpha1.MeetingRecordingSpec{Mode: jitsiv1alpha1.RecordingAutomatic,
-					JibriPoolRef: &jitsiv1alpha1.LocalObjectReference{Name: poolName(i)}}}}); err != nil {
-			return err
-		}
-	}
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		var pools jitsiv1alpha1.JibriPoolList
-		if err := cl.List(ctx, &pools, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		settled, why := 0, ""
-		for _, p := range pools.Items {
-			if p.Status.ObservedGeneration == p.Generation && len(p.Status.Conditions) > 0 && p.Status.Conditions[0].Reason != jitsiv1alpha1.ReasonReconcileError {
-				settled++
-			} else if len(p.Status.Conditions) > 0 {
-				why = p.Name + ": " + p.Status.Conditions[0].Message
-			}
-		}
-		if settled == to-from {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d pools settled after two minutes (%s)", settled, to-from, why)
-		}
-	}
-}
-
-// removePools deletes the Meetings and pools of ns and waits until they and the recorder pods
-// are gone, so that each round starts with as many pools as the first.
-func removePools(ctx context.Context, cl client.Client, ns string) error {
-	if err := cl.DeleteAllOf(ctx, &jitsiv1alpha1.Meeting{}, client.InNamespace(ns)); err != nil {
-		return err
-	}
-	if err := cl.DeleteAllOf(ctx, &jitsiv1alpha1.JibriPool{}, client.InNamespace(ns)); err != nil {
-		return err
-	}
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		var meetings jitsiv1alpha1.MeetingList
-		var pools jitsiv1alpha1.JibriPoolList
-		var pods corev1.PodList
-		if err := cl.List(ctx, &meetings, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		if err := cl.List(ctx, &pools, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		if err := cl.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{render.LabelPool}); err != nil {
-			return err
-		}
-		if len(meetings.Items)+len(pools.Items)+len(pods.Items) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d meetings, %d pools and %d recorder pods left after two minutes", len(meetings.Items), len(pools.Items), len(pods.Items))
-		}
-	}
-}
-
-// bareCreates creates n Pods one after the other, each as pool's recorder pod is rendered but
-// owned by nobody and labelled for no pool (the operator's cache and the bench's watch ignore
-// them), and returns each create's time; it deletes them after.
-func bareCreates(ctx context.Context, cl client.Client, ns, pool string, n int) ([]time.Duration, error) {
-	p := &jitsiv1alpha1.JibriPool{}
-	d := &jitsiv1alpha1.JitsiDeployment{}
-	if err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: pool}, p); err != nil {
-		return nil, err
-	}
-	if err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: "meet"}, d); err != nil {
-		return nil, err
-	}
-	in := render.Input{Deployment: d, Secrets: render.SecretsFor(d)}
-	bareLabels := map[string]string{"bench": "bare"}
-	took := make([]time.Duration, 0, n)
-	for i := range n {
-		pod := render.JibriPod(in, p, fmt.Sprintf("bare-%03d", i), nil)
-		pod.OwnerReferences, pod.Labels = nil, bareLabels
-		start := time.Now()
-		if err := cl.Create(ctx, pod); err != nil {
-			return nil, err
-		}
-		took = append(took, time.Since(start))
-	}
-	if err := cl.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns), client.MatchingLabels(bareLabels), client.GracePeriodSeconds(0)); err != nil {
-		return nil, err
-	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		var pods corev1.PodList
-		if err := cl.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels(bareLabels)); err != nil {
-			return nil, err
-		}
-		if len(pods.Items) == 0 {
-			return took, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%d bare pods left after a minute", len(pods.Items))
-		}
-	}
 }
 
 // stackForPools starts the local cluster and the operator (its pool reconciler's calls traced
@@ -489,7 +300,7 @@ func startOperatorTraced(ctx context.Context, cluster *localcluster.Cluster, sch
 		poolClient, poolReader = tc, tracedReader{Reader: poolReader, c: tc}
 	}
 	if err := (&controllers.JibriPoolReconciler{Client: poolClient, APIReader: poolReader, Recorder: mgr.GetEventRecorder("bench"),
-		ReceiverURL: receiver, Jibri: &jibri.Client{}, HealthPeriod: time.Second, Destinations: dests}).SetupWithManager(mgr); err != nil {
+		ReceiverURL: receiver, Jibri: &jibri.Client{}, HealthPeriod: time.Second, Destinations: dests, Workers: *poolWorkers}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	go func() { _ = mgr.Start(ctx) }()
@@ -556,102 +367,4 @@ func roomOpener(ctx context.Context, cl client.Client, ns string) (func(name str
 
 func report(what string, d []time.Duration) {
 	fmt.Printf("%s: %s\n", what, latency.Summary(d, time.Millisecond))
-}
-
-// runStream measures live-stream demand to the recorder: n pools with one idle stand-in recorder
-// each, and a Meeting each that streams Automatic to one destination; its room opens (the clock
-// starts as the room-created event is sent to the receiver), and the clock stops when the
-// startService request in stream mode reaches that recorder.
-func runStream(n int, assets string) error {
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-	cl, _, stop, err := stackForPools(ctx, assets, nil)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	const ns = "default"
-	room, err := roomOpener(ctx, cl, ns)
-	if err != nil {
-		return err
-	}
-	if err := cl.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "platform", Namespace: ns},
-		Data: map[string][]byte{"key": []byte("bench-stream-key")}}); err != nil {
-		return err
-	}
-	var fakes []*jibritest.Pods
-	defer func() {
-		for _, f := range fakes {
-			f.Stop()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("pool-%03d", i)
-		one := int32(1)
-		if err := cl.Create(ctx, &jitsiv1alpha1.JibriPool{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-			Spec: jitsiv1alpha1.JibriPoolSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
-				MinReplicas: &one, MaxReplicas: &one, MinIdle: &one, Audio: jitsiv1alpha1.AudioPulseAudio}}); err != nil {
-			return err
-		}
-		if err := cl.Create(ctx, &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("m-%03d", i), Namespace: ns},
-			Spec: jitsiv1alpha1.MeetingSpec{JitsiDeploymentRef: jitsiv1alpha1.LocalObjectReference{Name: "meet"},
-				Streaming: jitsiv1alpha1.MeetingStreamingSpec{Mode: jitsiv1alpha1.StreamingAutomatic,
-					JibriPoolRef: &jitsiv1alpha1.LocalObjectReference{Name: name},
-					Destinations: []jitsiv1alpha1.StreamDestination{{Name: "platform", URL: "rtmp://127.0.0.1:1935/live",
-						StreamKeySecretRef: jitsiv1alpha1.SecretKeyReference{Name: "platform", Key: "key"}}}}}}); err != nil {
-			return err
-		}
-		fakes = append(fakes, jibritest.RunPods(cl, ns, name, 0, nil))
-	}
-	// Every pool has its idle recorder.
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		var pools jitsiv1alpha1.JibriPoolList
-		if err := cl.List(ctx, &pools, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		idle := 0
-		for _, p := range pools.Items {
-			if p.Status.Idle == 1 {
-				idle++
-			}
-		}
-		if idle == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d pools have an idle recorder", idle, n)
-		}
-	}
-	var took []time.Duration
-	for i := 0; i < n; i++ {
-		opened, err := room(fmt.Sprintf("m-%03d", i))
-		if err != nil {
-			return err
-		}
-		at := opened.sent
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
-			if s := started(fakes[i]); !s.IsZero() {
-				took = append(took, s.Sub(at))
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("pool-%03d: no stream started within a minute", i)
-			}
-		}
-	}
-	fmt.Printf("live-stream demand: room-created event sent to the recorder's startService (stream mode):\n")
-	report("  one meeting at a time", took)
-	return nil
-}
-
-// started is when the first stream session reached any recorder of f, zero before.
-func started(f *jibritest.Pods) time.Time {
-	for _, name := range f.Names() {
-		for _, s := range f.Recorder(name).Sessions() {
-			if s.Sink == "stream" {
-				return s.At
-			}
-		}
-	}
-	return time.Time{}
 }

@@ -124,9 +124,8 @@ type poolSplit struct {
 	// reconciles is how many reconciles of the pool began from the cache's change to the create.
 	reconciles int
 	// busyAt is how long a reconcile of the pool that was under way at the cache's change still
-	// ran (0 when none was), and busyWith its calls from then on.
-	busyAt   time.Duration
-	busyWith []string
+	// ran (0 when none was): the queue hands a pool to one worker at a time.
+	busyAt time.Duration
 	// before sums, by what, the calls the creating reconcile made before its create.
 	before map[string]time.Duration
 }
@@ -173,11 +172,6 @@ func (t *poolTrace) split(meeting, pool string, sent, arrived time.Time) poolSpl
 		for _, r := range t.byPool[pool] {
 			if r.start.Before(seen) && len(r.calls) > 0 && r.calls[len(r.calls)-1].end.After(seen) {
 				s.busyAt = r.calls[len(r.calls)-1].end.Sub(seen)
-				for _, c := range r.calls {
-					if c.end.After(seen) {
-						s.busyWith = append(s.busyWith, fmt.Sprintf("%s %s", c.what, c.end.Sub(c.start).Round(time.Millisecond)))
-					}
-				}
 			}
 		}
 	}
@@ -217,9 +211,6 @@ func printSplit(what string, splits []poolSplit) {
 	for _, s := range splits {
 		if s.ok && s.busyAt > 0 {
 			busyAt = append(busyAt, s.busyAt)
-			if s.busyAt > 200*time.Millisecond {
-				fmt.Printf("      busy: %s %v\n", s.busyAt.Round(time.Millisecond), s.busyWith)
-			}
 		}
 	}
 	report("      of which the pool's reconcile under way at the change (when one was)", busyAt)
