@@ -16,9 +16,26 @@ import (
 // to the receiver (POST /v1/jibri/recording-complete?pool=<namespace>/<pool>), signed with the
 // pool's RecordingReportKey (HMAC-SHA256 of the body, hex, in X-Jitsi-Signature). The JibriPool's
 // recorders mount it with mode 0755.
-//
+var FinalizeRecordingScript = withHMAC(finalizeRecordingSource)
+
 //go:embed jibri/finalize-recording.sh
-var FinalizeRecordingScript string
+var finalizeRecordingSource string
+
+// hmacSHA256Function is the shell function both recorder scripts sign with (hmac_sha256 KEY
+// MESSAGE); each has the line hmacMarker where it goes.
+//
+//go:embed jibri/hmac-sha256.sh
+var hmacSHA256Function string
+
+const hmacMarker = "# @hmac_sha256@ (the renderer puts hmac-sha256.sh here)\n"
+
+// withHMAC is script with hmacSHA256Function at its marker.
+func withHMAC(script string) string {
+	if strings.Count(script, hmacMarker) != 1 {
+		panic("a recorder script without exactly one hmac_sha256 marker")
+	}
+	return strings.Replace(script, hmacMarker, hmacSHA256Function, 1)
+}
 
 // JibriWebhookToken is the secret part of a pool's Jibri webhook subscriber URL
 // (<receiver>/v1/jibri/pools/<namespace>/<pool>/<token>): derived from the deployment's events
@@ -58,9 +75,10 @@ func RelayToken(eventsSecret []byte, namespace, pool string) string {
 
 // FFmpegRelayScript stands in front of the recorders' ffmpeg and sends live streams started from
 // the meeting (with a platform's URL) through the pool's relay when it has one.
-//
+var FFmpegRelayScript = withHMAC(ffmpegRelaySource)
+
 //go:embed jibri/ffmpeg-relay.sh
-var FFmpegRelayScript string
+var ffmpegRelaySource string
 
 // RelayUIKey is the key a pool's recorders sign the relay names of streams started from the
 // meeting with (see FFmpegRelayScript), derived from the events secret like the other pool tokens.

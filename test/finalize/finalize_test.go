@@ -1,4 +1,4 @@
-// Package finalize runs the shipped Jibri finalize script (internal/render/jibri/finalize-recording.sh)
+// Package finalize runs the shipped Jibri finalize script (render.FinalizeRecordingScript)
 // as Jibri runs it, `sh finalize-recording.sh <session dir>`, against a real S3 server on loopback
 // (`rclone serve s3`, bin/rclone from make rclone) and a stand-in receiver that checks the
 // report's signature with the pool's report key, as the operator's receiver does. Objects are
@@ -306,7 +306,11 @@ var poison = []string{
 // group (already started) so a test can act while it runs.
 func finalize(t testing.TB, dir string, env []string, pathFirst ...string) *testproc.Group {
 	t.Helper()
-	script := filepath.Join(root(t), "internal", "render", "jibri", "finalize-recording.sh")
+	// As the operator renders it into the recorders' scripts ConfigMap.
+	script := filepath.Join(t.TempDir(), "finalize-recording.sh")
+	if err := os.WriteFile(script, []byte(render.FinalizeRecordingScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command("sh", script, dir)
 	cmd.Env = append(append(baseEnv(t, pathFirst...), poison...), env...)
 	return testproc.Start(t, "finalize-recording.sh", cmd, nil)
