@@ -28,6 +28,7 @@ import (
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
+	"github.com/jitsi-operator/jitsi-operator/hack/internal/benchkit"
 	"github.com/jitsi-operator/jitsi-operator/hack/internal/latency"
 	"github.com/jitsi-operator/jitsi-operator/internal/destination"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
@@ -276,10 +277,10 @@ func receiverFigures(ctx context.Context, cl client.Client, url string, key []by
 	rooms := n / 4
 	for _, kind := range []string{"occupant-joined", "occupant-left"} {
 		for i := range rooms {
-			bodies = append(bodies, moduleEvent(kind, meetingName(4*i+2), fmt.Sprintf("p%05d@meet.jitsi", i)))
+			bodies = append(bodies, benchkit.ModuleEvent(kind, meetingName(4*i+2), fmt.Sprintf("p%05d@meet.jitsi", i)))
 		}
 	}
-	lat, elapsed, err := sendSigned(url+"/v1/prosody/events?deployment="+ns+"/meet", key, bodies, 16)
+	lat, elapsed, err := benchkit.SendSigned(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}, url+"/v1/prosody/events?deployment="+ns+"/meet", key, bodies, 16)
 	if err != nil {
 		return err
 	}
@@ -350,7 +351,7 @@ func memoryFigures(what string) {
 	goruntime.GC()
 	var ms goruntime.MemStats
 	goruntime.ReadMemStats(&ms)
-	rss, hwm := procMemory()
+	rss, hwm := benchkit.Memory()
 	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
 	fmt.Printf("%s: VmRSS %.0f MiB, VmHWM %.0f MiB, Go HeapInuse %.0f MiB (goal: RSS < 150 MiB); heap kept for reuse %.0f MiB, next GC at %.0f MiB\n",
 		what, rss, hwm, mib(ms.HeapInuse), mib(ms.HeapIdle-ms.HeapReleased), mib(ms.NextGC))

@@ -4,18 +4,10 @@ package main
 // process's memory) and drives the receiver.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,30 +217,6 @@ func resourceOf(path string) string {
 	return gr.String()
 }
 
-// procMemory is this process's resident set (VmRSS) and its peak (VmHWM), in MiB.
-func procMemory() (rss, peak float64) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, 0
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(fields[1], 64)
-		switch fields[0] {
-		case "VmRSS:":
-			rss = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
-		}
-	}
-	return rss, peak
-}
-
 // parallel runs f(0..n-1) on workers goroutines and returns the first error.
 func parallel(workers, n int, f func(i int) error) error {
 	var next atomic.Int64
@@ -272,40 +240,4 @@ func parallel(workers, n int, f func(i int) error) error {
 		}
 	}
 	return nil
-}
-
-// moduleEvent is a Prosody module event about a person in room, as benchreceiver sends them.
-func moduleEvent(kind, room, jid string) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"id": kind + jid, "event": kind, "timestamp": time.Now().UnixMilli(),
-		"room":     map[string]any{"jid": room + "@muc.meet.jitsi", "name": room},
-		"occupant": map[string]any{"jid": jid, "nick": jid},
-	})
-	return b
-}
-
-// sendSigned posts bodies signed with key from senders goroutines, and returns each one's time
-// to its answer (2xx: stored) and the time all took.
-func sendSigned(url string, key []byte, bodies [][]byte, senders int) ([]time.Duration, time.Duration, error) {
-	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}}
-	lat := make([]time.Duration, len(bodies))
-	start := time.Now()
-	err := parallel(senders, len(bodies), func(i int) error {
-		mac := hmac.New(sha256.New, key)
-		mac.Write(bodies[i])
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i]))
-		req.Header.Set("X-Jitsi-Signature", hex.EncodeToString(mac.Sum(nil)))
-		t0 := time.Now()
-		resp, err := c.Do(req)
-		lat[i] = time.Since(t0)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("the receiver answered %d", resp.StatusCode)
-		}
-		return nil
-	})
-	return lat, time.Since(start), err
 }

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -29,6 +25,7 @@ import (
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
+	"github.com/jitsi-operator/jitsi-operator/hack/internal/benchkit"
 	"github.com/jitsi-operator/jitsi-operator/hack/internal/latency"
 	"github.com/jitsi-operator/jitsi-operator/internal/destination"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
@@ -333,21 +330,7 @@ func roomOpener(ctx context.Context, cl client.Client, ns string) (func(name str
 	}
 	key := secret.Data[render.KeyWebhookSecret]
 	url := receiverURL + "/v1/prosody/events?deployment=" + ns + "/meet"
-	post := func(body []byte) error {
-		mac := hmac.New(sha256.New, key)
-		mac.Write(body)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("X-Jitsi-Signature", hex.EncodeToString(mac.Sum(nil)))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("the receiver answered %d", resp.StatusCode)
-		}
-		return nil
-	}
+	post := func(body []byte) error { return benchkit.PostSigned(ctx, http.DefaultClient, url, key, body) }
 	return func(name string) (opening, error) {
 		now := time.Now()
 		roomJID := name + "@muc.meet.jitsi"

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jitsi-operator/jitsi-operator/hack/internal/benchkit"
 	"github.com/jitsi-operator/jitsi-operator/hack/internal/latency"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
 )
@@ -79,30 +79,6 @@ func floodClient(addr string, conns int, d time.Duration) error {
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{"answers": answers, "failed": failed.Load()})
 }
 
-// memory is this process's resident set (VmRSS) and its peak (VmHWM), in MiB.
-func memory() (rss, peak float64) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, 0
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(fields[1], 64)
-		switch fields[0] {
-		case "VmRSS:":
-			rss = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
-		}
-	}
-	return rss, peak
-}
-
 // flood runs the receiver's server on loopback, measures authenticated events without and then
 // during a flood from conns connections, and prints the figures.
 func flood(srv *webhook.Server, n, senders, conns int, floodFor time.Duration) error {
@@ -132,13 +108,13 @@ func flood(srv *webhook.Server, n, senders, conns int, floodFor time.Duration) e
 		for i := 0; len(bodies) < n; i++ {
 			room := fmt.Sprintf("room-%02d", 1+i%20)
 			jid := fmt.Sprintf("%s%05d@meet.jitsi", tag, i)
-			bodies = append(bodies, event("occupant-joined", room, jid), event("occupant-left", room, jid))
+			bodies = append(bodies, benchkit.ModuleEvent("occupant-joined", room, jid), benchkit.ModuleEvent("occupant-left", room, jid))
 		}
 		return bodies[:n]
 	}
 
-	rss0, _ := memory()
-	lat, elapsed, err := send(httpc, url, events("calm"), senders)
+	rss0, _ := benchkit.Memory()
+	lat, elapsed, err := benchkit.SendSigned(httpc, url, []byte(secret), events("calm"), senders)
 	if err != nil {
 		return fmt.Errorf("without the flood: %w", err)
 	}
@@ -164,7 +140,7 @@ func flood(srv *webhook.Server, n, senders, conns int, floodFor time.Duration) e
 			case <-sampling:
 				return
 			case <-time.After(100 * time.Millisecond):
-				if rss, _ := memory(); int64(rss) > peak.Load() {
+				if rss, _ := benchkit.Memory(); int64(rss) > peak.Load() {
 					peak.Store(int64(rss))
 				}
 			}
@@ -174,7 +150,7 @@ func flood(srv *webhook.Server, n, senders, conns int, floodFor time.Duration) e
 	var floodLat []time.Duration
 	start := time.Now()
 	for time.Since(start) < floodFor-2*time.Second {
-		l, _, err := send(httpc, url, events(fmt.Sprintf("flood%d-", stored)), senders)
+		l, _, err := benchkit.SendSigned(httpc, url, []byte(secret), events(fmt.Sprintf("flood%d-", stored)), senders)
 		if err != nil {
 			close(sampling)
 			return fmt.Errorf("during the flood, an authenticated event was not stored: %w", err)
@@ -198,7 +174,7 @@ func flood(srv *webhook.Server, n, senders, conns int, floodFor time.Duration) e
 	for _, c := range got.Answers {
 		total += c
 	}
-	rss1, hwm := memory()
+	rss1, hwm := benchkit.Memory()
 	fmt.Printf("flood: %d connections posting unauthenticated 1 MiB bodies for %s: %d posts (%.0f/s), answers %v, %d cut off before an answer\n",
 		conns, floodFor, total, float64(total)/floodFor.Seconds(), got.Answers, got.Failed)
 	fmt.Printf("flood: meanwhile %d authenticated events, all stored: %.0f events/s, send to stored %s\n",

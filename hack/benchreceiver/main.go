@@ -14,12 +14,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -45,6 +40,7 @@ import (
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
+	"github.com/jitsi-operator/jitsi-operator/hack/internal/benchkit"
 	"github.com/jitsi-operator/jitsi-operator/hack/internal/latency"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 	"github.com/jitsi-operator/jitsi-operator/webhook"
@@ -190,14 +186,14 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets st
 	for i := 0; len(bodies) < n; i++ {
 		room := fmt.Sprintf("room-%02d", 1+i%meetings)
 		jid := fmt.Sprintf("p%05d@meet.jitsi", i)
-		bodies = append(bodies, event("occupant-joined", room, jid), event("occupant-left", room, jid))
+		bodies = append(bodies, benchkit.ModuleEvent("occupant-joined", room, jid), benchkit.ModuleEvent("occupant-left", room, jid))
 	}
 	bodies = bodies[:n]
 	if err := baseline(ctx, cl, ns, senders, meetings+1); err != nil {
 		return err
 	}
 	before, bytesBefore, readsBefore := counter.n.Load(), counter.bytes.Load(), counter.reads.Load()
-	lat, elapsed, err := send(httpc, url, bodies, senders)
+	lat, elapsed, err := benchkit.SendSigned(httpc, url, []byte(secret), bodies, senders)
 	if err != nil {
 		return err
 	}
@@ -216,10 +212,10 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets st
 	// A burst of 200 joins to one meeting.
 	var burst [][]byte
 	for i := 0; i < 200; i++ {
-		burst = append(burst, event("occupant-joined", "room-00", fmt.Sprintf("burst%03d@meet.jitsi", i)))
+		burst = append(burst, benchkit.ModuleEvent("occupant-joined", "room-00", fmt.Sprintf("burst%03d@meet.jitsi", i)))
 	}
 	before, bytesBefore = counter.n.Load(), counter.bytes.Load()
-	_, elapsed, err = send(httpc, url, burst, senders)
+	_, elapsed, err = benchkit.SendSigned(httpc, url, []byte(secret), burst, senders)
 	if err != nil {
 		return err
 	}
@@ -234,61 +230,6 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets st
 		return flood(receiver, n, senders, floodConns, floodFor)
 	}
 	return nil
-}
-
-func send(c *http.Client, url string, bodies [][]byte, senders int) ([]time.Duration, time.Duration, error) {
-	var mu sync.Mutex
-	var lat []time.Duration
-	var firstErr error
-	work := make(chan []byte)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := 0; w < senders; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range work {
-				t0 := time.Now()
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
-				req.Header.Set("X-Jitsi-Signature", sign(b))
-				resp, err := c.Do(req)
-				d := time.Since(t0)
-				mu.Lock()
-				switch {
-				case err != nil && firstErr == nil:
-					firstErr = err
-				case err == nil && resp.StatusCode != http.StatusOK && firstErr == nil:
-					firstErr = fmt.Errorf("answer %d", resp.StatusCode)
-				}
-				lat = append(lat, d)
-				mu.Unlock()
-				if err == nil {
-					resp.Body.Close()
-				}
-			}
-		}()
-	}
-	for _, b := range bodies {
-		work <- b
-	}
-	close(work)
-	wg.Wait()
-	return lat, time.Since(start), firstErr
-}
-
-func event(kind, room, jid string) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"id": kind + jid, "event": kind, "timestamp": time.Now().UnixMilli(),
-		"room":     map[string]any{"jid": room + "@muc.meet.jitsi", "name": room},
-		"occupant": map[string]any{"jid": jid, "nick": jid},
-	})
-	return b
-}
-
-func sign(body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // baseline prints the API server's own pace on this machine in this run: bare status writes (a

@@ -1,0 +1,108 @@
+// Package benchkit holds what the benches share: signed events for the receiver, sending them,
+// and the process's memory.
+package benchkit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ModuleEvent is a Prosody module event about person jid in room, as the operator's module
+// sends it (its id names the kind and the person, so each body is unique per pair).
+func ModuleEvent(kind, room, jid string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"id": kind + jid, "event": kind, "timestamp": time.Now().UnixMilli(),
+		"room":     map[string]any{"jid": room + "@muc.meet.jitsi", "name": room},
+		"occupant": map[string]any{"jid": jid, "nick": jid},
+	})
+	return b
+}
+
+// PostSigned posts body to url signed with key (hex HMAC-SHA256 in X-Jitsi-Signature), as the
+// module does; anything but the receiver's 200 (stored) is an error.
+func PostSigned(ctx context.Context, c *http.Client, url string, key, body []byte) error {
+	mac := hmac.New(sha256.New, key)
+	mac.Write(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Jitsi-Signature", hex.EncodeToString(mac.Sum(nil)))
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the receiver answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// SendSigned posts bodies with PostSigned from senders goroutines, and returns each one's time
+// to its answer, the time all took, and the first error.
+func SendSigned(c *http.Client, url string, key []byte, bodies [][]byte, senders int) ([]time.Duration, time.Duration, error) {
+	lat := make([]time.Duration, len(bodies))
+	var next atomic.Int64
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(bodies); i = int(next.Add(1)) - 1 {
+				t0 := time.Now()
+				err := PostSigned(context.Background(), c, url, key, bodies[i])
+				lat[i] = time.Since(t0)
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return lat, time.Since(start), first
+}
+
+// Memory is this process's resident set (VmRSS) and its peak (VmHWM), in MiB.
+func Memory() (rss, peak float64) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(fields[1], 64)
+		switch fields[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return rss, peak
+}
