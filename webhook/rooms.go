@@ -42,16 +42,35 @@ func (s *Server) claimants(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment
 	}
 	ms := list.Items
 	if len(ms) == 0 {
-		if err := s.Reader.List(ctx, &list, client.InNamespace(d.Namespace)); err != nil {
+		if ms, err = s.claimantsOnServer(ctx, d, room); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(ms, meeting.OlderFirst)
+	return ms, nil
+}
+
+// claimantsOnServer asks the API server for the Meetings of d whose room is room, by the
+// Meeting's selectable fields: those that name it in spec.roomName, and one named after it that
+// names no other room. The server filters, so an ad-hoc room (no Meeting) costs two small
+// answers, not a list of the namespace's Meetings.
+func (s *Server) claimantsOnServer(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, room string) ([]jitsiv1alpha1.Meeting, error) {
+	key := meeting.RoomKeyOf(d.Name, room)
+	var ms []jitsiv1alpha1.Meeting
+	for _, sel := range []client.MatchingFields{
+		{meeting.FieldRoomName: room, meeting.FieldDeployment: d.Name},
+		{"metadata.name": room, meeting.FieldDeployment: d.Name},
+	} {
+		var list jitsiv1alpha1.MeetingList
+		if err := s.Reader.List(ctx, &list, client.InNamespace(d.Namespace), sel); err != nil {
 			return nil, err
 		}
 		for _, m := range list.Items {
-			if meeting.RoomKey(&m) == meeting.RoomKeyOf(d.Name, room) {
+			if meeting.RoomKey(&m) == key && !slices.ContainsFunc(ms, func(o jitsiv1alpha1.Meeting) bool { return o.Name == m.Name }) {
 				ms = append(ms, m)
 			}
 		}
 	}
-	slices.SortFunc(ms, meeting.OlderFirst)
 	return ms, nil
 }
 

@@ -5,12 +5,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -94,7 +96,8 @@ var _ = BeforeSuite(func() {
 	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
 	cachedClient = mgr.GetClient()
 
-	srv := &webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Now: func() time.Time { return clock }, Destinations: testDestinations}
+	uncachedLists = &listRecorder{Reader: mgr.GetAPIReader()}
+	srv := &webhook.Server{Client: mgr.GetClient(), Reader: uncachedLists, Now: func() time.Time { return clock }, Destinations: testDestinations}
 	receiver = httptest.NewServer(srv.Handler())
 })
 
@@ -106,6 +109,51 @@ var _ = AfterSuite(func() {
 })
 
 const eventsSecret = "deployment-events-secret"
+
+// uncachedLists is the receiver's reader of the API server; it records the Lists it sends.
+var uncachedLists *listRecorder
+
+// listRecorder is a client.Reader that records each List's namespace, field selector and the
+// number of items the API server answered with.
+type listRecorder struct {
+	client.Reader
+	mu    sync.Mutex
+	lists []recordedList
+}
+
+type recordedList struct {
+	namespace, fields string
+	items             int
+}
+
+func (l *listRecorder) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	err := l.Reader.List(ctx, list, opts...)
+	o := (&client.ListOptions{}).ApplyOptions(opts)
+	r := recordedList{namespace: o.Namespace}
+	if o.FieldSelector != nil {
+		r.fields = o.FieldSelector.String()
+	}
+	if err == nil {
+		r.items = meta.LenList(list)
+	}
+	l.mu.Lock()
+	l.lists = append(l.lists, r)
+	l.mu.Unlock()
+	return err
+}
+
+// in is what was listed in namespace ns.
+func (l *listRecorder) in(ns string) []recordedList {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []recordedList
+	for _, r := range l.lists {
+		if r.namespace == ns {
+			out = append(out, r)
+		}
+	}
+	return out
+}
 
 // deploymentWithMeeting creates a namespace with a JitsiDeployment, its generated Secret (as the
 // controller would) and a Meeting for room.

@@ -62,4 +62,41 @@ var _ = Describe("A Meeting the receiver's cache has not seen yet", func() {
 			Expect(ask(room, "alice")).To(HaveKeyWithValue("allowed", true), "%s: invited", room)
 		}
 	})
+
+	It("finds a fresh Meeting by its spec.roomName", func() {
+		ns := deployment()
+		for i := range rounds {
+			name, room := fmt.Sprintf("weekly-%02d", i), fmt.Sprintf("standup-%02d", i)
+			fresh(ns, name, jitsiv1alpha1.MeetingSpec{RoomName: room})
+			r := postModule(ns, moduleEvent("room-created", room, clock, "", "", false))
+			Expect(r.status).To(Equal(http.StatusOK), "%s: %v", room, r.body)
+			Expect(r.body).To(And(HaveKeyWithValue("applied", true), HaveKeyWithValue("meeting", name)), room)
+		}
+	})
+
+	It("does not take a Meeting named after a room for it when the Meeting names another room", func() {
+		ns := deployment()
+		fresh(ns, "lobby", jitsiv1alpha1.MeetingSpec{RoomName: "elsewhere"})
+		r := postModule(ns, moduleEvent("room-created", "lobby", clock, "", "", false))
+		Expect(r.status).To(Equal(http.StatusOK), "%v", r.body)
+		Expect(r.body).To(HaveKeyWithValue("applied", false))
+	})
+
+	It("asks the API server only for the room's Meetings when a room has none", func() {
+		ns := deployment()
+		for i := range 30 {
+			fresh(ns, fmt.Sprintf("other-%02d", i), jitsiv1alpha1.MeetingSpec{})
+		}
+		cached(&jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Name: "other-29", Namespace: ns}}, func() bool { return true })
+		before := len(uncachedLists.in(ns))
+		r := postModule(ns, moduleEvent("room-created", "ad-hoc", clock, "", "", false))
+		Expect(r.status).To(Equal(http.StatusOK), "%v", r.body)
+		Expect(r.body).To(HaveKeyWithValue("applied", false))
+		lists := uncachedLists.in(ns)[before:]
+		Expect(lists).NotTo(BeEmpty(), "the room was looked up on the API server")
+		for _, l := range lists {
+			Expect(l.fields).To(ContainSubstring("ad-hoc"), "each List is filtered by the room on the server")
+			Expect(l.items).To(BeZero(), "the answer holds none of the namespace's 31 other Meetings")
+		}
+	})
 })

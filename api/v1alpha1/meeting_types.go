@@ -409,6 +409,8 @@ type DestinationStatus struct {
 // +kubebuilder:validation:XValidation:rule="has(self.spec.roomName) || self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name becomes the room name when spec.roomName is unset, so it must then be lower-case letters, digits and '-' only; or set spec.roomName"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63 || has(self.spec.roomName)",message="metadata.name is longer than a room name may be (63); set spec.roomName"
 // +kubebuilder:validation:XValidation:rule="(has(oldSelf.spec.roomName) ? oldSelf.spec.roomName : oldSelf.metadata.name) == (has(self.spec.roomName) ? self.spec.roomName : self.metadata.name)",message="the room name (spec.roomName, or metadata.name when unset) cannot be changed"
+// +kubebuilder:selectablefield:JSONPath=`.spec.roomName`
+// +kubebuilder:selectablefield:JSONPath=`.spec.jitsiDeploymentRef.name`
 // +kubebuilder:printcolumn:name="Room",type=string,JSONPath=`.spec.roomName`,priority=1
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Participants",type=integer,JSONPath=`.status.participantCount`

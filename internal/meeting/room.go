@@ -10,6 +10,13 @@ import (
 // a room's Meeting by it, and the Meeting controller finds Meetings claiming the same room.
 const IndexRoom = "jitsi.operator.dev/room"
 
+// FieldRoomName and FieldDeployment are the Meeting's selectable fields (the CRD's
+// selectableFields): the API server filters a List of Meetings by them.
+const (
+	FieldRoomName   = "spec.roomName"
+	FieldDeployment = "spec.jitsiDeploymentRef.name"
+)
+
 // RoomKey is m's value of IndexRoom: its deployment and its room, in lower case.
 func RoomKey(m *jitsiv1alpha1.Meeting) string {
 	return RoomKeyOf(m.Spec.JitsiDeploymentRef.Name, m.RoomName())
