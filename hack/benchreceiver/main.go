@@ -17,11 +17,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +59,7 @@ func main() {
 	floodFor := flag.Duration("flood-for", 15*time.Second, "how long the flood lasts")
 	floodAt := flag.String("flood-client", "", "internal: be the flood's client, against this address")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (receiver and senders) to this file")
+	apiProfile := flag.String("apiserver-cpuprofile", "", "write the API server's CPU profile of the first 10 s of the events to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -77,7 +80,7 @@ func main() {
 		return
 	}
 	log.SetLogger(logr.Discard()) // the receiver logs each refused request at debug level
-	if err := run(*n, *meetings, *senders, *floodConns, *floodFor, *assets); err != nil {
+	if err := run(*n, *meetings, *senders, *floodConns, *floodFor, *assets, *apiProfile); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "benchreceiver:", err)
 		os.Exit(1)
@@ -103,7 +106,7 @@ func (w *writes) RoundTrip(r *http.Request) (*http.Response, error) {
 	return w.next.RoundTrip(r)
 }
 
-func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets string) error {
+func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, apiProfile string) error {
 	assets, err := filepath.Abs(assets)
 	if err != nil {
 		return err
@@ -192,10 +195,20 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets st
 	if err := baseline(ctx, cl, ns, senders, meetings+1); err != nil {
 		return err
 	}
+	profiled := make(chan error, 1)
+	if apiProfile != "" {
+		go func() { profiled <- profileAPIServer(ctx, cfg, apiProfile, 10*time.Second) }()
+	}
 	before, bytesBefore, readsBefore := counter.n.Load(), counter.bytes.Load(), counter.reads.Load()
 	lat, elapsed, err := benchkit.SendSigned(httpc, url, []byte(secret), bodies, senders)
 	if err != nil {
 		return err
+	}
+	if apiProfile != "" {
+		if err := <-profiled; err != nil {
+			return fmt.Errorf("the API server's profile: %w", err)
+		}
+		fmt.Printf("the API server's CPU profile: go tool pprof -top %s\n", apiProfile)
 	}
 	w := counter.n.Load() - before
 	fmt.Printf("%d events, %d senders, %d meetings: %.0f events/s; send to stored %s; %d status writes (%.2f per event, %.0f bytes each), %d reads\n",
@@ -230,6 +243,37 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets st
 		return flood(receiver, n, senders, floodConns, floodFor)
 	}
 	return nil
+}
+
+// profileAPIServer writes the API server's CPU profile over the next d to path (its
+// /debug/pprof, open to the test environment's administrator).
+func profileAPIServer(ctx context.Context, cfg *rest.Config, path string, d time.Duration) error {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), int(d.Seconds())), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("answered %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // baseline prints the API server's own pace on this machine in this run: bare status writes (a
