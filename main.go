@@ -264,6 +264,7 @@ func setupControllers(mgr ctrl.Manager, o options, namespaces []string, operator
 	if err := (&controllers.JibriPoolReconciler{
 		Client:              mgr.GetClient(),
 		APIReader:           mgr.GetAPIReader(),
+		SecretMetadata:      secretMetadata,
 		Recorder:            mgr.GetEventRecorder("jitsi-operator"),
 		ReceiverURL:         func(string) string { return receiver },
 		ClusterDomain:       o.clusterDomain,

@@ -50,7 +50,11 @@ type JibriPoolReconciler struct {
 	// in use, and a recorder pod whose create failed without saying whether it was stored.
 	// Default: the manager's.
 	APIReader client.Reader
-	Recorder  recorder.EventRecorder
+	// SecretMetadata holds every Secret's metadata: a Secret a user names (the deployment's
+	// webhook secret, upload credentials, stream keys) is read again only when its
+	// resourceVersion there moves. Default: one of its own, of every namespace.
+	SecretMetadata *SecretMetadataCache
+	Recorder       recorder.EventRecorder
 	// ReceiverURL is the operator's webhook receiver as recorders in namespace ns reach it,
 	// without a trailing slash.
 	ReceiverURL func(ns string) string
@@ -88,6 +92,8 @@ type JibriPoolReconciler struct {
 	scaledAt  map[types.NamespacedName]time.Time
 	// cards serializes loopback card assignment across pools (cards are per node, not per pool).
 	cards sync.Mutex
+	// userSecrets are the users' Secrets the pool read last.
+	userSecrets userSecrets
 	// health remembers polls, so that a burst of reconciles polls each recorder once.
 	health healthCache
 	// stopping holds the sessions whose stopService call is under way.
@@ -116,6 +122,12 @@ func (r *JibriPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.SecretMetadata == nil {
+		var err error
+		if r.SecretMetadata, err = NewSecretMetadataCache(mgr); err != nil {
+			return err
+		}
 	}
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(context.Background(), &jitsiv1alpha1.JibriPool{}, indexPoolDeploymentRef,
@@ -328,9 +340,10 @@ func (r *JibriPoolReconciler) ensurePoolSecret(ctx context.Context, pool *jitsiv
 	return nil
 }
 
-// secrets reads the pool's own Secrets from the cache and those users name from the API server.
-func (r *JibriPoolReconciler) secrets() secretReader {
-	return secretReader{cached: r.Client, uncached: r.APIReader}
+// secrets reads the pool's own Secrets from the cache and those users name from the API server,
+// again only when their metadata shows a change.
+func (r *JibriPoolReconciler) secrets() secretGetter {
+	return r.userSecrets.reader(secretReader{cached: r.Client, uncached: r.APIReader}, r.SecretMetadata)
 }
 
 func (r *JibriPoolReconciler) forget(key types.NamespacedName) {

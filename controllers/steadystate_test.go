@@ -30,7 +30,14 @@ var _ = Describe("The operator at steady state", func() {
 			d.Spec.Auth.JWT = &jitsiv1alpha1.JWTAuthSpec{AppID: "backend", Audience: "meet"}
 		})
 		runFakeRecorders(ns, "rec", 0)
-		newPool(ns, "rec")
+		// A Secret the pool names (the user's, outside the operator's cache), which it checks on
+		// every health period.
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "recordings-s3", Namespace: ns},
+			Data: map[string][]byte{"AWS_ACCESS_KEY_ID": []byte("AKIAEXAMPLE"), "AWS_SECRET_ACCESS_KEY": []byte("s3cr3t")}})).To(Succeed())
+		newPool(ns, "rec", func(p *jitsiv1alpha1.JibriPool) {
+			p.Spec.Recordings.Upload = &jitsiv1alpha1.UploadSpec{S3: &jitsiv1alpha1.S3UploadSpec{Bucket: "recordings",
+				CredentialsSecretRef: jitsiv1alpha1.SecretReference{Name: "recordings-s3"}}}
+		})
 		start := metav1.NewTime(time.Now().Add(time.Hour).Truncate(time.Second))
 		end := metav1.NewTime(start.Add(time.Hour))
 		for _, name := range []string{"standup", "board-review"} {
@@ -116,8 +123,8 @@ var _ = Describe("The operator at steady state", func() {
 		// Every reconcile reads from the cache: children (apply), the pool's recorder pods, the
 		// operator's own Secrets. The API server is asked only what the cache cannot answer: a
 		// Secret or Pod of the operator's that the cache lacks (before it exists), a recorder whose
-		// create may have failed, a Secret a user names (by the deployment and meetings only once
-		// it changed; by the pool on each reconcile, and this pool names none). At rest, none.
+		// create may have failed, a Secret a user names (only once its resourceVersion in the Secret
+		// metadata cache moved; this pool names its upload credentials). At rest, none.
 		// Other namespaces are earlier specs' (the listing above shows their requests).
 		Expect(listed(reads(during, ns))+listed(reads(during, ""))).To(BeEmpty(), "reads by the operator at rest")
 	})
