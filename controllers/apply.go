@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+
+	corev1 "k8s.io/api/core/v1"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -86,7 +89,7 @@ func (a *applier) apply(ctx context.Context, owner client.Object, desired client
 		}
 		// A typed object from the cache carries no apiVersion and kind; desired may.
 		have["apiVersion"], have["kind"] = gvk.GroupVersion().String(), gvk.Kind
-		why = difference(have, want, "")
+		why = difference(have, withoutCachedData(live, desired, want), "")
 		if why == "" {
 			return false, nil
 		}
@@ -124,6 +127,20 @@ func (a *applier) live(ctx context.Context, gvk schema.GroupVersionKind, key cli
 		return nil, fmt.Errorf("%s %s is not in the cache, which holds only some %ss, and there is no API reader to ask", gvk.Kind, key.Name, gvk.Kind)
 	}
 	return live, a.APIReader.Get(ctx, key, live)
+}
+
+// withoutCachedData is want to compare with live: for a Secret whose data the cache dropped
+// (accessSecretTransform), want without its data when that data's digest is the one the cache
+// kept, and want itself (which then differs at .data) when it is not.
+func withoutCachedData(live, desired client.Object, want map[string]any) map[string]any {
+	s, ok := desired.(*corev1.Secret)
+	digest, cached := live.GetAnnotations()[annotationCachedData]
+	if !ok || !cached || dataDigest(s.Data) != digest {
+		return want
+	}
+	out := maps.Clone(want)
+	delete(out, "data")
+	return out
 }
 
 // partlyCached are the kinds the manager's cache holds only some of, by label (CacheOptions): a

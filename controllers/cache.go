@@ -2,6 +2,11 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"maps"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
@@ -30,6 +36,10 @@ import (
 // fields, and an update without them keeps the server's), and with thousands of Meetings and
 // their access Secrets they are a large part of the operator's memory.
 //
+// A Meeting's access Secret is held without its URLs and tokens (accessSecretTransform): the
+// operator writes them and never reads them back, and with thousands of Meetings they are much
+// of its memory.
+//
 // namespaces (--watch-namespaces) limits every kind to those namespaces; none: all of them.
 func CacheOptions(namespaces ...string) cache.Options {
 	managed, _ := labels.NewRequirement(render.LabelManagedBy, selection.Equals, []string{render.ManagedBy})
@@ -39,9 +49,51 @@ func CacheOptions(namespaces ...string) cache.Options {
 		DefaultTransform:  cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:    {Label: labels.NewSelector().Add(*managed, *component)},
-			&corev1.Secret{}: {Label: labels.NewSelector().Add(*managed)},
+			&corev1.Secret{}: {Label: labels.NewSelector().Add(*managed), Transform: accessSecretTransform},
 		},
 	}
+}
+
+// annotationCachedData is set only in the cache, on an access Secret whose data it dropped: the
+// digest of that data (dataDigest), against which apply compares what it would write.
+const annotationCachedData = "jitsi.operator.dev/cached-data-sha256"
+
+// accessSecretTransform strips managed fields from a Secret, as the default transform does, and
+// drops an access Secret's (LabelMeeting) data but the stream key, which the operator and the
+// receiver read back; annotationCachedData keeps the digest of all of it.
+func accessSecretTransform(in any) (any, error) {
+	s, ok := in.(*corev1.Secret)
+	if !ok {
+		return cache.TransformStripManagedFields()(in)
+	}
+	s.ManagedFields = nil
+	if s.Labels[LabelMeeting] == "" {
+		return s, nil
+	}
+	annotations := maps.Clone(s.Annotations)
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[annotationCachedData] = dataDigest(s.Data)
+	s.Annotations = annotations
+	var kept map[string][]byte
+	if k, ok := s.Data[meeting.KeyStreamKey]; ok {
+		kept = map[string][]byte{meeting.KeyStreamKey: k}
+	}
+	s.Data = kept
+	return s, nil
+}
+
+// dataDigest is the SHA-256 of a Secret's data: each key and value, length-prefixed, in key order.
+func dataDigest(data map[string][]byte) string {
+	h := sha256.New()
+	for _, k := range slices.Sorted(maps.Keys(data)) {
+		for _, b := range [][]byte{[]byte(k), data[k]} {
+			_ = binary.Write(h, binary.BigEndian, uint32(len(b)))
+			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // namespaceConfigs is a cache's DefaultNamespaces for namespaces; nil (every namespace) for none.

@@ -82,4 +82,45 @@ var _ = Describe("The manager's Secret cache", func() {
 		err = c.Get(ctx, key(ns, "signing"), &corev1.Secret{})
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the rotated Secret in the cache: %v", err)
 	})
+	It("holds a Meeting's access Secret without its tokens, and restores one edited by hand", func() {
+		ns := newNamespace()
+		newJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
+			d.Spec.Auth.JWT = &jitsiv1alpha1.JWTAuthSpec{AppID: "app"}
+			d.Spec.JVB.Replicas = ptr(int32(1))
+		})
+		newMeeting(ns, "retro")
+		issued := &corev1.Secret{}
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key(ns, "retro-access"), issued)).To(Succeed())
+			g.Expect(issued.Data).To(HaveKey(meeting.KeyModeratorToken))
+		}, "60s").Should(Succeed())
+
+		By("keeping in the cache the data's digest, not the data")
+		opts := controllers.CacheOptions()
+		opts.Scheme = scheme
+		c, err := cache.New(cfg, opts)
+		Expect(err).NotTo(HaveOccurred())
+		cctx, stop := context.WithCancel(ctx)
+		DeferCleanup(stop)
+		go func() {
+			defer GinkgoRecover()
+			Expect(c.Start(cctx)).To(Succeed())
+		}()
+		Expect(c.WaitForCacheSync(cctx)).To(BeTrue())
+		held := &corev1.Secret{}
+		Eventually(func() error { return c.Get(ctx, key(ns, "retro-access"), held) }).Should(Succeed())
+		Expect(held.Data).To(BeEmpty(), "no URL or token in the cache")
+		Expect(held.Annotations).To(HaveKeyWithValue("jitsi.operator.dev/cached-data-sha256", Not(BeEmpty())))
+		Expect(held.ResourceVersion).To(Equal(issued.ResourceVersion))
+
+		By("rewriting the tokens someone changed by hand")
+		updateSpec(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "retro-access"}}, func(s *corev1.Secret) {
+			s.Data[meeting.KeyModeratorToken] = []byte("not-a-token")
+		})
+		Eventually(func(g Gomega) {
+			s := &corev1.Secret{}
+			g.Expect(k8sClient.Get(ctx, key(ns, "retro-access"), s)).To(Succeed())
+			g.Expect(s.Data[meeting.KeyModeratorToken]).To(Equal(issued.Data[meeting.KeyModeratorToken]))
+		}, "30s").Should(Succeed())
+	})
 })
