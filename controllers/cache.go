@@ -108,10 +108,11 @@ func namespaceConfigs(namespaces []string) map[string]cache.Config {
 	return out
 }
 
-// SecretMetadataCache holds the metadata of every Secret in the watched namespaces: names,
-// labels and resource versions, never data (annotations and managed fields are dropped too:
-// kubectl's last-applied annotation repeats a Secret's data). The manager's cache holds only the
-// operator's own Secrets; this is how a change of a user's Secret still wakes what names it.
+// SecretMetadataCache holds the metadata of the Secrets in the watched namespaces that are not
+// the operator's own: names, labels and resource versions, never data (annotations and managed
+// fields are dropped too: kubectl's last-applied annotation repeats a Secret's data). The
+// manager's cache holds the operator's own Secrets (whose changes the controllers watch there);
+// this is how a change of a user's Secret still wakes what names it.
 type SecretMetadataCache struct {
 	cache.Cache
 }
@@ -122,11 +123,16 @@ func (c *SecretMetadataCache) GetCache() cache.Cache { return c.Cache }
 // NewSecretMetadataCache makes a SecretMetadataCache of namespaces (all of them when none; give
 // the manager's) and adds it to mgr. One serves every reconciler.
 func NewSecretMetadataCache(mgr ctrl.Manager, namespaces ...string) (*SecretMetadataCache, error) {
+	notManaged, err := labels.NewRequirement(render.LabelManagedBy, selection.NotEquals, []string{render.ManagedBy})
+	if err != nil {
+		return nil, err
+	}
 	c, err := cache.New(mgr.GetConfig(), cache.Options{
-		HTTPClient:        mgr.GetHTTPClient(),
-		Scheme:            mgr.GetScheme(),
-		Mapper:            mgr.GetRESTMapper(),
-		DefaultNamespaces: namespaceConfigs(namespaces),
+		HTTPClient:           mgr.GetHTTPClient(),
+		Scheme:               mgr.GetScheme(),
+		Mapper:               mgr.GetRESTMapper(),
+		DefaultNamespaces:    namespaceConfigs(namespaces),
+		DefaultLabelSelector: labels.NewSelector().Add(*notManaged),
 		DefaultTransform: func(in any) (any, error) {
 			if o, err := meta.Accessor(in); err == nil {
 				o.SetAnnotations(nil)

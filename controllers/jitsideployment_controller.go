@@ -134,7 +134,9 @@ func (r *JitsiDeploymentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&networkingv1.Ingress{}).
 		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&corev1.Secret{}).
+		// A Secret the spec names: a user's (its metadata), or one of the operator's (the cache).
 		WatchesRawSource(r.SecretMetadata.source(handler.EnqueueRequestsFromMapFunc(r.referencingSecret))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.referencingSecret)).
 		// A pool's existence switches the stack's recording and live streaming on.
 		Watches(&jitsiv1alpha1.JibriPool{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.(*jitsiv1alpha1.JibriPool).Spec.JitsiDeploymentRef.Name}}}

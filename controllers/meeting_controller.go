@@ -85,7 +85,9 @@ func (r *MeetingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Secret{}).
 		Watches(&jitsiv1alpha1.Meeting{}, handler.EnqueueRequestsFromMapFunc(r.sameRoom)).
 		Watches(&jitsiv1alpha1.JitsiDeployment{}, handler.EnqueueRequestsFromMapFunc(r.meetingsOf)).
+		// A signing secret is the user's (its metadata) or the deployment's generated one (the cache).
 		WatchesRawSource(r.SecretMetadata.source(handler.EnqueueRequestsFromMapFunc(r.meetingsSignedWith))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.meetingsSignedWith)).
 		Complete(r)
 }
 

@@ -15,6 +15,7 @@ import (
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/controllers"
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
 // The manager caches only the Secrets the operator creates. A Secret a user names in a spec is
@@ -122,5 +123,40 @@ var _ = Describe("The manager's Secret cache", func() {
 			g.Expect(k8sClient.Get(ctx, key(ns, "retro-access"), s)).To(Succeed())
 			g.Expect(s.Data[meeting.KeyModeratorToken]).To(Equal(issued.Data[meeting.KeyModeratorToken]))
 		}, "30s").Should(Succeed())
+	})
+	It("re-signs a Meeting's tokens when the generated signing secret is made anew", func() {
+		ns := newNamespace()
+		newJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
+			d.Spec.Auth.JWT = &jitsiv1alpha1.JWTAuthSpec{AppID: "app"}
+			d.Spec.JVB.Replicas = ptr(int32(1))
+		})
+		newMeeting(ns, "retro")
+		signingKey := func(g Gomega) []byte {
+			s := &corev1.Secret{}
+			g.Expect(k8sClient.Get(ctx, key(ns, "meet-generated"), s)).To(Succeed())
+			g.Expect(s.Data[render.KeyJWTSecret]).NotTo(BeEmpty())
+			return s.Data[render.KeyJWTSecret]
+		}
+		signedWith := func(k []byte) func(Gomega) {
+			return func(g Gomega) {
+				s := &corev1.Secret{}
+				g.Expect(k8sClient.Get(ctx, key(ns, "retro-access"), s)).To(Succeed())
+				_, err := jwt.ParseWithClaims(string(s.Data[meeting.KeyModeratorToken]), &meeting.Claims{},
+					func(*jwt.Token) (any, error) { return k, nil }, jwt.WithoutClaimsValidation())
+				g.Expect(err).NotTo(HaveOccurred())
+			}
+		}
+		var first []byte
+		Eventually(func(g Gomega) { first = signingKey(g) }, "60s").Should(Succeed())
+		Eventually(signedWith(first), "60s").Should(Succeed())
+
+		By("deleting the generated Secret: the operator makes a new signing key, and the tokens follow it")
+		Expect(k8sClient.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "meet-generated"}})).To(Succeed())
+		var second []byte
+		Eventually(func(g Gomega) {
+			second = signingKey(g)
+			g.Expect(second).NotTo(Equal(first))
+		}, "60s").Should(Succeed())
+		Eventually(signedWith(second), "60s").Should(Succeed())
 	})
 })
