@@ -132,6 +132,9 @@ func main() {
 
 func run(o options) error {
 	log := ctrl.Log.WithName("setup")
+	if limit := setMemoryLimit(cgroupMemoryMax); limit > 0 {
+		log.Info("Go memory limit set from the container's", "bytes", limit)
+	}
 	operatorPodLabels, err := labels.ConvertSelectorToLabelsMap(o.operatorPodLabels)
 	if err != nil {
 		return fmt.Errorf("--operator-pod-labels: %w", err)
