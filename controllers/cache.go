@@ -70,12 +70,11 @@ func accessSecretTransform(in any) (any, error) {
 	if s.Labels[LabelMeeting] == "" {
 		return s, nil
 	}
-	annotations := maps.Clone(s.Annotations)
-	if annotations == nil {
-		annotations = map[string]string{}
+	// The object is the one just decoded for the cache: changed in place, not copied.
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
 	}
-	annotations[annotationCachedData] = dataDigest(s.Data)
-	s.Annotations = annotations
+	s.Annotations[annotationCachedData] = dataDigest(s.Data)
 	var kept map[string][]byte
 	if k, ok := s.Data[meeting.KeyStreamKey]; ok {
 		kept = map[string][]byte{meeting.KeyStreamKey: k}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,7 @@ func main() {
 	floodFor := flag.Duration("flood-for", 15*time.Second, "how long the flood lasts")
 	floodAt := flag.String("flood-client", "", "internal: be the flood's client, against this address")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (receiver and senders) to this file")
+	rates := flag.String("rates", "500,1000,2000", "offered rates (events/s, comma-separated) of the open-loop runs after the closed-loop one; empty: none")
 	apiProfile := flag.String("apiserver-cpuprofile", "", "write the API server's CPU profile of the first 10 s of the events to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -80,7 +82,7 @@ func main() {
 		return
 	}
 	log.SetLogger(logr.Discard()) // the receiver logs each refused request at debug level
-	if err := run(*n, *meetings, *senders, *floodConns, *floodFor, *assets, *apiProfile); err != nil {
+	if err := run(*n, *meetings, *senders, *floodConns, *floodFor, *assets, *apiProfile, *rates); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "benchreceiver:", err)
 		os.Exit(1)
@@ -106,7 +108,7 @@ func (w *writes) RoundTrip(r *http.Request) (*http.Response, error) {
 	return w.next.RoundTrip(r)
 }
 
-func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, apiProfile string) error {
+func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, apiProfile, rates string) error {
 	assets, err := filepath.Abs(assets)
 	if err != nil {
 		return err
@@ -214,6 +216,35 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 	fmt.Printf("%d events, %d senders, %d meetings: %.0f events/s; send to stored %s; %d status writes (%.2f per event, %.0f bytes each), %d reads\n",
 		n, senders, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond),
 		w, float64(w)/float64(n), float64(counter.bytes.Load()-bytesBefore)/float64(max(w, 1)), counter.reads.Load()-readsBefore)
+
+	// Open loop: events offered at a rate, as Prosody sends them, each waiting for nobody's answer.
+	// Fresh people each run (the same joins again would change nothing and write nothing).
+	openc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: webhook.MaxInFlight}}
+	for run, field := range strings.Split(rates, ",") {
+		if field = strings.TrimSpace(field); field == "" {
+			continue
+		}
+		rate, err := strconv.ParseFloat(field, 64)
+		if err != nil || rate <= 0 {
+			return fmt.Errorf("-rates: %q is not a rate", field)
+		}
+		var offered [][]byte
+		for i := 0; len(offered) < n; i++ {
+			room := fmt.Sprintf("room-%02d", 1+i%meetings)
+			jid := fmt.Sprintf("r%d-%05d@meet.jitsi", run, i)
+			offered = append(offered, benchkit.ModuleEvent("occupant-joined", room, jid), benchkit.ModuleEvent("occupant-left", room, jid))
+		}
+		offered = offered[:n]
+		before := counter.n.Load()
+		// As many unanswered as the receiver handles at once (more would be answered 503 Busy).
+		lat, elapsed, late, err := benchkit.OfferSigned(openc, url, []byte(secret), offered, rate, webhook.MaxInFlight)
+		if err != nil {
+			return err
+		}
+		w := counter.n.Load() - before
+		fmt.Printf("offered %.0f events/s (open loop, %d events, %d meetings): stored %.0f events/s; due to stored %s; %d status writes (%.2f per event); %d sent late (%d unanswered)\n",
+			rate, n, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), w, float64(w)/float64(n), late, webhook.MaxInFlight)
+	}
 
 	// The same bare writes now that the Meetings carry the status the events left (up to 200
 	// participants each): the API server's cost of a write grows with the object.

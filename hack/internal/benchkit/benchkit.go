@@ -83,6 +83,47 @@ func SendSigned(c *http.Client, url string, key []byte, bodies [][]byte, senders
 	return lat, time.Since(start), first
 }
 
+// OfferSigned posts bodies with PostSigned at rate a second, each on its own goroutine at its
+// time whatever the answers before it (an open loop, as Prosody sends: it does not wait for one
+// event's answer to send the next), with at most inFlight unanswered; a body that would exceed
+// that waits, and late counts them. It returns each one's time from its due time to its answer,
+// the time all took, how many were late, and the first error.
+func OfferSigned(c *http.Client, url string, key []byte, bodies [][]byte, rate float64, inFlight int) ([]time.Duration, time.Duration, int, error) {
+	lat := make([]time.Duration, len(bodies))
+	slots := make(chan struct{}, inFlight)
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	late := 0
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / rate)
+	for i := range bodies {
+		due := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(due))
+		select {
+		case slots <- struct{}{}:
+		default:
+			late++
+			slots <- struct{}{}
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			err := PostSigned(context.Background(), c, url, key, bodies[i])
+			lat[i] = time.Since(due)
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return lat, time.Since(start), late, first
+}
+
 // Memory is this process's resident set (VmRSS) and its peak (VmHWM), in MiB.
 func Memory() (rss, peak float64) {
 	f, err := os.Open("/proc/self/status")
