@@ -76,6 +76,9 @@ type JibriPoolReconciler struct {
 	// reach the recorders' HTTP API. Without labels, every pod of that namespace may.
 	OperatorNamespace string
 	OperatorPodLabels map[string]string
+	// FinalizeGrace is how long a recording's report may take once its recorder is done with
+	// the session; after it, a recording without one ended with no media (default 2 minutes).
+	FinalizeGrace time.Duration
 	// HealthPeriod is how often each recorder's health is polled (default 10 s).
 	HealthPeriod time.Duration
 	// Workers is the number of pools reconciled at once (default 16: a reconcile mostly waits on
@@ -98,6 +101,9 @@ type JibriPoolReconciler struct {
 	health healthCache
 	// stopping holds the sessions whose stopService call is under way.
 	stopping sync.Map
+	// pendingSince holds when each session a recorder accepted was first seen Pending
+	// (pendingTooLong).
+	pendingSince sync.Map
 	// expectations are the recorder pods created and deleted that the cache does not show yet;
 	// poolStatus and meetingQueued the status writes (the pools', the Meetings' queue marks).
 	expectations  podExpectations

@@ -208,6 +208,9 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 		session, sessionStatus, _ = strings.Cut(o.pod.Annotations[render.AnnotationJibriSession], " ")
 	}
 	sessionSays := func(s string) bool { return ours && session == rec.SessionID && strings.EqualFold(sessionStatus, s) }
+	if state != jitsiv1alpha1.RecordingStatePending && rec != nil {
+		r.pendingSince.Delete(rec.SessionID)
+	}
 
 	switch state {
 	case jitsiv1alpha1.RecordingStateNone:
@@ -226,6 +229,19 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 		case !ours:
 			// Started by Jicofo (a moderator's button): Jicofo and Prosody report it.
 			return false, nil
+		case sessionFailure(o, rec.SessionID) != "":
+			why := fmt.Sprintf("recorder %s could not start the recording: Jibri reported %s", o.pod.Name, sessionFailure(o, rec.SessionID))
+			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
+			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+				s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
+			})
+		case r.pendingTooLong(rec.SessionID, startTimeout(pool), now):
+			why := fmt.Sprintf("recorder %s accepted the recording and had not started it after %s; see the recorder's log", o.pod.Name, startTimeout(pool))
+			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
+			r.stop(pool, m, o, "it did not start in time")
+			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+				s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
+			})
 		case sessionSays("ON") && o.state == scaling.Busy:
 			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
 				s.State = jitsiv1alpha1.RecordingStateRecording
@@ -233,7 +249,7 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 					s.StartedAt = &metav1.Time{Time: now}
 				}
 			})
-		case sessionSays("ERROR") || sessionSays("OFF") || o.state != scaling.Busy && o.state != scaling.Starting:
+		case sessionSays("OFF") || o.state != scaling.Busy && o.state != scaling.Starting:
 			why := fmt.Sprintf("recorder %s stopped before the recording started", o.pod.Name)
 			if ours && session == rec.SessionID {
 				why += " (Jibri session " + strings.ToUpper(sessionStatus) + "); see the recorder's log"
@@ -255,11 +271,16 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
 				s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
 			})
-		case sessionSays("ERROR"):
-			why := fmt.Sprintf("recorder %s reported an error while recording; see its log", o.pod.Name)
+		case ours && sessionFailure(o, rec.SessionID) != "":
+			// Jibri still finalizes what it wrote; the recording ends with the report, or as
+			// Failed with this reason when none comes.
+			why := fmt.Sprintf("recorder %s stopped recording: Jibri reported %s", o.pod.Name, sessionFailure(o, rec.SessionID))
 			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
 			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-				s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
+				s.State, s.Error = jitsiv1alpha1.RecordingStateFinalizing, why
+				if s.StoppedAt == nil {
+					s.StoppedAt = &metav1.Time{Time: now}
+				}
 			})
 		case sessionSays("OFF"):
 			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
@@ -278,8 +299,104 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 		if ours && !wanted && o.state == scaling.Busy && !sessionSays("OFF") {
 			r.stop(pool, m, o, "the meeting ended")
 		}
+		return false, r.endFinalizing(ctx, pool, m, o, gone, now)
 	}
 	return false, nil
+}
+
+// defaultFinalizeGrace is how long a report may take to arrive once the recorder is done with
+// a session (idle again, or on another one): the finalize script posts it before it exits, and
+// retries.
+const defaultFinalizeGrace = 2 * time.Minute
+
+func (r *JibriPoolReconciler) finalizeGrace() time.Duration {
+	if r.FinalizeGrace > 0 {
+		return r.FinalizeGrace
+	}
+	return defaultFinalizeGrace
+}
+
+// endFinalizing ends m's recording when no finalize report will come: the recorder went away;
+// it is done with the session and no report came within FinalizeGrace (Jibri wrote no media, so
+// it deleted the session's directory and ran no finalize script: Completed without files, or
+// Failed with the failure Jibri reported); or the pool's finalize timeout passed.
+func (r *JibriPoolReconciler) endFinalizing(ctx context.Context, pool *jitsiv1alpha1.JibriPool, m *jitsiv1alpha1.Meeting,
+	o *recorderObs, gone bool, now time.Time) error {
+	rec := m.Status.Recording
+	stopped := now
+	if rec.StoppedAt != nil {
+		stopped = rec.StoppedAt.Time
+	}
+	// Done with the session: idle, or given another one by the operator (only an idle recorder
+	// is). A session Jicofo started is not the operator's to compare (its id is Jicofo's).
+	operators := strings.HasPrefix(rec.SessionID, m.Name+"-")
+	done := o != nil && (o.state == scaling.Idle || operators && o.session != "" && o.session != rec.SessionID)
+	switch {
+	case gone:
+		why := fmt.Sprintf("recorder %s went away before its finalize script reported; the files were on its volume", rec.Recorder)
+		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
+		return r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+			s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
+		})
+	case now.Sub(stopped) > finalizeTimeout(pool):
+		why := fmt.Sprintf("the finalize script of recorder %s did not report within %s of the stop; the files may still be on its volume",
+			rec.Recorder, finalizeTimeout(pool))
+		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
+		return r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+			s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
+		})
+	case done && now.Sub(stopped) > r.finalizeGrace() && rec.Error != "":
+		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s; no files were reported", rec.Error)
+		return r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+			s.State = jitsiv1alpha1.RecordingStateFailed
+		})
+	case done && now.Sub(stopped) > r.finalizeGrace():
+		r.Recorder.Eventf(m, pool, corev1.EventTypeNormal, "RecordingEmpty", "Record",
+			"recorder %s wrote no media for session %s (it stopped before any was recorded): no files", rec.Recorder, rec.SessionID)
+		return r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
+			s.State, s.Files = jitsiv1alpha1.RecordingStateCompleted, nil
+		})
+	}
+	return nil
+}
+
+// sessionFailure is why recorder o's Jibri ended session sid with a failure (from its session
+// webhook); "" when it did not.
+func sessionFailure(o *recorderObs, sid string) string {
+	if o == nil || sid == "" {
+		return ""
+	}
+	failed, why, ok := strings.Cut(o.pod.Annotations[render.AnnotationJibriFailure], " ")
+	if !ok || failed != sid {
+		return ""
+	}
+	if why == "" {
+		why = "a failure"
+	}
+	return why
+}
+
+// pendingTooLong reports whether session sid, which a recorder accepted, has been Pending for
+// longer than timeout. The time it was first seen Pending is kept in memory: an operator restart
+// starts the wait again, which only delays giving up.
+func (r *JibriPoolReconciler) pendingTooLong(sid string, timeout time.Duration, now time.Time) bool {
+	first, _ := r.pendingSince.LoadOrStore(sid, now)
+	return now.Sub(first.(time.Time)) > timeout
+}
+
+// startTimeout and finalizeTimeout are the pool's session deadlines (spec.sessionTimeouts).
+func startTimeout(pool *jitsiv1alpha1.JibriPool) time.Duration {
+	if s := pool.Spec.SessionTimeouts.StartSeconds; s != nil && *s > 0 {
+		return time.Duration(*s) * time.Second
+	}
+	return 180 * time.Second
+}
+
+func finalizeTimeout(pool *jitsiv1alpha1.JibriPool) time.Duration {
+	if s := pool.Spec.SessionTimeouts.FinalizeSeconds; s != nil && *s > 0 {
+		return time.Duration(*s) * time.Second
+	}
+	return 3 * time.Hour
 }
 
 func phaseOf(m *jitsiv1alpha1.Meeting, now time.Time) jitsiv1alpha1.MeetingPhase {

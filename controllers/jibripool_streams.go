@@ -23,6 +23,9 @@ import (
 // liveSession marks the session ids of live streams: "<meeting>-live-<random>".
 const liveSession = "-live-"
 
+// maxStreamRestarts bounds how many times a stream the recorder reported failed is started again.
+const maxStreamRestarts = 3
+
 // followStream brings m's live stream status up to date with its recorder, stops a stream that
 // is no longer wanted, and reports whether m waits for a recorder to stream. A stream that
 // stopped while still wanted (a Manual meeting asked again, a dropped Automatic one) starts again;
@@ -46,6 +49,27 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 		session, sessionStatus, _ = strings.Cut(o.pod.Annotations[render.AnnotationJibriSession], " ")
 	}
 	says := func(s string) bool { return ours && session == o.session && strings.EqualFold(sessionStatus, s) }
+	if state != jitsiv1alpha1.StreamingStatePending && o != nil {
+		r.pendingSince.Delete(o.session)
+	}
+	// failed restarts a stream the recorder reported failed, up to maxStreamRestarts times, and
+	// then leaves it Failed: a bad key or a refused destination fails again at once.
+	failed := func(why string) (bool, error) {
+		if st.Restarts >= maxStreamRestarts || !wanted {
+			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamFailed", "Stream", "%s (restarted %d times)", why, st.Restarts)
+			return false, r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
+				s.State, s.Error = jitsiv1alpha1.StreamingStateFailed, why
+				s.StoppedAt = &metav1.Time{Time: now}
+				s.Destinations = destinationsOf(m, pool, jitsiv1alpha1.StreamingStateFailed, why)
+			})
+		}
+		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamRestarting", "Stream", "%s; starting it again (%d of %d)",
+			why, st.Restarts+1, maxStreamRestarts)
+		return true, r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
+			restarts := s.Restarts + 1
+			*s = jitsiv1alpha1.StreamingStatus{State: jitsiv1alpha1.StreamingStatePending, Restarts: restarts, Error: why}
+		})
+	}
 	fail := func(why string) error {
 		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamFailed", "Stream", "%s", why)
 		return r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
@@ -67,6 +91,11 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 			return wanted, nil
 		case !ours:
 			return false, nil // started by Jicofo (the live-stream button): Jicofo and Prosody report it
+		case sessionFailure(o, o.session) != "":
+			return failed(fmt.Sprintf("recorder %s could not start the stream: Jibri reported %s", o.pod.Name, sessionFailure(o, o.session)))
+		case r.pendingTooLong(o.session, startTimeout(pool), now):
+			r.stop(pool, m, o, "it did not start in time")
+			return failed(fmt.Sprintf("recorder %s accepted the stream and it had not gone live after %s; see the recorder's log", o.pod.Name, startTimeout(pool)))
 		case says("ON") && o.state == scaling.Busy:
 			return false, r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
 				s.State, s.StoppedAt = jitsiv1alpha1.StreamingStateLive, nil
@@ -77,7 +106,7 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 					s.Destinations = destinationsOf(m, pool, jitsiv1alpha1.StreamingStateLive, "")
 				}
 			})
-		case says("ERROR") || says("OFF") || o.state != scaling.Busy && o.state != scaling.Starting:
+		case says("OFF") || o.state != scaling.Busy && o.state != scaling.Starting:
 			return false, fail(fmt.Sprintf("recorder %s stopped before the stream went live (Jibri session %s); see the recorder's log",
 				o.pod.Name, strings.ToUpper(sessionStatus)))
 		}
@@ -88,8 +117,8 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 		switch {
 		case gone:
 			return false, fail(fmt.Sprintf("recorder %s was removed while streaming", st.Recorder))
-		case says("ERROR"):
-			return false, fail(fmt.Sprintf("recorder %s reported an error while streaming; see its log", o.pod.Name))
+		case sessionFailure(o, o.session) != "":
+			return failed(fmt.Sprintf("recorder %s stopped the stream: Jibri reported %s", o.pod.Name, sessionFailure(o, o.session)))
 		case says("OFF") || ours && o.state == scaling.Idle:
 			return wanted, r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
 				s.State = jitsiv1alpha1.StreamingStateStopped
@@ -145,7 +174,7 @@ func (r *JibriPoolReconciler) startStream(ctx context.Context, pool *jitsiv1alph
 	return r.launch(ctx, pool, d, m, o, jibri.Session{ID: sid, Sink: jibri.SinkStream, StreamURL: target, DisplayName: "Live stream"}, "live stream",
 		func() error {
 			return r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
-				*s = jitsiv1alpha1.StreamingStatus{State: jitsiv1alpha1.StreamingStatePending, Recorder: o.pod.Name}
+				*s = jitsiv1alpha1.StreamingStatus{State: jitsiv1alpha1.StreamingStatePending, Recorder: o.pod.Name, Restarts: s.Restarts, Error: s.Error}
 			})
 		},
 		func(why string) error { return r.requeueStream(ctx, m, why) })
@@ -203,7 +232,7 @@ func (r *JibriPoolReconciler) queueStream(ctx context.Context, pool *jitsiv1alph
 // requeueStream puts m's live stream back in the queue (Pending without a recorder).
 func (r *JibriPoolReconciler) requeueStream(ctx context.Context, m *jitsiv1alpha1.Meeting, _ string) error {
 	return r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
-		*s = jitsiv1alpha1.StreamingStatus{State: jitsiv1alpha1.StreamingStatePending}
+		*s = jitsiv1alpha1.StreamingStatus{State: jitsiv1alpha1.StreamingStatePending, Restarts: s.Restarts, Error: s.Error}
 	})
 }
 

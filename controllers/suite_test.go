@@ -150,6 +150,7 @@ func startManager() {
 		ReceiverURL:       func(string) string { return receiver.URL },
 		Jibri:             &jibri.Client{HTTP: &http.Client{Timeout: time.Second}},
 		HealthPeriod:      time.Second,
+		FinalizeGrace:     2 * time.Second,
 		OperatorNamespace: operatorNamespace,
 		OperatorPodLabels: operatorPodLabels,
 		Destinations:      testDestinations,

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
@@ -26,6 +27,15 @@ type jibriHealthEvent struct {
 	Session *struct {
 		SessionID string `json:"sessionId"`
 		Status    string `json:"status"`
+		// Failure is set when the session ended with an error (status OFF): Jibri's
+		// JibriFailure, a reason (ERROR, BUSY) and the JibriError (scope, detail).
+		Failure *struct {
+			Reason string `json:"reason"`
+			Error  *struct {
+				Scope  string `json:"scope"`
+				Detail string `json:"detail"`
+			} `json:"error"`
+		} `json:"failure"`
 	} `json:"session"`
 }
 
@@ -78,6 +88,13 @@ func (s *Server) handleJibriStatus(w http.ResponseWriter, r *http.Request) (map[
 		annotations[render.AnnotationJibriHealth] = strings.ToUpper(e.Status.Health.HealthStatus)
 	case e.Session != nil:
 		annotations[render.AnnotationJibriSession] = e.Session.SessionID + " " + strings.ToUpper(e.Session.Status)
+		if f := e.Session.Failure; f != nil {
+			why := strings.ToUpper(f.Reason)
+			if f.Error != nil && f.Error.Detail != "" {
+				why = strings.TrimSpace(why + " " + f.Error.Detail)
+			}
+			annotations[render.AnnotationJibriFailure] = e.Session.SessionID + " " + jibri.FailureText(why)
+		}
 	default:
 		return nil, fail(http.StatusBadRequest, "NoStatus", "neither status nor session in the body")
 	}

@@ -47,6 +47,11 @@ type JibriPoolSpec struct {
 	// +optional
 	ScaleDownDelaySeconds *int32 `json:"scaleDownDelaySeconds,omitempty"`
 
+	// sessionTimeouts bound how long a recording or live stream may stay starting, and a
+	// recording finalizing, before it ends Failed with the reason.
+	// +optional
+	SessionTimeouts SessionTimeouts `json:"sessionTimeouts,omitempty"`
+
 	// audio is how the recorder captures the meeting's sound. PulseAudio: the jibri image's own
 	// PulseAudio server in the pod (no host device, no privilege, Pod Security "restricted").
 	// SndAloop: an ALSA loopback card of the node's snd-aloop module per recorder; the browser
@@ -147,6 +152,26 @@ type RecordingsVolume struct {
 	// recorder is removed.
 	// +optional
 	PersistentVolumeClaim *corev1.PersistentVolumeClaimSpec `json:"persistentVolumeClaim,omitempty"`
+}
+
+// SessionTimeouts are the deadlines of a pool's sessions.
+type SessionTimeouts struct {
+	// startSeconds is how long a session a recorder accepted may stay Pending before it is
+	// given up (Jibri joins the meeting and starts ffmpeg in well under a minute). Default: 180.
+	// +kubebuilder:default=180
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=3600
+	// +optional
+	StartSeconds *int32 `json:"startSeconds,omitempty"`
+
+	// finalizeSeconds is how long a recording may stay Finalizing (the finalize script
+	// uploading its files) before it ends Failed. Default: 10800 (3 hours: a 2-hour
+	// recording's upload over a slow link).
+	// +kubebuilder:default=10800
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=172800
+	// +optional
+	FinalizeSeconds *int32 `json:"finalizeSeconds,omitempty"`
 }
 
 // UploadSpec says where recordings are uploaded.

@@ -383,6 +383,14 @@ type StreamingStatus struct {
 	// stoppedAt is when the stream stopped.
 	// +optional
 	StoppedAt *metav1.Time `json:"stoppedAt,omitempty"`
+	// restarts is how many times the operator started the stream again after the recorder
+	// reported it failed (at most 3; then it stays Failed).
+	// +optional
+	Restarts int32 `json:"restarts,omitempty"`
+	// error is why the stream last failed, in words a person can act on.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Error string `json:"error,omitempty"`
 	// destinations is the state of each destination.
 	// +listType=map
 	// +listMapKey=name

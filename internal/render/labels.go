@@ -28,6 +28,9 @@ const (
 	AnnotationJibriHealth = "jitsi.operator.dev/jibri-health"
 	// AnnotationJibriSession is "<session id> <status>" of the last session status it posted.
 	AnnotationJibriSession = "jitsi.operator.dev/jibri-session"
+	// AnnotationJibriFailure is "<session id> <reason>" of the last session Jibri ended with a
+	// failure (status OFF with a failure object): its reason and error detail, addresses removed.
+	AnnotationJibriFailure = "jitsi.operator.dev/jibri-failure"
 	// AnnotationJibriAssignment is "<meeting> <session id>": the recording the operator started on it.
 	AnnotationJibriAssignment = "jitsi.operator.dev/jibri-assignment"
 	// AnnotationALSACard is the index of the recorder's loopback card on its node (SndAloop audio).

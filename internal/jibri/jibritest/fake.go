@@ -30,6 +30,12 @@ type Recorder struct {
 	// before the recorder goes idle. It gets the session's id.
 	OnStop func(session string)
 
+	// failStart, noMedia and stayPending change how sessions go (SetFailStart, SetNoMedia,
+	// SetStayPending).
+	failStart   string
+	noMedia     bool
+	stayPending bool
+
 	srv      *http.Server
 	addr     string
 	mu       sync.Mutex
@@ -87,6 +93,31 @@ func (r *Recorder) SetUnhealthy() {
 	r.health = "UNHEALTHY"
 	r.mu.Unlock()
 	r.postStatus()
+}
+
+// SetFailStart makes every session from now on fail as soon as it starts, as a Jibri whose
+// browser cannot join or whose ffmpeg cannot reach the stream's server does: accepted, then
+// status OFF with a failure (reason ERROR, the error's detail), no media, so no finalize; the
+// recorder is idle again. "" turns it off.
+func (r *Recorder) SetFailStart(detail string) {
+	r.mu.Lock()
+	r.failStart = detail
+	r.mu.Unlock()
+}
+
+// SetNoMedia makes a stopped session one that wrote no media: Jibri deletes its directory and
+// runs no finalize script (OnStop is not called).
+func (r *Recorder) SetNoMedia(on bool) {
+	r.mu.Lock()
+	r.noMedia = on
+	r.mu.Unlock()
+}
+
+// SetStayPending makes a started session stay PENDING (the browser never gets in).
+func (r *Recorder) SetStayPending(on bool) {
+	r.mu.Lock()
+	r.stayPending = on
+	r.mu.Unlock()
 }
 
 // Busy reports whether a session runs (or finalizes).
@@ -181,10 +212,27 @@ func (r *Recorder) startHandler(w http.ResponseWriter, req *http.Request) {
 		Domain: p.CallLoginParams.Domain, Username: p.CallLoginParams.Username, Sink: sink,
 		StreamURL: p.YouTubeStreamKey, PasswordSet: p.CallLoginParams.Password != "", At: time.Now(),
 	})
+	failStart, stayPending := r.failStart, r.stayPending
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
 	r.postStatus()
-	r.postSession(p.SessionID, "ON")
+	switch {
+	case failStart != "":
+		// As HttpApi's service status handler on ComponentState.Error: OFF with the failure.
+		r.post("/v1/session/status", map[string]any{"jibriId": r.ID, "session": map[string]any{
+			"sessionId": p.SessionID, "status": "OFF", "sipAddress": nil,
+			"failure":     map[string]any{"reason": "ERROR", "error": map[string]any{"scope": "SESSION", "detail": failStart}},
+			"shouldRetry": true,
+		}})
+		r.mu.Lock()
+		r.busy, r.session = "IDLE", ""
+		r.mu.Unlock()
+		r.postStatus()
+	case stayPending:
+		r.postSession(p.SessionID, "PENDING")
+	default:
+		r.postSession(p.SessionID, "ON")
+	}
 }
 
 // stopHandler answers once the session has stopped and finalized, as Jibri's stopService does.
@@ -195,9 +243,14 @@ func (r *Recorder) stopHandler(w http.ResponseWriter, _ *http.Request) {
 	r.mu.Unlock()
 	if busy {
 		r.postSession(session, "OFF")
-		time.Sleep(r.Finalize)
-		if r.OnStop != nil {
-			r.OnStop(session)
+		r.mu.Lock()
+		noMedia := r.noMedia
+		r.mu.Unlock()
+		if !noMedia {
+			time.Sleep(r.Finalize)
+			if r.OnStop != nil {
+				r.OnStop(session)
+			}
 		}
 		r.mu.Lock()
 		r.busy, r.session = "IDLE", ""
