@@ -95,8 +95,11 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 	case RoomCreated:
 		roomOpened(&st, at)
 	case RoomDestroyed:
-		// The room closes at the latest destroy; everyone still listed left then.
-		if st.EndedAt == nil || st.EndedAt.Before(&at) {
+		// The room closes at the latest destroy; everyone still listed left then. A destroy from
+		// before the room's current opening (a late or repeated one, after it reopened) closes
+		// an earlier opening, not this one.
+		reopenedSince := st.EndedAt == nil && st.StartedAt != nil && at.Before(st.StartedAt)
+		if !reopenedSince && (st.EndedAt == nil || st.EndedAt.Before(&at)) {
 			st.EndedAt = &at
 		}
 		if st.StartedAt == nil {
@@ -282,6 +285,20 @@ func jibriStatus(st *jitsiv1alpha1.MeetingStatus, j *JibriStatus, at metav1.Time
 		st.Recording = &jitsiv1alpha1.RecordingStatus{}
 	}
 	r := st.Recording
+	terminal := r.State == jitsiv1alpha1.RecordingStateFailed || r.State == jitsiv1alpha1.RecordingStateCompleted
+	switch {
+	case r.State == jitsiv1alpha1.RecordingStateFailed && (j.SessionID == "" || j.SessionID == r.SessionID) && j.FailureReason == "":
+		// A failed session stays failed: a repeated or late "on", "off" or "pending" of it is
+		// the past.
+		return
+	case terminal && j.SessionID != "" && j.SessionID != r.SessionID && (j.Status == "on" || j.Status == "pending"):
+		// Another session after the last one ended (a moderator pressed record again): the
+		// status follows the new one, unless this is older news than the last one's end.
+		if r.StoppedAt != nil && !r.StoppedAt.Before(&at) {
+			return
+		}
+		*r = jitsiv1alpha1.RecordingStatus{}
+	}
 	if j.SessionID != "" {
 		r.SessionID = j.SessionID
 	}

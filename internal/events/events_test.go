@@ -234,3 +234,40 @@ func TestAFailedUploadFailsTheRecording(t *testing.T) {
 		t.Fatalf("after the retry: %+v", r)
 	}
 }
+
+func TestALateDuplicateDestroyDoesNotCloseAReopenedRoom(t *testing.T) {
+	created := func(s int) Event { return Event{Kind: RoomCreated, Room: "r", Time: at(s)} }
+	destroyed := Event{Kind: RoomDestroyed, Room: "r", Time: at(20)}
+	st := applyAll([]Event{created(0), join(1, "alice"), destroyed, created(30), join(31, "bob")})
+	if st.EndedAt != nil || !st.StartedAt.Time.Equal(at(30)) || st.ParticipantCount != 1 {
+		t.Fatalf("reopened: started %v ended %v count %d", st.StartedAt, st.EndedAt, st.ParticipantCount)
+	}
+	again := Apply(st, destroyed)
+	if !reflect.DeepEqual(again, st) {
+		t.Errorf("the first opening's destroy, repeated after the room reopened, changed the status:\nbefore %+v\nafter  %+v", st, again)
+	}
+	// The destroy of the current opening still closes it.
+	closed := Apply(st, Event{Kind: RoomDestroyed, Room: "r", Time: at(40)})
+	if closed.EndedAt == nil || !closed.EndedAt.Time.Equal(at(40)) || closed.ParticipantCount != 0 {
+		t.Errorf("closed: ended %v count %d", closed.EndedAt, closed.ParticipantCount)
+	}
+}
+
+func TestAFailedRecordingStaysFailed(t *testing.T) {
+	status := func(s int, st, session, failure string) Event {
+		return Event{Kind: RecordingStatus, Room: "r", Time: at(s), Status: &JibriStatus{Status: st, Mode: "file", SessionID: session, FailureReason: failure}}
+	}
+	failed := applyAll([]Event{status(1, "pending", "one", ""), status(2, "on", "one", ""), status(3, "off", "one", "error")})
+	if r := failed.Recording; r.State != jitsiv1alpha1.RecordingStateFailed {
+		t.Fatalf("%+v", r)
+	}
+	for _, late := range []Event{status(2, "on", "one", ""), status(1, "pending", "one", ""), status(4, "off", "one", ""), status(2, "on", "", "")} {
+		if r := Apply(failed, late).Recording; r.State != jitsiv1alpha1.RecordingStateFailed || r.Error != "error" {
+			t.Errorf("after a late %q of the failed session: %+v", late.Status.Status, r)
+		}
+	}
+	// A new session (a moderator presses record again) is a new recording.
+	if r := Apply(failed, status(10, "on", "two", "")).Recording; r.State != jitsiv1alpha1.RecordingStateRecording || r.SessionID != "two" {
+		t.Errorf("a new session after the failure: %+v", r)
+	}
+}
