@@ -101,4 +101,35 @@ var _ = Describe("A pool's sessions", func() {
 		Eventually(recordingOf(ns, "long"), "25s").Should(And(HaveField("State", jitsiv1alpha1.RecordingStateFailed),
 			HaveField("Error", ContainSubstring("did not report within 10s"))))
 	})
+
+	It("counts a recording a moderator started from the meeting (through Jicofo) as its recorder's, busy, and leaves it alone", func() {
+		ns := newNamespace()
+		newJitsi(ns)
+		fakes := runFakeRecorders(ns, "rec", 0)
+		newPool(ns, "rec")
+		Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
+		name := recorderPods(ns, "rec")(Default)[0].Name
+		rec := fakes.Recorder(name)
+		Expect(rec).NotTo(BeNil())
+		recordedMeeting(ns, "townhall", "rec", jitsiv1alpha1.RecordingManual)
+		openRoom(ns, "townhall", 3)
+
+		By("Jicofo starting the recorder, and the receiver recording what Prosody reports")
+		rec.StartFromJicofo("jicofo-5e1f")
+		patchMeetingStatus(ns, "townhall", map[string]any{"recording": map[string]any{
+			"state": "Recording", "sessionID": "jicofo-5e1f", "recorder": name, "startedAt": time.Now().UTC().Format(time.RFC3339)}})
+		Eventually(poolStatus(ns, "rec")).Should(HaveField("Busy", int32(1)), "busy for scaling")
+		Eventually(recorderPods(ns, "rec")).Should(HaveLen(2), "and a spare comes for the next recording")
+		Consistently(recordingOf(ns, "townhall"), "3s").Should(And(HaveField("State", jitsiv1alpha1.RecordingStateRecording),
+			HaveField("SessionID", "jicofo-5e1f"), HaveField("Recorder", name)))
+		Expect(rec.Stops()).To(BeZero(), "the pool does not stop a session it did not start")
+		Expect(fakes.Sessions()).To(BeEmpty(), "nor start one of its own: the meeting's recording is on")
+
+		By("the session ending: the recorder is idle again, and the pool can shrink back")
+		rec.StopFromJicofo()
+		patchMeetingStatus(ns, "townhall", map[string]any{"recording": map[string]any{"state": "Finalizing",
+			"stoppedAt": time.Now().UTC().Format(time.RFC3339)}})
+		Eventually(poolStatus(ns, "rec")).Should(HaveField("Busy", int32(0)))
+		Expect(fakes.KilledWhileBusy()).To(BeEmpty())
+	})
 })

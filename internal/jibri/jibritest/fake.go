@@ -120,6 +120,24 @@ func (r *Recorder) SetStayPending(on bool) {
 	r.mu.Unlock()
 }
 
+// StartFromJicofo starts a session as Jicofo does when a moderator presses record (Jibri's
+// XMPP API, not its HTTP API): the recorder is busy and posts its status, and posts no session
+// status (Jibri sends those only for sessions its HTTP API started).
+func (r *Recorder) StartFromJicofo(session string) {
+	r.mu.Lock()
+	r.busy, r.session = "BUSY", session
+	r.mu.Unlock()
+	r.postStatus()
+}
+
+// StopFromJicofo ends that session: the recorder is idle again.
+func (r *Recorder) StopFromJicofo() {
+	r.mu.Lock()
+	r.busy, r.session = "IDLE", ""
+	r.mu.Unlock()
+	r.postStatus()
+}
+
 // Busy reports whether a session runs (or finalizes).
 func (r *Recorder) Busy() bool {
 	r.mu.Lock()
