@@ -16,6 +16,19 @@ import (
 	"time"
 )
 
+// SessionDir is the directory Jibri records session id into, under its recordings directory:
+// every character outside [a-zA-Z0-9_-] turned into "_" (FileRecordingJibriService's
+// sanitizeSessionId).
+func SessionDir(id string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+			return r
+		}
+		return '_'
+	}, id)
+}
+
 // Recorder is one fake Jibri.
 type Recorder struct {
 	// ID is its jibriId (the pod's name).
@@ -27,7 +40,8 @@ type Recorder struct {
 	// SingleUse makes it EXPIRED after one session, as jibri.single-use-mode does.
 	SingleUse bool
 	// OnStop, when set, runs where Jibri runs its finalize script: after the session stopped,
-	// before the recorder goes idle. It gets the session's id.
+	// before the recorder goes idle. It gets the session's directory name, as the script does
+	// (SessionDir).
 	OnStop func(session string)
 
 	// failStart, noMedia and stayPending change how sessions go (SetFailStart, SetNoMedia,
@@ -267,7 +281,7 @@ func (r *Recorder) stopHandler(w http.ResponseWriter, _ *http.Request) {
 		if !noMedia {
 			time.Sleep(r.Finalize)
 			if r.OnStop != nil {
-				r.OnStop(session)
+				r.OnStop(SessionDir(session))
 			}
 		}
 		r.mu.Lock()

@@ -28,7 +28,8 @@ type Pods struct {
 }
 
 // RunPods starts playing the recorders of pool in ns until Stop. Every recorder stays busy for
-// finalize after a stop (its finalize script); onStop, when set, runs there.
+// finalize after a stop (its finalize script); onStop, when set, runs there, with the session's
+// directory name.
 func RunPods(c client.Client, ns, pool string, finalize time.Duration, onStop func(pod, session string)) *Pods {
 	p := &Pods{}
 	p.Player = podplay.Run(podplay.Options[*Recorder]{
