@@ -12,7 +12,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,6 +22,7 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 	"github.com/jitsi-operator/jitsi-operator/internal/scaling"
+	"github.com/jitsi-operator/jitsi-operator/internal/session"
 )
 
 // stopTimeout bounds a stopService call, which returns only after the finalize script.
@@ -203,11 +203,11 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 	ours := o != nil && rec.SessionID != "" && o.session == rec.SessionID && o.meeting == m.Name
 	// A recorder of this pool (by its name) that no longer exists.
 	gone := rec != nil && rec.Recorder != "" && o == nil && strings.HasPrefix(rec.Recorder, pool.Name+"-")
-	session, sessionStatus := "", ""
+	onRecorder, sessionStatus := "", ""
 	if o != nil {
-		session, sessionStatus, _ = strings.Cut(o.pod.Annotations[render.AnnotationJibriSession], " ")
+		onRecorder, sessionStatus, _ = strings.Cut(o.pod.Annotations[render.AnnotationJibriSession], " ")
 	}
-	sessionSays := func(s string) bool { return ours && session == rec.SessionID && strings.EqualFold(sessionStatus, s) }
+	sessionSays := func(s string) bool { return ours && onRecorder == rec.SessionID && strings.EqualFold(sessionStatus, s) }
 	if state != jitsiv1alpha1.RecordingStatePending && rec != nil {
 		r.pendingSince.Delete(rec.SessionID)
 	}
@@ -220,10 +220,8 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 		case rec.Recorder == "" || gone:
 			// Queued (or its recorder went away before it started).
 			if !wanted && meeting.Ended(phaseOf(m, now)) {
-				return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-					s.State, s.Recorder = jitsiv1alpha1.RecordingStateFailed, ""
-					s.Error = fmt.Sprintf("the meeting ended before a recorder of pool %s was free", pool.Name)
-				})
+				return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, At: now,
+					Reason: fmt.Sprintf("the meeting ended before a recorder of pool %s was free", pool.Name)}, true)
 			}
 			return wanted, nil
 		case !ours:
@@ -232,32 +230,21 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 		case sessionFailure(o, rec.SessionID) != "":
 			why := fmt.Sprintf("recorder %s could not start the recording: Jibri reported %s", o.pod.Name, sessionFailure(o, rec.SessionID))
 			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
-			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-				s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
-			})
+			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
 		case r.pendingTooLong(rec.SessionID, startTimeout(pool), now):
 			why := fmt.Sprintf("recorder %s accepted the recording and had not started it after %s; see the recorder's log", o.pod.Name, startTimeout(pool))
 			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
 			r.stop(pool, m, o, "it did not start in time")
-			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-				s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
-			})
+			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
 		case sessionSays("ON") && o.state == scaling.Busy:
-			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-				s.State = jitsiv1alpha1.RecordingStateRecording
-				if s.StartedAt == nil {
-					s.StartedAt = &metav1.Time{Time: now}
-				}
-			})
+			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Started, Session: rec.SessionID, At: now}, false)
 		case sessionSays("OFF") || o.state != scaling.Busy && o.state != scaling.Starting:
 			why := fmt.Sprintf("recorder %s stopped before the recording started", o.pod.Name)
-			if ours && session == rec.SessionID {
+			if ours && onRecorder == rec.SessionID {
 				why += " (Jibri session " + strings.ToUpper(sessionStatus) + "); see the recorder's log"
 			}
 			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
-			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-				s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
-			})
+			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
 		}
 		if !wanted {
 			r.stop(pool, m, o, "the meeting no longer wants it")
@@ -268,27 +255,15 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 		case gone:
 			why := fmt.Sprintf("recorder %s was removed while recording", rec.Recorder)
 			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
-			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-				s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
-			})
+			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
 		case ours && sessionFailure(o, rec.SessionID) != "":
 			// Jibri still finalizes what it wrote; the recording ends with the report, or as
 			// Failed with this reason when none comes.
 			why := fmt.Sprintf("recorder %s stopped recording: Jibri reported %s", o.pod.Name, sessionFailure(o, rec.SessionID))
 			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
-			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-				s.State, s.Error = jitsiv1alpha1.RecordingStateFinalizing, why
-				if s.StoppedAt == nil {
-					s.StoppedAt = &metav1.Time{Time: now}
-				}
-			})
+			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Stopped, Session: rec.SessionID, At: now, Reason: why}, false)
 		case sessionSays("OFF"):
-			return false, r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-				s.State = jitsiv1alpha1.RecordingStateFinalizing
-				if s.StoppedAt == nil {
-					s.StoppedAt = &metav1.Time{Time: now}
-				}
-			})
+			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Stopped, Session: rec.SessionID, At: now}, false)
 		}
 		if ours && !wanted && o.state == scaling.Busy {
 			r.stop(pool, m, o, "the meeting no longer wants it")
@@ -335,27 +310,19 @@ func (r *JibriPoolReconciler) endFinalizing(ctx context.Context, pool *jitsiv1al
 	case gone:
 		why := fmt.Sprintf("recorder %s went away before its finalize script reported; the files were on its volume", rec.Recorder)
 		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
-		return r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-			s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
-		})
+		return r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
 	case now.Sub(stopped) > finalizeTimeout(pool):
 		why := fmt.Sprintf("the finalize script of recorder %s did not report within %s of the stop; the files may still be on its volume",
 			rec.Recorder, finalizeTimeout(pool))
 		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
-		return r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-			s.State, s.Error = jitsiv1alpha1.RecordingStateFailed, why
-		})
+		return r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
 	case done && now.Sub(stopped) > r.finalizeGrace() && rec.Error != "":
 		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s; no files were reported", rec.Error)
-		return r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-			s.State = jitsiv1alpha1.RecordingStateFailed
-		})
+		return r.recordingSignal(ctx, m, session.Signal{Kind: session.NoMedia, Session: rec.SessionID, At: now}, false)
 	case done && now.Sub(stopped) > r.finalizeGrace():
 		r.Recorder.Eventf(m, pool, corev1.EventTypeNormal, "RecordingEmpty", "Record",
 			"recorder %s wrote no media for session %s (it stopped before any was recorded): no files", rec.Recorder, rec.SessionID)
-		return r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-			s.State, s.Files = jitsiv1alpha1.RecordingStateCompleted, nil
-		})
+		return r.recordingSignal(ctx, m, session.Signal{Kind: session.NoMedia, Session: rec.SessionID, At: now}, false)
 	}
 	return nil
 }
@@ -410,9 +377,7 @@ func (r *JibriPoolReconciler) startRecording(ctx context.Context, pool *jitsiv1a
 	sid := m.Name + "-" + utilrand.String(8)
 	return r.launch(ctx, pool, d, m, o, jibri.Session{ID: sid, Sink: jibri.SinkFile, DisplayName: "Recorder"}, "recording",
 		func() error {
-			return r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-				*s = jitsiv1alpha1.RecordingStatus{State: jitsiv1alpha1.RecordingStatePending, Recorder: o.pod.Name, SessionID: sid}
-			})
+			return r.recordingSignal(ctx, m, session.Signal{Kind: session.Assigned, Session: sid, Recorder: o.pod.Name, At: r.now()}, false)
 		},
 		func(why string) error { return r.requeueRecording(ctx, m, why) })
 }
@@ -469,19 +434,24 @@ func (r *JibriPoolReconciler) queueRecording(ctx context.Context, pool *jitsiv1a
 
 // requeueRecording puts m's recording back in the queue (Pending without a recorder).
 func (r *JibriPoolReconciler) requeueRecording(ctx context.Context, m *jitsiv1alpha1.Meeting, why string) error {
-	return r.patchRecording(ctx, m, func(s *jitsiv1alpha1.RecordingStatus) {
-		*s = jitsiv1alpha1.RecordingStatus{State: jitsiv1alpha1.RecordingStatePending, Error: why}
-	})
+	return r.recordingSignal(ctx, m, session.Signal{Kind: session.Queued, Reason: why, At: r.now()}, false)
 }
 
-// patchRecording changes m's status.recording, guarded by m's resourceVersion: the receiver
-// writes the same field from Prosody's and Jibri's events, and neither may undo the other.
-func (r *JibriPoolReconciler) patchRecording(ctx context.Context, m *jitsiv1alpha1.Meeting, change func(*jitsiv1alpha1.RecordingStatus)) error {
+// recordingSignal applies sig to m's status.recording (session.Recording) and writes it, guarded
+// by m's resourceVersion: the receiver changes the same field through the same model from
+// Prosody's and Jibri's events, and neither may undo the other. forgetRecorder drops the
+// recorder's name (one that went away before it started).
+func (r *JibriPoolReconciler) recordingSignal(ctx context.Context, m *jitsiv1alpha1.Meeting, sig session.Signal, forgetRecorder bool) error {
 	return r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) {
-		if st.Recording == nil {
-			st.Recording = &jitsiv1alpha1.RecordingStatus{}
+		var rec jitsiv1alpha1.RecordingStatus
+		if st.Recording != nil {
+			rec = *st.Recording
 		}
-		change(st.Recording)
+		rec = session.Recording(rec, sig)
+		if forgetRecorder {
+			rec.Recorder = ""
+		}
+		st.Recording = &rec
 	})
 }
 

@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 	"github.com/jitsi-operator/jitsi-operator/internal/scaling"
+	"github.com/jitsi-operator/jitsi-operator/internal/session"
 )
 
 // liveSession marks the session ids of live streams: "<meeting>-live-<random>".
@@ -44,11 +44,11 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 	}
 	ours := o != nil && o.meeting == m.Name && strings.HasPrefix(o.session, m.Name+liveSession)
 	gone := st != nil && st.Recorder != "" && o == nil && strings.HasPrefix(st.Recorder, pool.Name+"-")
-	session, sessionStatus := "", ""
+	onRecorder, sessionStatus := "", ""
 	if o != nil {
-		session, sessionStatus, _ = strings.Cut(o.pod.Annotations[render.AnnotationJibriSession], " ")
+		onRecorder, sessionStatus, _ = strings.Cut(o.pod.Annotations[render.AnnotationJibriSession], " ")
 	}
-	says := func(s string) bool { return ours && session == o.session && strings.EqualFold(sessionStatus, s) }
+	says := func(s string) bool { return ours && onRecorder == o.session && strings.EqualFold(sessionStatus, s) }
 	if state != jitsiv1alpha1.StreamingStatePending && o != nil {
 		r.pendingSince.Delete(o.session)
 	}
@@ -57,26 +57,17 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 	failed := func(why string) (bool, error) {
 		if st.Restarts >= maxStreamRestarts || !wanted {
 			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamFailed", "Stream", "%s (restarted %d times)", why, st.Restarts)
-			return false, r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
-				s.State, s.Error = jitsiv1alpha1.StreamingStateFailed, why
-				s.StoppedAt = &metav1.Time{Time: now}
-				s.Destinations = destinationsOf(m, pool, jitsiv1alpha1.StreamingStateFailed, why)
-			})
+			return false, r.streamSignal(ctx, m, session.Signal{Kind: session.Failed, At: now, Reason: why},
+				destinationsOf(m, pool, jitsiv1alpha1.StreamingStateFailed, why))
 		}
 		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamRestarting", "Stream", "%s; starting it again (%d of %d)",
 			why, st.Restarts+1, maxStreamRestarts)
-		return true, r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
-			restarts := s.Restarts + 1
-			*s = jitsiv1alpha1.StreamingStatus{State: jitsiv1alpha1.StreamingStatePending, Restarts: restarts, Error: why}
-		})
+		return true, r.streamSignal(ctx, m, session.Signal{Kind: session.Restarting, At: now, Reason: why}, nil)
 	}
 	fail := func(why string) error {
 		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamFailed", "Stream", "%s", why)
-		return r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
-			s.State = jitsiv1alpha1.StreamingStateFailed
-			s.StoppedAt = &metav1.Time{Time: now}
-			s.Destinations = destinationsOf(m, pool, jitsiv1alpha1.StreamingStateFailed, why)
-		})
+		return r.streamSignal(ctx, m, session.Signal{Kind: session.Failed, At: now, Reason: why},
+			destinationsOf(m, pool, jitsiv1alpha1.StreamingStateFailed, why))
 	}
 
 	switch state {
@@ -97,15 +88,11 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 			r.stop(pool, m, o, "it did not start in time")
 			return failed(fmt.Sprintf("recorder %s accepted the stream and it had not gone live after %s; see the recorder's log", o.pod.Name, startTimeout(pool)))
 		case says("ON") && o.state == scaling.Busy:
-			return false, r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
-				s.State, s.StoppedAt = jitsiv1alpha1.StreamingStateLive, nil
-				if s.StartedAt == nil {
-					s.StartedAt = &metav1.Time{Time: now}
-				}
-				if !relayEnabled(pool) {
-					s.Destinations = destinationsOf(m, pool, jitsiv1alpha1.StreamingStateLive, "")
-				}
-			})
+			var dests []jitsiv1alpha1.DestinationStatus
+			if !relayEnabled(pool) {
+				dests = destinationsOf(m, pool, jitsiv1alpha1.StreamingStateLive, "")
+			}
+			return false, r.streamSignal(ctx, m, session.Signal{Kind: session.Started, At: now}, dests)
 		case says("OFF") || o.state != scaling.Busy && o.state != scaling.Starting:
 			return false, fail(fmt.Sprintf("recorder %s stopped before the stream went live (Jibri session %s); see the recorder's log",
 				o.pod.Name, strings.ToUpper(sessionStatus)))
@@ -120,15 +107,11 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 		case sessionFailure(o, o.session) != "":
 			return failed(fmt.Sprintf("recorder %s stopped the stream: Jibri reported %s", o.pod.Name, sessionFailure(o, o.session)))
 		case says("OFF") || ours && o.state == scaling.Idle:
-			return wanted, r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
-				s.State = jitsiv1alpha1.StreamingStateStopped
-				if s.StoppedAt == nil {
-					s.StoppedAt = &metav1.Time{Time: now}
-				}
-				if !relayEnabled(pool) {
-					s.Destinations = destinationsOf(m, pool, jitsiv1alpha1.StreamingStateStopped, "")
-				}
-			})
+			var dests []jitsiv1alpha1.DestinationStatus
+			if !relayEnabled(pool) {
+				dests = destinationsOf(m, pool, jitsiv1alpha1.StreamingStateStopped, "")
+			}
+			return wanted, r.streamSignal(ctx, m, session.Signal{Kind: session.Stopped, At: now}, dests)
 		}
 		if ours && !wanted && o.state == scaling.Busy {
 			r.stop(pool, m, o, "the meeting no longer wants the stream")
@@ -165,17 +148,13 @@ func (r *JibriPoolReconciler) startStream(ctx context.Context, pool *jitsiv1alph
 	}
 	if why != "" {
 		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamFailed", "Stream", "%s", why)
-		return false, r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
-			*s = jitsiv1alpha1.StreamingStatus{State: jitsiv1alpha1.StreamingStateFailed,
-				Destinations: destinationsOf(m, pool, jitsiv1alpha1.StreamingStateFailed, why)}
-		})
+		return false, r.streamSignal(ctx, m, session.Signal{Kind: session.Failed, At: r.now(), Reason: why},
+			destinationsOf(m, pool, jitsiv1alpha1.StreamingStateFailed, why))
 	}
 	sid := m.Name + liveSession + utilrand.String(8)
 	return r.launch(ctx, pool, d, m, o, jibri.Session{ID: sid, Sink: jibri.SinkStream, StreamURL: target, DisplayName: "Live stream"}, "live stream",
 		func() error {
-			return r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
-				*s = jitsiv1alpha1.StreamingStatus{State: jitsiv1alpha1.StreamingStatePending, Recorder: o.pod.Name, Restarts: s.Restarts, Error: s.Error}
-			})
+			return r.streamSignal(ctx, m, session.Signal{Kind: session.Assigned, Recorder: o.pod.Name, At: r.now()}, nil)
 		},
 		func(why string) error { return r.requeueStream(ctx, m, why) })
 }
@@ -231,17 +210,22 @@ func (r *JibriPoolReconciler) queueStream(ctx context.Context, pool *jitsiv1alph
 
 // requeueStream puts m's live stream back in the queue (Pending without a recorder).
 func (r *JibriPoolReconciler) requeueStream(ctx context.Context, m *jitsiv1alpha1.Meeting, _ string) error {
-	return r.patchStreaming(ctx, m, func(s *jitsiv1alpha1.StreamingStatus) {
-		*s = jitsiv1alpha1.StreamingStatus{State: jitsiv1alpha1.StreamingStatePending, Restarts: s.Restarts, Error: s.Error}
-	})
+	return r.streamSignal(ctx, m, session.Signal{Kind: session.Queued, At: r.now()}, nil)
 }
 
-// patchStreaming changes m's status.streaming, guarded by m's resourceVersion like patchRecording.
-func (r *JibriPoolReconciler) patchStreaming(ctx context.Context, m *jitsiv1alpha1.Meeting, change func(*jitsiv1alpha1.StreamingStatus)) error {
+// streamSignal applies sig to m's status.streaming (session.Stream) and writes it, guarded by
+// m's resourceVersion like recordingSignal; dests, when not nil, are the destinations' states
+// from now on (with a relay, the relay reports them itself).
+func (r *JibriPoolReconciler) streamSignal(ctx context.Context, m *jitsiv1alpha1.Meeting, sig session.Signal, dests []jitsiv1alpha1.DestinationStatus) error {
 	return r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) {
-		if st.Streaming == nil {
-			st.Streaming = &jitsiv1alpha1.StreamingStatus{}
+		var s jitsiv1alpha1.StreamingStatus
+		if st.Streaming != nil {
+			s = *st.Streaming
 		}
-		change(st.Streaming)
+		s = session.Stream(s, sig)
+		if dests != nil {
+			s.Destinations = dests
+		}
+		st.Streaming = &s
 	})
 }

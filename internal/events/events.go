@@ -8,7 +8,6 @@
 package events
 
 import (
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/session"
 )
 
 // Kind is what happened.
@@ -111,7 +111,7 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 			}
 		}
 		if r := st.Recording; r != nil && r.State == jitsiv1alpha1.RecordingStateRecording {
-			r.State, r.StoppedAt = jitsiv1alpha1.RecordingStateFinalizing, &at
+			recordingSignal(&st, session.Signal{Kind: session.Stopped, At: at.Time})
 		}
 	case RecordingCompleted:
 		if e.Recording != nil {
@@ -264,111 +264,59 @@ func recorder(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
 // Finalizing when it is off (Completed once the finalize script reports); a live stream
 // ("stream") goes Pending, Live, Stopped. A failure reason makes it Failed.
 func jibriStatus(st *jitsiv1alpha1.MeetingStatus, j *JibriStatus, at metav1.Time) {
-	if j.Mode == "stream" {
-		if st.Streaming == nil {
-			st.Streaming = &jitsiv1alpha1.StreamingStatus{}
-		}
-		s := st.Streaming
-		switch {
-		case j.FailureReason != "":
-			s.State = jitsiv1alpha1.StreamingStateFailed
-		case j.Status == "pending" && s.State != jitsiv1alpha1.StreamingStateLive:
-			s.State = jitsiv1alpha1.StreamingStatePending
-		case j.Status == "on":
-			stream(st, StreamStarted, at)
-		case j.Status == "off":
-			stream(st, StreamStopped, at)
-		}
-		return
-	}
-	if st.Recording == nil {
-		st.Recording = &jitsiv1alpha1.RecordingStatus{}
-	}
-	r := st.Recording
-	terminal := r.State == jitsiv1alpha1.RecordingStateFailed || r.State == jitsiv1alpha1.RecordingStateCompleted
-	switch {
-	case r.State == jitsiv1alpha1.RecordingStateFailed && (j.SessionID == "" || j.SessionID == r.SessionID) && j.FailureReason == "":
-		// A failed session stays failed: a repeated or late "on", "off" or "pending" of it is
-		// the past.
-		return
-	case terminal && j.SessionID != "" && j.SessionID != r.SessionID && (j.Status == "on" || j.Status == "pending"):
-		// Another session after the last one ended (a moderator pressed record again): the
-		// status follows the new one, unless this is older news than the last one's end.
-		if r.StoppedAt != nil && !r.StoppedAt.Before(&at) {
-			return
-		}
-		*r = jitsiv1alpha1.RecordingStatus{}
-	}
-	if j.SessionID != "" {
-		r.SessionID = j.SessionID
-	}
+	sig := session.Signal{Session: j.SessionID, At: at.Time}
 	switch {
 	case j.FailureReason != "":
-		r.State, r.Error = jitsiv1alpha1.RecordingStateFailed, j.FailureReason
-	case j.Status == "pending" && r.State == "" || j.Status == "pending" && r.State == jitsiv1alpha1.RecordingStateNone:
-		r.State = jitsiv1alpha1.RecordingStatePending
-	case j.Status == "on" && r.State != jitsiv1alpha1.RecordingStateFinalizing && r.State != jitsiv1alpha1.RecordingStateCompleted:
-		r.State = jitsiv1alpha1.RecordingStateRecording
-		if r.StartedAt == nil || at.Before(r.StartedAt) {
-			r.StartedAt = &at
-		}
-	case j.Status == "off" && r.State != jitsiv1alpha1.RecordingStateCompleted:
-		r.State = jitsiv1alpha1.RecordingStateFinalizing
-		if r.StoppedAt == nil || r.StoppedAt.Before(&at) {
-			r.StoppedAt = &at
-		}
+		sig.Kind, sig.Reason = session.Failed, j.FailureReason
+	case j.Status == "pending":
+		sig.Kind = session.Announced
+	case j.Status == "on":
+		sig.Kind = session.Started
+	case j.Status == "off":
+		sig.Kind = session.Stopped
+	default:
+		return
 	}
+	if j.Mode == "stream" {
+		streamSignal(st, sig)
+		return
+	}
+	recordingSignal(st, sig)
 }
 
-// stream records a live stream's start and end; a start after the last stop means it is live again.
+// recordingSignal applies sig to st's recording through the one session model.
+func recordingSignal(st *jitsiv1alpha1.MeetingStatus, sig session.Signal) {
+	var r jitsiv1alpha1.RecordingStatus
+	if st.Recording != nil {
+		r = *st.Recording
+	}
+	r = session.Recording(r, sig)
+	st.Recording = &r
+}
+
+// streamSignal applies sig to st's live stream through the one session model.
+func streamSignal(st *jitsiv1alpha1.MeetingStatus, sig session.Signal) {
+	var s jitsiv1alpha1.StreamingStatus
+	if st.Streaming != nil {
+		s = *st.Streaming
+	}
+	s = session.Stream(s, sig)
+	st.Streaming = &s
+}
+
+// stream records a live stream's start and end, as the relay reports them (session.Stream).
 func stream(st *jitsiv1alpha1.MeetingStatus, kind Kind, at metav1.Time) {
-	if st.Streaming == nil {
-		st.Streaming = &jitsiv1alpha1.StreamingStatus{}
+	sig := session.Signal{Kind: session.Started, At: at.Time}
+	if kind == StreamStopped {
+		sig.Kind = session.Stopped
 	}
-	s := st.Streaming
-	switch kind {
-	case StreamStarted:
-		if s.StartedAt == nil || s.StartedAt.Before(&at) {
-			s.StartedAt = &at
-		}
-		if s.StoppedAt == nil || s.StoppedAt.Before(s.StartedAt) {
-			s.State, s.StoppedAt = jitsiv1alpha1.StreamingStateLive, nil
-		}
-	case StreamStopped:
-		if s.StoppedAt == nil || s.StoppedAt.Before(&at) {
-			if s.StartedAt == nil || !at.Before(s.StartedAt) {
-				s.State, s.StoppedAt = jitsiv1alpha1.StreamingStateStopped, &at
-			}
-		}
-	}
+	streamSignal(st, sig)
 }
 
-// completed records a finished recording: its files (merged by name, so a report delivered
-// twice lists each file once) and its session.
+// completed records a finished recording (session.Reported).
 func completed(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
-	if st.Recording == nil {
-		st.Recording = &jitsiv1alpha1.RecordingStatus{}
-	}
-	r := st.Recording
-	r.State, r.Error = jitsiv1alpha1.RecordingStateCompleted, ""
-	if e.Recording.Error != "" {
-		r.State, r.Error = jitsiv1alpha1.RecordingStateFailed, e.Recording.Error
-	}
-	if e.Recording.SessionID != "" {
-		r.SessionID = e.Recording.SessionID
-	}
-	if r.StoppedAt == nil {
-		r.StoppedAt = &at
-	}
-	for _, f := range e.Recording.Files {
-		i := slices.IndexFunc(r.Files, func(g jitsiv1alpha1.RecordingFile) bool { return g.Name == f.Name })
-		if i < 0 {
-			r.Files = append(r.Files, f)
-		} else {
-			r.Files[i] = f
-		}
-	}
-	sort.Slice(r.Files, func(i, j int) bool { return r.Files[i].Name < r.Files[j].Name })
+	recordingSignal(st, session.Signal{Kind: session.Reported, Session: e.Recording.SessionID, At: at.Time,
+		Reason: e.Recording.Error, Files: e.Recording.Files})
 }
 
 // bound keeps at most MaxParticipants, dropping those who left longest ago.
