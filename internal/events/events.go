@@ -229,35 +229,14 @@ func participant(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
 	}
 }
 
+// recorder applies the recorder's join (its recording started) and leave (it stopped) through
+// the session model; the recorder is named by its nick unless the pool named it by its pod.
 func recorder(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
-	if st.Recording == nil {
-		st.Recording = &jitsiv1alpha1.RecordingStatus{State: jitsiv1alpha1.RecordingStateNone}
+	sig := session.Signal{Kind: session.Started, Recorder: e.Occupant.Nick, At: at.Time}
+	if e.Kind == OccupantLeft {
+		sig = session.Signal{Kind: session.Stopped, At: at.Time}
 	}
-	r := st.Recording
-	switch e.Kind {
-	case OccupantJoined:
-		if r.StartedAt == nil || at.Before(r.StartedAt) {
-			r.StartedAt = &at
-		}
-		if r.StoppedAt == nil || r.StoppedAt.Before(&at) {
-			// A recorder the pool assigned (Pending) is named by its pod; keep that name.
-			if r.State != jitsiv1alpha1.RecordingStatePending || r.Recorder == "" {
-				r.Recorder = e.Occupant.Nick
-			}
-			r.State, r.StoppedAt = jitsiv1alpha1.RecordingStateRecording, nil
-		}
-	case OccupantLeft:
-		// A completion report that arrived first set a stand-in stop time; the leave is the real one.
-		stoodIn := r.State == jitsiv1alpha1.RecordingStateCompleted && r.StoppedAt != nil && at.Before(r.StoppedAt)
-		if r.StoppedAt == nil || r.StoppedAt.Before(&at) || stoodIn {
-			if r.StartedAt == nil || !at.Before(r.StartedAt) {
-				r.StoppedAt = &at
-				if r.State != jitsiv1alpha1.RecordingStateCompleted {
-					r.State = jitsiv1alpha1.RecordingStateFinalizing
-				}
-			}
-		}
-	}
+	recordingSignal(st, sig)
 }
 
 // jibriStatus applies Jicofo's announcement. A recording ("file") goes Pending, Recording, then

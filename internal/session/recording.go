@@ -91,8 +91,8 @@ func Recording(st jitsiv1alpha1.RecordingStatus, sig Signal) jitsiv1alpha1.Recor
 			}
 			return st
 		}
-		// A recorder the pool assigned (Pending) is named by its pod; keep that name.
-		if sig.Recorder != "" && (st.State != jitsiv1alpha1.RecordingStatePending || st.Recorder == "") {
+		// A recorder the pool assigned is named by its pod; keep that name over a nick.
+		if sig.Recorder != "" && st.Recorder == "" {
 			st.Recorder = sig.Recorder
 		}
 		st.State, st.StoppedAt = jitsiv1alpha1.RecordingStateRecording, nil
@@ -100,6 +100,12 @@ func Recording(st jitsiv1alpha1.RecordingStatus, sig Signal) jitsiv1alpha1.Recor
 			st.StartedAt = &at
 		}
 	case Stopped:
+		if st.State == jitsiv1alpha1.RecordingStateCompleted && !other && st.StoppedAt != nil && at.Before(st.StoppedAt) &&
+			(st.StartedAt == nil || !at.Before(st.StartedAt)) {
+			// The report came first and stood in for the stop time; this is the real one.
+			st.StoppedAt = &at
+			return st
+		}
 		if Terminal(st.State) || other {
 			return st
 		}
