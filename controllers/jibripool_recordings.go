@@ -443,15 +443,10 @@ func (r *JibriPoolReconciler) requeueRecording(ctx context.Context, m *jitsiv1al
 // recorder's name (one that went away before it started).
 func (r *JibriPoolReconciler) recordingSignal(ctx context.Context, m *jitsiv1alpha1.Meeting, sig session.Signal, forgetRecorder bool) error {
 	return r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) {
-		var rec jitsiv1alpha1.RecordingStatus
-		if st.Recording != nil {
-			rec = *st.Recording
-		}
-		rec = session.Recording(rec, sig)
+		session.ApplyRecording(st, sig)
 		if forgetRecorder {
-			rec.Recorder = ""
+			st.Recording.Recorder = ""
 		}
-		st.Recording = &rec
 	})
 }
 

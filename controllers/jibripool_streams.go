@@ -218,14 +218,9 @@ func (r *JibriPoolReconciler) requeueStream(ctx context.Context, m *jitsiv1alpha
 // from now on (with a relay, the relay reports them itself).
 func (r *JibriPoolReconciler) streamSignal(ctx context.Context, m *jitsiv1alpha1.Meeting, sig session.Signal, dests []jitsiv1alpha1.DestinationStatus) error {
 	return r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) {
-		var s jitsiv1alpha1.StreamingStatus
-		if st.Streaming != nil {
-			s = *st.Streaming
-		}
-		s = session.Stream(s, sig)
+		session.ApplyStream(st, sig)
 		if dests != nil {
-			s.Destinations = dests
+			st.Streaming.Destinations = dests
 		}
-		st.Streaming = &s
 	})
 }

@@ -18,6 +18,24 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
+// managerCache is a cache with the manager's options (main.go and the suite pass
+// controllers.CacheOptions), started and synced for the rest of the spec.
+func managerCache() cache.Cache {
+	GinkgoHelper()
+	opts := controllers.CacheOptions()
+	opts.Scheme = scheme
+	c, err := cache.New(cfg, opts)
+	Expect(err).NotTo(HaveOccurred())
+	cctx, stop := context.WithCancel(ctx)
+	DeferCleanup(stop)
+	go func() {
+		defer GinkgoRecover()
+		Expect(c.Start(cctx)).To(Succeed())
+	}()
+	Expect(c.WaitForCacheSync(cctx)).To(BeTrue())
+	return c
+}
+
 // The manager caches only the Secrets the operator creates. A Secret a user names in a spec is
 // read by name from the API server, and its changes still wake what depends on it.
 var _ = Describe("The manager's Secret cache", func() {
@@ -49,18 +67,7 @@ var _ = Describe("The manager's Secret cache", func() {
 		before := prosodyHash(Default)
 
 		By("caching the generated and access Secrets, and not the user's")
-		// A cache with the manager's options (main.go and the suite pass controllers.CacheOptions).
-		opts := controllers.CacheOptions()
-		opts.Scheme = scheme
-		c, err := cache.New(cfg, opts)
-		Expect(err).NotTo(HaveOccurred())
-		cctx, stop := context.WithCancel(ctx)
-		DeferCleanup(stop)
-		go func() {
-			defer GinkgoRecover()
-			Expect(c.Start(cctx)).To(Succeed())
-		}()
-		Expect(c.WaitForCacheSync(cctx)).To(BeTrue())
+		c := managerCache()
 		Eventually(func(g Gomega) []string {
 			var list corev1.SecretList
 			g.Expect(c.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
@@ -70,7 +77,7 @@ var _ = Describe("The manager's Secret cache", func() {
 			}
 			return names
 		}).Should(ConsistOf("meet-generated", "retro-access"))
-		err = c.Get(ctx, key(ns, "signing"), &corev1.Secret{})
+		err := c.Get(ctx, key(ns, "signing"), &corev1.Secret{})
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the user's Secret in the cache: %v", err)
 		Expect(k8sClient.Get(ctx, key(ns, "signing"), &corev1.Secret{})).To(Succeed())
 
@@ -97,17 +104,7 @@ var _ = Describe("The manager's Secret cache", func() {
 		}, "60s").Should(Succeed())
 
 		By("keeping in the cache the data's digest, not the data")
-		opts := controllers.CacheOptions()
-		opts.Scheme = scheme
-		c, err := cache.New(cfg, opts)
-		Expect(err).NotTo(HaveOccurred())
-		cctx, stop := context.WithCancel(ctx)
-		DeferCleanup(stop)
-		go func() {
-			defer GinkgoRecover()
-			Expect(c.Start(cctx)).To(Succeed())
-		}()
-		Expect(c.WaitForCacheSync(cctx)).To(BeTrue())
+		c := managerCache()
 		held := &corev1.Secret{}
 		Eventually(func() error { return c.Get(ctx, key(ns, "retro-access"), held) }).Should(Succeed())
 		Expect(held.Data).To(BeEmpty(), "no URL or token in the cache")

@@ -111,7 +111,7 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 			}
 		}
 		if r := st.Recording; r != nil && r.State == jitsiv1alpha1.RecordingStateRecording {
-			recordingSignal(&st, session.Signal{Kind: session.Stopped, At: at.Time})
+			session.ApplyRecording(&st, session.Signal{Kind: session.Stopped, At: at.Time})
 		}
 	case RecordingCompleted:
 		if e.Recording != nil {
@@ -236,7 +236,7 @@ func recorder(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
 	if e.Kind == OccupantLeft {
 		sig = session.Signal{Kind: session.Stopped, At: at.Time}
 	}
-	recordingSignal(st, sig)
+	session.ApplyRecording(st, sig)
 }
 
 // jibriStatus applies Jicofo's announcement. A recording ("file") goes Pending, Recording, then
@@ -257,30 +257,10 @@ func jibriStatus(st *jitsiv1alpha1.MeetingStatus, j *JibriStatus, at metav1.Time
 		return
 	}
 	if j.Mode == "stream" {
-		streamSignal(st, sig)
+		session.ApplyStream(st, sig)
 		return
 	}
-	recordingSignal(st, sig)
-}
-
-// recordingSignal applies sig to st's recording through the one session model.
-func recordingSignal(st *jitsiv1alpha1.MeetingStatus, sig session.Signal) {
-	var r jitsiv1alpha1.RecordingStatus
-	if st.Recording != nil {
-		r = *st.Recording
-	}
-	r = session.Recording(r, sig)
-	st.Recording = &r
-}
-
-// streamSignal applies sig to st's live stream through the one session model.
-func streamSignal(st *jitsiv1alpha1.MeetingStatus, sig session.Signal) {
-	var s jitsiv1alpha1.StreamingStatus
-	if st.Streaming != nil {
-		s = *st.Streaming
-	}
-	s = session.Stream(s, sig)
-	st.Streaming = &s
+	session.ApplyRecording(st, sig)
 }
 
 // stream records a live stream's start and end, as the relay reports them (session.Stream).
@@ -289,12 +269,12 @@ func stream(st *jitsiv1alpha1.MeetingStatus, kind Kind, at metav1.Time) {
 	if kind == StreamStopped {
 		sig.Kind = session.Stopped
 	}
-	streamSignal(st, sig)
+	session.ApplyStream(st, sig)
 }
 
 // completed records a finished recording (session.Reported).
 func completed(st *jitsiv1alpha1.MeetingStatus, e Event, at metav1.Time) {
-	recordingSignal(st, session.Signal{Kind: session.Reported, Session: e.Recording.SessionID, At: at.Time,
+	session.ApplyRecording(st, session.Signal{Kind: session.Reported, Session: e.Recording.SessionID, At: at.Time,
 		Reason: e.Recording.Error, Files: e.Recording.Files})
 }
 

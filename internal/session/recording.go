@@ -56,6 +56,26 @@ type Signal struct {
 	Files    []jitsiv1alpha1.RecordingFile
 }
 
+// ApplyRecording applies sig to st.Recording (none yet: an empty one).
+func ApplyRecording(st *jitsiv1alpha1.MeetingStatus, sig Signal) {
+	var r jitsiv1alpha1.RecordingStatus
+	if st.Recording != nil {
+		r = *st.Recording
+	}
+	r = Recording(r, sig)
+	st.Recording = &r
+}
+
+// ApplyStream applies sig to st.Streaming (none yet: an empty one).
+func ApplyStream(st *jitsiv1alpha1.MeetingStatus, sig Signal) {
+	var s jitsiv1alpha1.StreamingStatus
+	if st.Streaming != nil {
+		s = *st.Streaming
+	}
+	s = Stream(s, sig)
+	st.Streaming = &s
+}
+
 // Terminal reports whether a recording in state s is over.
 func Terminal(s jitsiv1alpha1.RecordingState) bool {
 	return s == jitsiv1alpha1.RecordingStateCompleted || s == jitsiv1alpha1.RecordingStateFailed

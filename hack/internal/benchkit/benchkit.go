@@ -57,8 +57,7 @@ func PostSigned(ctx context.Context, c *http.Client, url string, key, body []byt
 func SendSigned(c *http.Client, url string, key []byte, bodies [][]byte, senders int) ([]time.Duration, time.Duration, error) {
 	lat := make([]time.Duration, len(bodies))
 	var next atomic.Int64
-	var mu sync.Mutex
-	var first error
+	var first firstError
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range senders {
@@ -67,20 +66,13 @@ func SendSigned(c *http.Client, url string, key []byte, bodies [][]byte, senders
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < len(bodies); i = int(next.Add(1)) - 1 {
 				t0 := time.Now()
-				err := PostSigned(context.Background(), c, url, key, bodies[i])
+				first.keep(PostSigned(context.Background(), c, url, key, bodies[i]))
 				lat[i] = time.Since(t0)
-				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
 			}
 		}()
 	}
 	wg.Wait()
-	return lat, time.Since(start), first
+	return lat, time.Since(start), first.get()
 }
 
 // OfferSigned posts bodies with PostSigned at rate a second, each on its own goroutine at its
@@ -91,8 +83,7 @@ func SendSigned(c *http.Client, url string, key []byte, bodies [][]byte, senders
 func OfferSigned(c *http.Client, url string, key []byte, bodies [][]byte, rate float64, inFlight int) ([]time.Duration, time.Duration, int, error) {
 	lat := make([]time.Duration, len(bodies))
 	slots := make(chan struct{}, inFlight)
-	var mu sync.Mutex
-	var first error
+	var first firstError
 	var wg sync.WaitGroup
 	late := 0
 	start := time.Now()
@@ -109,19 +100,32 @@ func OfferSigned(c *http.Client, url string, key []byte, bodies [][]byte, rate f
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			err := PostSigned(context.Background(), c, url, key, bodies[i])
+			first.keep(PostSigned(context.Background(), c, url, key, bodies[i]))
 			lat[i] = time.Since(due)
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
 		}()
 	}
 	wg.Wait()
-	return lat, time.Since(start), late, first
+	return lat, time.Since(start), late, first.get()
+}
+
+// firstError keeps the first error of several goroutines.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) keep(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 // Memory is this process's resident set (VmRSS) and its peak (VmHWM), in MiB.
