@@ -285,30 +285,18 @@ func (r *MeetingReconciler) writeMeetingStatus(ctx context.Context, m *jitsiv1al
 		obs.requeue = next
 	}
 	conds := append([]metav1.Condition(nil), m.Status.Conditions...)
-	issued := metav1.Condition{Type: jitsiv1alpha1.ConditionAccessIssued, ObservedGeneration: m.Generation}
-	ready := metav1.Condition{Type: jitsiv1alpha1.ConditionReady, ObservedGeneration: m.Generation}
 	roomURL, secretName := m.Status.RoomURL, m.Status.AccessSecretName
-	switch {
-	case stepErr != nil:
-		issued.Status, issued.Reason, issued.Message = metav1.ConditionFalse, jitsiv1alpha1.ReasonReconcileError, stepErr.Error()
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, jitsiv1alpha1.ReasonReconcileError, stepErr.Error()
-	case obs.access == nil:
-		issued.Status, issued.Reason, issued.Message = metav1.ConditionFalse, obs.reason, obs.message
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, obs.reason, obs.message
-	default:
+	facts := render.MeetingFacts{Reason: obs.reason, Message: obs.message, Phase: phase, Ended: meeting.Ended(phase)}
+	if obs.access != nil && stepErr == nil {
 		roomURL, secretName = obs.access.RoomURL, AccessSecretName(m)
-		issued.Status, issued.Reason = metav1.ConditionTrue, jitsiv1alpha1.ReasonIssued
-		issued.Message = fmt.Sprintf("Secret %s holds the %s", secretName, accessHeld(m))
-		if meeting.Ended(phase) {
-			ready.Status, ready.Reason = metav1.ConditionFalse, jitsiv1alpha1.ReasonEnded
-			ready.Message = fmt.Sprintf("the meeting is %s", phase)
-		} else {
-			ready.Status, ready.Reason = metav1.ConditionTrue, jitsiv1alpha1.ReasonIssued
-			ready.Message = "people can join at " + roomURL
+		facts.Issued, facts.SecretName, facts.Held, facts.RoomURL = true, secretName, accessHeld(m), roomURL
+		for _, d := range obs.refusedDestinations {
+			facts.Refused = append(facts.Refused, render.RefusedDestination{Name: d.name, Why: d.why})
 		}
 	}
+	issued, ready := render.MeetingConditions(m.Generation, facts, stepErr)
 	meta.SetStatusCondition(&conds, issued)
-	ready = r.destinationsReady(m, ready, obs)
+	r.announceRefused(m, ready, obs)
 	meta.SetStatusCondition(&conds, ready)
 	room, err := r.roomCondition(ctx, m)
 	if err != nil {

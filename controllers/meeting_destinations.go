@@ -2,8 +2,6 @@ package controllers
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -52,30 +50,18 @@ func (r *MeetingReconciler) checkDestinations(ctx context.Context, m *jitsiv1alp
 	return nil
 }
 
-// destinationsReady turns a True Ready condition False while a streaming destination is
-// refused (people can still join: the message says so), and announces each refusal with a
-// Warning event when the condition starts saying it.
-func (r *MeetingReconciler) destinationsReady(m *jitsiv1alpha1.Meeting, ready metav1.Condition, obs *meetingObservation) metav1.Condition {
-	refused := obs.refusedDestinations
-	if ready.Status != metav1.ConditionTrue || len(refused) == 0 {
-		return ready
+// announceRefused sends a Warning event for each refused destination when ready (the Ready
+// condition about to be written) says they are refused and the last one written did not say so.
+func (r *MeetingReconciler) announceRefused(m *jitsiv1alpha1.Meeting, ready metav1.Condition, obs *meetingObservation) {
+	if ready.Reason != jitsiv1alpha1.ReasonDestinationRefused {
+		return
 	}
-	parts := make([]string, len(refused))
-	for i, d := range refused {
-		parts[i] = d.name + ": " + d.why
+	if old := meta.FindStatusCondition(m.Status.Conditions, jitsiv1alpha1.ConditionReady); old != nil &&
+		old.Reason == ready.Reason && old.Message == ready.Message {
+		return
 	}
-	what := fmt.Sprintf("streaming destination %s is refused: %s", refused[0].name, refused[0].why)
-	if len(refused) > 1 {
-		what = fmt.Sprintf("%d streaming destinations are refused: %s", len(refused), strings.Join(parts, "; "))
+	for _, d := range obs.refusedDestinations {
+		r.Recorder.Eventf(m, nil, corev1.EventTypeWarning, jitsiv1alpha1.ReasonDestinationRefused, "Check",
+			"streaming destination %s is refused and will not be pushed to: %s", d.name, d.why)
 	}
-	ready.Status, ready.Reason = metav1.ConditionFalse, jitsiv1alpha1.ReasonDestinationRefused
-	ready.Message = ready.Message + ", but " + what
-	if old := meta.FindStatusCondition(m.Status.Conditions, jitsiv1alpha1.ConditionReady); old == nil ||
-		old.Reason != ready.Reason || old.Message != ready.Message {
-		for _, d := range refused {
-			r.Recorder.Eventf(m, nil, corev1.EventTypeWarning, jitsiv1alpha1.ReasonDestinationRefused, "Check",
-				"streaming destination %s is refused and will not be pushed to: %s", d.name, d.why)
-		}
-	}
-	return ready
 }
