@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -450,10 +451,14 @@ func (r *JibriPoolReconciler) recordingSignal(ctx context.Context, m *jitsiv1alp
 	})
 }
 
-// patchMeetingStatus changes m's status in one merge patch guarded by m's resourceVersion.
+// patchMeetingStatus changes m's status in one merge patch guarded by m's resourceVersion; a
+// change that changes nothing is not sent.
 func (r *JibriPoolReconciler) patchMeetingStatus(ctx context.Context, m *jitsiv1alpha1.Meeting, change func(*jitsiv1alpha1.MeetingStatus)) error {
 	before := m.DeepCopy()
 	change(&m.Status)
+	if sameStatus(before.Status, m.Status, func(s *jitsiv1alpha1.MeetingStatus) *[]metav1.Condition { return &s.Conditions }) {
+		return nil
+	}
 	return r.Status().Patch(ctx, m, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 }
 

@@ -6,7 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -113,7 +112,7 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 	poolGauges["desired_replicas"].WithLabelValues(labels...).Set(float64(st.DesiredReplicas))
 	poolGauges["replicas"].WithLabelValues(labels...).Set(float64(st.Replicas))
 
-	if equality.Semantic.DeepEqual(withoutTimes(prev), withoutTimes(st)) {
+	if sameStatus(prev, st, func(s *jitsiv1alpha1.JibriPoolStatus) *[]metav1.Condition { return &s.Conditions }) {
 		r.statusWritten(key, scaled)
 		return nil
 	}
@@ -136,13 +135,4 @@ func previousRecorder(previous []jitsiv1alpha1.RecorderStatus, name string) *jit
 		}
 	}
 	return nil
-}
-
-// withoutTimes is a status without the condition transition times, for comparison.
-func withoutTimes(st jitsiv1alpha1.JibriPoolStatus) jitsiv1alpha1.JibriPoolStatus {
-	st = *st.DeepCopy()
-	for i := range st.Conditions {
-		st.Conditions[i].LastTransitionTime = metav1.Time{}
-	}
-	return st
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -98,7 +97,7 @@ func (r *JitsiDeploymentReconciler) writeStatus(ctx context.Context, d *jitsiv1a
 	if facts.Bridges == nil {
 		meta.RemoveStatusCondition(&status.Conditions, jitsiv1alpha1.ConditionBridgesAtCapacity)
 	}
-	if equalStatus(&d.Status, status) {
+	if sameStatus(d.Status, *status, func(s *jitsiv1alpha1.JitsiDeploymentStatus) *[]metav1.Condition { return &s.Conditions }) {
 		return nil
 	}
 	before := meta.FindStatusCondition(d.Status.Conditions, jitsiv1alpha1.ConditionReady)
@@ -122,11 +121,4 @@ func (r *JitsiDeploymentReconciler) writeStatus(ctx context.Context, d *jitsiv1a
 		r.Recorder.Eventf(d, nil, kind, after.Reason, "Reconcile", "Ready=%s: %s", after.Status, after.Message)
 	}
 	return nil
-}
-
-func equalStatus(a, b *jitsiv1alpha1.JitsiDeploymentStatus) bool {
-	return a.ObservedGeneration == b.ObservedGeneration && a.PublicURL == b.PublicURL &&
-		a.DesiredBridges == b.DesiredBridges && slices.Equal(a.Bridges, b.Bridges) &&
-		a.Components == b.Components && slices.Equal(a.MediaEndpoints, b.MediaEndpoints) &&
-		sameConditions(a.Conditions, b.Conditions)
 }

@@ -304,9 +304,10 @@ func (r *MeetingReconciler) writeMeetingStatus(ctx context.Context, m *jitsiv1al
 	}
 	meta.SetStatusCondition(&conds, room)
 
-	unchanged := m.Status.Phase == phase && m.Status.RoomURL == roomURL && m.Status.AccessSecretName == secretName &&
-		m.Status.ObservedGeneration == m.Generation && sameConditions(m.Status.Conditions, conds)
-	if unchanged {
+	// The controller's part of the status; the rest is the receiver's and the pool's.
+	want := m.Status.DeepCopy()
+	want.Phase, want.RoomURL, want.AccessSecretName, want.ObservedGeneration, want.Conditions = phase, roomURL, secretName, m.Generation, conds
+	if sameStatus(m.Status, *want, func(s *jitsiv1alpha1.MeetingStatus) *[]metav1.Condition { return &s.Conditions }) {
 		return nil
 	}
 	patch := map[string]any{"status": map[string]any{
@@ -330,19 +331,4 @@ func (r *MeetingReconciler) writeMeetingStatus(ctx context.Context, m *jitsiv1al
 		r.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "Phase"+string(phase), "Reconcile", "the meeting is %s", phase)
 	}
 	return nil
-}
-
-// sameConditions compares conditions as a person reads them (not their transition times).
-func sameConditions(a, b []metav1.Condition) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, ca := range a {
-		cb := meta.FindStatusCondition(b, ca.Type)
-		if cb == nil || ca.Status != cb.Status || ca.Reason != cb.Reason || ca.Message != cb.Message ||
-			ca.ObservedGeneration != cb.ObservedGeneration {
-			return false
-		}
-	}
-	return true
 }
