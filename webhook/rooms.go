@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
@@ -62,7 +63,13 @@ func (s *Server) claimantsOnServer(ctx context.Context, d *jitsiv1alpha1.JitsiDe
 		{"metadata.name": room, meeting.FieldDeployment: d.Name},
 	} {
 		var list jitsiv1alpha1.MeetingList
-		if err := s.Reader.List(ctx, &list, client.InNamespace(d.Namespace), sel); err != nil {
+		err := s.Reader.List(ctx, &list, client.InNamespace(d.Namespace), sel)
+		if apierrors.IsBadRequest(err) {
+			// An API server before Kubernetes 1.31 does not filter by a custom resource's
+			// fields: the namespace's Meetings, filtered here.
+			err = s.Reader.List(ctx, &list, client.InNamespace(d.Namespace))
+		}
+		if err != nil {
 			return nil, err
 		}
 		for _, m := range list.Items {
