@@ -232,7 +232,7 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 			why := fmt.Sprintf("recorder %s could not start the recording: Jibri reported %s", o.pod.Name, sessionFailure(o, rec.SessionID))
 			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
 			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
-		case r.pendingTooLong(rec.SessionID, startTimeout(pool), now):
+		case r.pendingTooLong(o, rec.SessionID, startTimeout(pool), now):
 			why := fmt.Sprintf("recorder %s accepted the recording and had not started it after %s; see the recorder's log", o.pod.Name, startTimeout(pool))
 			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
 			r.stop(pool, m, o, "it did not start in time")
@@ -344,10 +344,15 @@ func sessionFailure(o *recorderObs, sid string) string {
 	return why
 }
 
-// pendingTooLong reports whether session sid, which a recorder accepted, has been Pending for
-// longer than timeout. The time it was first seen Pending is kept in memory: an operator restart
-// starts the wait again, which only delays giving up.
-func (r *JibriPoolReconciler) pendingTooLong(sid string, timeout time.Duration, now time.Time) bool {
+// pendingTooLong reports whether session sid, which recorder o accepted, has been Pending for
+// longer than timeout: since the recorder's assignment (its AnnotationJibriAssignedAt), or, on a
+// recorder without one, since this process first saw it Pending.
+func (r *JibriPoolReconciler) pendingTooLong(o *recorderObs, sid string, timeout time.Duration, now time.Time) bool {
+	if o.session == sid {
+		if at, err := time.Parse(time.RFC3339, o.pod.Annotations[render.AnnotationJibriAssignedAt]); err == nil {
+			return now.Sub(at) > timeout
+		}
+	}
 	first, _ := r.pendingSince.LoadOrStore(sid, now)
 	return now.Sub(first.(time.Time)) > timeout
 }
@@ -396,7 +401,8 @@ func (r *JibriPoolReconciler) launch(ctx context.Context, pool *jitsiv1alpha1.Ji
 	if err := assign(); err != nil {
 		return false, err
 	}
-	if err := r.annotate(ctx, o.pod, render.AnnotationJibriAssignment, m.Name+" "+s.ID); err != nil {
+	if err := r.annotate(ctx, o.pod, map[string]string{render.AnnotationJibriAssignment: m.Name + " " + s.ID,
+		render.AnnotationJibriAssignedAt: r.now().UTC().Format(time.RFC3339)}); err != nil {
 		return false, errors.Join(err, requeue(""))
 	}
 	o.meeting, o.session = m.Name, s.ID
@@ -462,8 +468,8 @@ func (r *JibriPoolReconciler) patchMeetingStatus(ctx context.Context, m *jitsiv1
 	return r.Status().Patch(ctx, m, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 }
 
-func (r *JibriPoolReconciler) annotate(ctx context.Context, p *corev1.Pod, key, value string) error {
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}})
+func (r *JibriPoolReconciler) annotate(ctx context.Context, p *corev1.Pod, annotations map[string]string) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
 	return r.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch))
 }
 

@@ -84,7 +84,7 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 			return false, nil // started by Jicofo (the live-stream button): Jicofo and Prosody report it
 		case sessionFailure(o, o.session) != "":
 			return failed(fmt.Sprintf("recorder %s could not start the stream: Jibri reported %s", o.pod.Name, sessionFailure(o, o.session)))
-		case r.pendingTooLong(o.session, startTimeout(pool), now):
+		case r.pendingTooLong(o, o.session, startTimeout(pool), now):
 			r.stop(pool, m, o, "it did not start in time")
 			return failed(fmt.Sprintf("recorder %s accepted the stream and it had not gone live after %s; see the recorder's log", o.pod.Name, startTimeout(pool)))
 		case says("ON") && o.state == scaling.Busy:

@@ -33,6 +33,9 @@ const (
 	AnnotationJibriFailure = "jitsi.operator.dev/jibri-failure"
 	// AnnotationJibriAssignment is "<meeting> <session id>": the recording the operator started on it.
 	AnnotationJibriAssignment = "jitsi.operator.dev/jibri-assignment"
+	// AnnotationJibriAssignedAt is when the operator gave the recorder that session (RFC 3339):
+	// its start deadline runs from there, across operator restarts.
+	AnnotationJibriAssignedAt = "jitsi.operator.dev/jibri-assigned-at"
 	// AnnotationALSACard is the index of the recorder's loopback card on its node (SndAloop audio).
 	AnnotationALSACard = "jitsi.operator.dev/alsa-card"
 )
