@@ -479,9 +479,11 @@ func (r *JibriPoolReconciler) stop(pool *jitsiv1alpha1.JibriPool, m *jitsiv1alph
 	if _, busy := r.stopping.LoadOrStore(o.pod.UID, o.session); busy {
 		return
 	}
+	// The goroutine outlives the reconcile, which goes on writing m and pool: it keeps copies.
+	pool = pool.DeepCopy()
 	regarding := client.Object(pool)
 	if m != nil {
-		regarding = m
+		regarding = m.DeepCopy()
 	}
 	r.Recorder.Eventf(regarding, pool, corev1.EventTypeNormal, "RecordingStopping", "Record",
 		"stopping the recording on %s: %s", o.pod.Name, why)
