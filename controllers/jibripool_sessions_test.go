@@ -82,12 +82,15 @@ var _ = Describe("A pool's sessions", func() {
 		recordedMeeting(ns, "stuck", "rec", jitsiv1alpha1.RecordingAutomatic)
 		openRoom(ns, "stuck", 1)
 		Eventually(recordingOf(ns, "stuck")).Should(And(HaveField("State", jitsiv1alpha1.RecordingStatePending), HaveField("Recorder", rec.ID)))
-		// The deadline runs from the assignment on the pod, which an operator restart keeps.
-		pod := &corev1.Pod{}
-		Expect(k8sClient.Get(ctx, key(ns, rec.ID), pod)).To(Succeed())
-		assignedAt, err := time.Parse(time.RFC3339, pod.Annotations["jitsi.operator.dev/jibri-assigned-at"])
-		Expect(err).NotTo(HaveOccurred())
-		Expect(assignedAt).To(BeTemporally("~", time.Now(), 30*time.Second))
+		// The deadline runs from the assignment on the pod (written just after the Meeting's
+		// status), which an operator restart keeps.
+		Eventually(func(g Gomega) time.Time {
+			pod := &corev1.Pod{}
+			g.Expect(k8sClient.Get(ctx, key(ns, rec.ID), pod)).To(Succeed())
+			assignedAt, err := time.Parse(time.RFC3339, pod.Annotations["jitsi.operator.dev/jibri-assigned-at"])
+			g.Expect(err).NotTo(HaveOccurred())
+			return assignedAt
+		}).Should(BeTemporally("~", time.Now(), 30*time.Second))
 		Consistently(recordingOf(ns, "stuck"), "5s").Should(HaveField("State", jitsiv1alpha1.RecordingStatePending), "not before the timeout")
 		Eventually(recordingOf(ns, "stuck"), "20s").Should(And(HaveField("State", jitsiv1alpha1.RecordingStateFailed),
 			HaveField("Error", ContainSubstring("had not started it after 10s"))))
