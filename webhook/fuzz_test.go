@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
@@ -156,7 +157,7 @@ func FuzzRecordingReport(f *testing.F) {
 		if msg := ev.Recording.Error; len(msg) > 300 || !utf8.ValidString(msg) {
 			t.Fatalf("error %q: a status message is valid UTF-8, at most 300 bytes", msg)
 		}
-		if len(ev.Recording.Files) > maxReportFiles || sessionDir(ev.Recording.SessionID) != ev.Recording.SessionID ||
+		if len(ev.Recording.Files) > maxReportFiles || jibri.SessionDir(ev.Recording.SessionID) != ev.Recording.SessionID ||
 			len(validation.IsDNS1123Subdomain(rep.Recorder)) > 0 {
 			t.Fatalf("accepted %s", body)
 		}

@@ -18,6 +18,7 @@ import (
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/events"
+	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
@@ -39,7 +40,7 @@ type recordingReport struct {
 	// Recorder is the recorder's Pod (its JIBRI_INSTANCE_ID).
 	Recorder string `json:"recorder"`
 	// Session is the session's directory name: Jibri's session id with every character outside
-	// [a-zA-Z0-9_-] turned into "_" (sessionDir).
+	// [a-zA-Z0-9_-] turned into "_" (jibri.SessionDir).
 	Session    string `json:"session"`
 	Room       string `json:"room"`
 	MeetingURL string `json:"meeting_url"`
@@ -201,7 +202,7 @@ func recordingsDir(pod *corev1.Pod) string {
 //     a session Jicofo started) the recorder last reported BUSY and m names no other recorder of
 //     the pool.
 func (s *Server) boundSession(ctx context.Context, pool *jitsiv1alpha1.JibriPool, pod *corev1.Pod, m *jitsiv1alpha1.Meeting, session string) (string, error) {
-	if assigned, sid, ok := strings.Cut(pod.Annotations[render.AnnotationJibriAssignment], " "); ok && sessionDir(sid) == session {
+	if assigned, sid, ok := strings.Cut(pod.Annotations[render.AnnotationJibriAssignment], " "); ok && jibri.SessionDir(sid) == session {
 		if assigned != m.Name {
 			return "", fail(http.StatusForbidden, "RoomNotAssigned",
 				"session %s of recorder %s records Meeting %s, not room %s", session, pod.Name, assigned, m.RoomName())
@@ -209,7 +210,7 @@ func (s *Server) boundSession(ctx context.Context, pool *jitsiv1alpha1.JibriPool
 		return sid, nil
 	}
 	reported, _, _ := strings.Cut(pod.Annotations[render.AnnotationJibriSession], " ")
-	if rec := m.Status.Recording; rec != nil && rec.SessionID != "" && sessionDir(rec.SessionID) == session {
+	if rec := m.Status.Recording; rec != nil && rec.SessionID != "" && jibri.SessionDir(rec.SessionID) == session {
 		if reported == rec.SessionID {
 			return rec.SessionID, nil
 		}
@@ -221,7 +222,7 @@ func (s *Server) boundSession(ctx context.Context, pool *jitsiv1alpha1.JibriPool
 			return rec.SessionID, nil
 		}
 	}
-	if reported != "" && sessionDir(reported) == session {
+	if reported != "" && jibri.SessionDir(reported) == session {
 		return "", fail(http.StatusForbidden, "RoomNotAssigned",
 			"session %s of recorder %s is not the recording of room %s", session, pod.Name, m.RoomName())
 	}
@@ -245,17 +246,6 @@ func (s *Server) otherRecorder(ctx context.Context, pool *jitsiv1alpha1.JibriPoo
 	return recorderOf(other, pool.Name), nil
 }
 
-// sessionDir is the name of the directory Jibri records session id into: every character
-// outside [a-zA-Z0-9_-] becomes "_" (jibri FileRecordingJibriService.kt).
-func sessionDir(id string) string {
-	return strings.Map(func(r rune) rune {
-		if r < unicode.MaxASCII && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return r
-		}
-		return '_'
-	}, id)
-}
-
 // toEvent checks the report's fields and returns it as a RecordingCompleted event; a field out
 // of bounds is a 400 with a reason.
 func (rep recordingReport) toEvent() (events.Event, error) {
@@ -265,7 +255,7 @@ func (rep recordingReport) toEvent() (events.Event, error) {
 	if rep.Recorder == "" || len(validation.IsDNS1123Subdomain(rep.Recorder)) > 0 {
 		return bad("BadRecorder", "recorder %q is not a Pod's name (JIBRI_INSTANCE_ID)", rep.Recorder)
 	}
-	if rep.Session == "" || len(rep.Session) > maxSession || sessionDir(rep.Session) != rep.Session {
+	if rep.Session == "" || len(rep.Session) > maxSession || jibri.SessionDir(rep.Session) != rep.Session {
 		return bad("BadSession", "session %q is not a Jibri session directory's name", rep.Session)
 	}
 	room := strings.ToLower(rep.Room)

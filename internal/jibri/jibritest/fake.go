@@ -14,20 +14,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// SessionDir is the directory Jibri records session id into, under its recordings directory:
-// every character outside [a-zA-Z0-9_-] turned into "_" (FileRecordingJibriService's
-// sanitizeSessionId).
-func SessionDir(id string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
-			return r
-		}
-		return '_'
-	}, id)
-}
+	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
+)
 
 // Recorder is one fake Jibri.
 type Recorder struct {
@@ -41,7 +30,7 @@ type Recorder struct {
 	SingleUse bool
 	// OnStop, when set, runs where Jibri runs its finalize script: after the session stopped,
 	// before the recorder goes idle. It gets the session's directory name, as the script does
-	// (SessionDir).
+	// (jibri.SessionDir).
 	OnStop func(session string)
 
 	// failStart, noMedia and stayPending change how sessions go (SetFailStart, SetNoMedia,
@@ -281,7 +270,7 @@ func (r *Recorder) stopHandler(w http.ResponseWriter, _ *http.Request) {
 		if !noMedia {
 			time.Sleep(r.Finalize)
 			if r.OnStop != nil {
-				r.OnStop(SessionDir(session))
+				r.OnStop(jibri.SessionDir(session))
 			}
 		}
 		r.mu.Lock()
