@@ -209,6 +209,11 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 		onRecorder, sessionStatus, _ = strings.Cut(o.pod.Annotations[render.AnnotationJibriSession], " ")
 	}
 	sessionSays := func(s string) bool { return ours && onRecorder == rec.SessionID && strings.EqualFold(sessionStatus, s) }
+	failure := ""
+	if rec != nil {
+		failure = sessionFailure(o, rec.SessionID)
+	}
+	fail := func(why string) error { return r.failRecording(ctx, pool, m, why, now) }
 	if state != jitsiv1alpha1.RecordingStatePending && rec != nil {
 		r.pendingSince.Delete(rec.SessionID)
 	}
@@ -221,31 +226,30 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 		case rec.Recorder == "" || gone:
 			// Queued (or its recorder went away before it started).
 			if !wanted && meeting.Ended(phaseOf(m, now)) {
-				return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, At: now,
-					Reason: fmt.Sprintf("the meeting ended before a recorder of pool %s was free", pool.Name)}, true)
+				return false, r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) {
+					session.ApplyRecording(st, session.Signal{Kind: session.Failed, At: now,
+						Reason: fmt.Sprintf("the meeting ended before a recorder of pool %s was free", pool.Name)})
+					st.Recording.Recorder = "" // one that went away before it started
+				})
 			}
 			return wanted, nil
 		case !ours:
 			// Started by Jicofo (a moderator's button): Jicofo and Prosody report it.
 			return false, nil
-		case sessionFailure(o, rec.SessionID) != "":
-			why := fmt.Sprintf("recorder %s could not start the recording: Jibri reported %s", o.pod.Name, sessionFailure(o, rec.SessionID))
-			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
-			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
+		case failure != "":
+			return false, fail(fmt.Sprintf("recorder %s could not start the recording: Jibri reported %s", o.pod.Name, failure))
 		case r.pendingTooLong(o, rec.SessionID, startTimeout(pool), now):
-			why := fmt.Sprintf("recorder %s accepted the recording and had not started it after %s; see the recorder's log", o.pod.Name, startTimeout(pool))
-			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
 			r.stop(pool, m, o, "it did not start in time")
-			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
+			return false, fail(fmt.Sprintf("recorder %s accepted the recording and had not started it after %s; see the recorder's log",
+				o.pod.Name, startTimeout(pool)))
 		case sessionSays("ON") && o.state == scaling.Busy:
-			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Started, Session: rec.SessionID, At: now}, false)
+			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Started, Session: rec.SessionID, At: now})
 		case sessionSays("OFF") || o.state != scaling.Busy && o.state != scaling.Starting:
 			why := fmt.Sprintf("recorder %s stopped before the recording started", o.pod.Name)
 			if ours && onRecorder == rec.SessionID {
 				why += " (Jibri session " + strings.ToUpper(sessionStatus) + "); see the recorder's log"
 			}
-			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
-			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
+			return false, fail(why)
 		}
 		if !wanted {
 			r.stop(pool, m, o, "the meeting no longer wants it")
@@ -254,17 +258,15 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 	case jitsiv1alpha1.RecordingStateRecording:
 		switch {
 		case gone:
-			why := fmt.Sprintf("recorder %s was removed while recording", rec.Recorder)
-			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
-			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
-		case ours && sessionFailure(o, rec.SessionID) != "":
+			return false, fail(fmt.Sprintf("recorder %s was removed while recording", rec.Recorder))
+		case ours && failure != "":
 			// Jibri still finalizes what it wrote; the recording ends with the report, or as
 			// Failed with this reason when none comes.
-			why := fmt.Sprintf("recorder %s stopped recording: Jibri reported %s", o.pod.Name, sessionFailure(o, rec.SessionID))
+			why := fmt.Sprintf("recorder %s stopped recording: Jibri reported %s", o.pod.Name, failure)
 			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
-			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Stopped, Session: rec.SessionID, At: now, Reason: why}, false)
+			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Stopped, Session: rec.SessionID, At: now, Reason: why})
 		case sessionSays("OFF"):
-			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Stopped, Session: rec.SessionID, At: now}, false)
+			return false, r.recordingSignal(ctx, m, session.Signal{Kind: session.Stopped, Session: rec.SessionID, At: now})
 		}
 		if ours && !wanted && o.state == scaling.Busy {
 			r.stop(pool, m, o, "the meeting no longer wants it")
@@ -309,21 +311,18 @@ func (r *JibriPoolReconciler) endFinalizing(ctx context.Context, pool *jitsiv1al
 	done := o != nil && (o.state == scaling.Idle || operators && o.session != "" && o.session != rec.SessionID)
 	switch {
 	case gone:
-		why := fmt.Sprintf("recorder %s went away before its finalize script reported; the files were on its volume", rec.Recorder)
-		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
-		return r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
+		return r.failRecording(ctx, pool, m,
+			fmt.Sprintf("recorder %s went away before its finalize script reported; the files were on its volume", rec.Recorder), now)
 	case now.Sub(stopped) > finalizeTimeout(pool):
-		why := fmt.Sprintf("the finalize script of recorder %s did not report within %s of the stop; the files may still be on its volume",
-			rec.Recorder, finalizeTimeout(pool))
-		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
-		return r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: rec.SessionID, At: now, Reason: why}, false)
+		return r.failRecording(ctx, pool, m, fmt.Sprintf("the finalize script of recorder %s did not report within %s of the stop; the files may still be on its volume",
+			rec.Recorder, finalizeTimeout(pool)), now)
 	case done && now.Sub(stopped) > r.finalizeGrace() && rec.Error != "":
 		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s; no files were reported", rec.Error)
-		return r.recordingSignal(ctx, m, session.Signal{Kind: session.NoMedia, Session: rec.SessionID, At: now}, false)
+		return r.recordingSignal(ctx, m, session.Signal{Kind: session.NoMedia, Session: rec.SessionID, At: now})
 	case done && now.Sub(stopped) > r.finalizeGrace():
 		r.Recorder.Eventf(m, pool, corev1.EventTypeNormal, "RecordingEmpty", "Record",
 			"recorder %s wrote no media for session %s (it stopped before any was recorded): no files", rec.Recorder, rec.SessionID)
-		return r.recordingSignal(ctx, m, session.Signal{Kind: session.NoMedia, Session: rec.SessionID, At: now}, false)
+		return r.recordingSignal(ctx, m, session.Signal{Kind: session.NoMedia, Session: rec.SessionID, At: now})
 	}
 	return nil
 }
@@ -383,7 +382,7 @@ func (r *JibriPoolReconciler) startRecording(ctx context.Context, pool *jitsiv1a
 	sid := m.Name + "-" + utilrand.String(8)
 	return r.launch(ctx, pool, d, m, o, jibri.Session{ID: sid, Sink: jibri.SinkFile, DisplayName: "Recorder"}, "recording",
 		func() error {
-			return r.recordingSignal(ctx, m, session.Signal{Kind: session.Assigned, Session: sid, Recorder: o.pod.Name, At: r.now()}, false)
+			return r.recordingSignal(ctx, m, session.Signal{Kind: session.Assigned, Session: sid, Recorder: o.pod.Name, At: r.now()})
 		},
 		func(why string) error { return r.requeueRecording(ctx, m, why) })
 }
@@ -441,20 +440,24 @@ func (r *JibriPoolReconciler) queueRecording(ctx context.Context, pool *jitsiv1a
 
 // requeueRecording puts m's recording back in the queue (Pending without a recorder).
 func (r *JibriPoolReconciler) requeueRecording(ctx context.Context, m *jitsiv1alpha1.Meeting, why string) error {
-	return r.recordingSignal(ctx, m, session.Signal{Kind: session.Queued, Reason: why, At: r.now()}, false)
+	return r.recordingSignal(ctx, m, session.Signal{Kind: session.Queued, Reason: why, At: r.now()})
 }
 
 // recordingSignal applies sig to m's status.recording (session.Recording) and writes it, guarded
 // by m's resourceVersion: the receiver changes the same field through the same model from
-// Prosody's and Jibri's events, and neither may undo the other. forgetRecorder drops the
-// recorder's name (one that went away before it started).
-func (r *JibriPoolReconciler) recordingSignal(ctx context.Context, m *jitsiv1alpha1.Meeting, sig session.Signal, forgetRecorder bool) error {
-	return r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) {
-		session.ApplyRecording(st, sig)
-		if forgetRecorder {
-			st.Recording.Recorder = ""
-		}
-	})
+// Prosody's and Jibri's events, and neither may undo the other.
+func (r *JibriPoolReconciler) recordingSignal(ctx context.Context, m *jitsiv1alpha1.Meeting, sig session.Signal) error {
+	return r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) { session.ApplyRecording(st, sig) })
+}
+
+// failRecording says with a Warning event why m's recording failed, and records it failed.
+func (r *JibriPoolReconciler) failRecording(ctx context.Context, pool *jitsiv1alpha1.JibriPool, m *jitsiv1alpha1.Meeting, why string, now time.Time) error {
+	r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "RecordingFailed", "Record", "%s", why)
+	sid := ""
+	if m.Status.Recording != nil {
+		sid = m.Status.Recording.SessionID
+	}
+	return r.recordingSignal(ctx, m, session.Signal{Kind: session.Failed, Session: sid, At: now, Reason: why})
 }
 
 // patchMeetingStatus changes m's status in one merge patch guarded by m's resourceVersion; a
