@@ -104,7 +104,7 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 		switch {
 		case gone:
 			return false, fail(fmt.Sprintf("recorder %s was removed while streaming", st.Recorder))
-		case sessionFailure(o, o.session) != "":
+		case ours && sessionFailure(o, o.session) != "":
 			return failed(fmt.Sprintf("recorder %s stopped the stream: Jibri reported %s", o.pod.Name, sessionFailure(o, o.session)))
 		case says("OFF") || ours && o.state == scaling.Idle:
 			var dests []jitsiv1alpha1.DestinationStatus
