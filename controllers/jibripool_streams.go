@@ -49,25 +49,29 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 		onRecorder, sessionStatus, _ = strings.Cut(o.pod.Annotations[render.AnnotationJibriSession], " ")
 	}
 	says := func(s string) bool { return ours && onRecorder == o.session && strings.EqualFold(sessionStatus, s) }
+	failure := ""
+	if ours {
+		failure = sessionFailure(o, o.session)
+	}
 	if state != jitsiv1alpha1.StreamingStatePending && o != nil {
 		r.pendingSince.Delete(o.session)
 	}
+	// failWith ends the stream Failed for why; its event adds told.
+	failWith := func(why, told string) error {
+		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamFailed", "Stream", "%s%s", why, told)
+		return r.streamSignal(ctx, m, session.Signal{Kind: session.Failed, At: now, Reason: why},
+			destinationsOf(m, pool, jitsiv1alpha1.StreamingStateFailed, why))
+	}
+	fail := func(why string) error { return failWith(why, "") }
 	// failed restarts a stream the recorder reported failed, up to maxStreamRestarts times, and
 	// then leaves it Failed: a bad key or a refused destination fails again at once.
 	failed := func(why string) (bool, error) {
 		if st.Restarts >= maxStreamRestarts || !wanted {
-			r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamFailed", "Stream", "%s (restarted %d times)", why, st.Restarts)
-			return false, r.streamSignal(ctx, m, session.Signal{Kind: session.Failed, At: now, Reason: why},
-				destinationsOf(m, pool, jitsiv1alpha1.StreamingStateFailed, why))
+			return false, failWith(why, fmt.Sprintf(" (restarted %d times)", st.Restarts))
 		}
 		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamRestarting", "Stream", "%s; starting it again (%d of %d)",
 			why, st.Restarts+1, maxStreamRestarts)
 		return true, r.streamSignal(ctx, m, session.Signal{Kind: session.Restarting, At: now, Reason: why}, nil)
-	}
-	fail := func(why string) error {
-		r.Recorder.Eventf(m, pool, corev1.EventTypeWarning, "StreamFailed", "Stream", "%s", why)
-		return r.streamSignal(ctx, m, session.Signal{Kind: session.Failed, At: now, Reason: why},
-			destinationsOf(m, pool, jitsiv1alpha1.StreamingStateFailed, why))
 	}
 
 	switch state {
@@ -82,8 +86,8 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 			return wanted, nil
 		case !ours:
 			return false, nil // started by Jicofo (the live-stream button): Jicofo and Prosody report it
-		case sessionFailure(o, o.session) != "":
-			return failed(fmt.Sprintf("recorder %s could not start the stream: Jibri reported %s", o.pod.Name, sessionFailure(o, o.session)))
+		case failure != "":
+			return failed(fmt.Sprintf("recorder %s could not start the stream: Jibri reported %s", o.pod.Name, failure))
 		case r.pendingTooLong(o, o.session, startTimeout(pool), now):
 			r.stop(pool, m, o, "it did not start in time")
 			return failed(fmt.Sprintf("recorder %s accepted the stream and it had not gone live after %s; see the recorder's log", o.pod.Name, startTimeout(pool)))
@@ -104,8 +108,8 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 		switch {
 		case gone:
 			return false, fail(fmt.Sprintf("recorder %s was removed while streaming", st.Recorder))
-		case ours && sessionFailure(o, o.session) != "":
-			return failed(fmt.Sprintf("recorder %s stopped the stream: Jibri reported %s", o.pod.Name, sessionFailure(o, o.session)))
+		case failure != "":
+			return failed(fmt.Sprintf("recorder %s stopped the stream: Jibri reported %s", o.pod.Name, failure))
 		case says("OFF") || ours && o.state == scaling.Idle:
 			var dests []jitsiv1alpha1.DestinationStatus
 			if !relayEnabled(pool) {
