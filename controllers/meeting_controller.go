@@ -272,6 +272,14 @@ func accessHeld(m *jitsiv1alpha1.Meeting) string {
 // LabelMeeting on a Meeting's access Secret names the Meeting.
 const LabelMeeting = "jitsi.operator.dev/meeting"
 
+// meetingOwnStatus is the part of a Meeting's status the Meeting controller writes.
+type meetingOwnStatus struct {
+	Phase                     jitsiv1alpha1.MeetingPhase
+	RoomURL, AccessSecretName string
+	ObservedGeneration        int64
+	Conditions                []metav1.Condition
+}
+
 // AccessSecretName names the Secret of a Meeting's URLs and tokens.
 func AccessSecretName(m *jitsiv1alpha1.Meeting) string { return m.Name + "-access" }
 
@@ -304,10 +312,11 @@ func (r *MeetingReconciler) writeMeetingStatus(ctx context.Context, m *jitsiv1al
 	}
 	meta.SetStatusCondition(&conds, room)
 
-	// The controller's part of the status; the rest is the receiver's and the pool's.
-	want := m.Status.DeepCopy()
-	want.Phase, want.RoomURL, want.AccessSecretName, want.ObservedGeneration, want.Conditions = phase, roomURL, secretName, m.Generation, conds
-	if sameStatus(m.Status, *want, func(s *jitsiv1alpha1.MeetingStatus) *[]metav1.Condition { return &s.Conditions }) {
+	// Only the controller's part of the status is compared (the rest, participants included, is
+	// the receiver's and the pool's, and every receiver write wakes this reconcile).
+	have := meetingOwnStatus{m.Status.Phase, m.Status.RoomURL, m.Status.AccessSecretName, m.Status.ObservedGeneration, m.Status.Conditions}
+	want := meetingOwnStatus{phase, roomURL, secretName, m.Generation, conds}
+	if sameStatus(have, want, func(s *meetingOwnStatus) *[]metav1.Condition { return &s.Conditions }) {
 		return nil
 	}
 	patch := map[string]any{"status": map[string]any{
