@@ -107,7 +107,7 @@ type JibriPoolReconciler struct {
 	// expectations are the recorder pods created and deleted that the cache does not show yet;
 	// poolStatus and meetingQueued the status writes (the pools', the Meetings' queue marks).
 	expectations  podExpectations
-	poolStatus    statusWrites[jitsiv1alpha1.JibriPoolStatus]
+	poolStatus    statusWrites[poolWrite]
 	meetingQueued statusWrites[struct{}]
 }
 
@@ -226,6 +226,9 @@ func (r *JibriPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	// (their status writes would delay them), and even when that failed.
 	err = errors.Join(err, runSteps(ctx, pool, obs, step[*jitsiv1alpha1.JibriPool, *poolObservation]{"queue", r.markQueued}))
 	statusErr := r.writePoolStatus(ctx, pool, obs, err)
+	if apierrors.IsConflict(statusErr) {
+		return retryOnConflict(ctrl.Result{}, statusErr, err)
+	}
 	if err = errors.Join(err, statusErr); err != nil || obs.deployment == nil {
 		// Woken by the deployment's creation.
 		return ctrl.Result{}, err

@@ -468,7 +468,11 @@ func (r *JibriPoolReconciler) patchMeetingStatus(ctx context.Context, m *jitsiv1
 	if sameStatus(before.Status, m.Status, func(s *jitsiv1alpha1.MeetingStatus) *[]metav1.Condition { return &s.Conditions }) {
 		return nil
 	}
-	return r.Status().Patch(ctx, m, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	changes, err := statusChanges(before, m)
+	if err != nil {
+		return err
+	}
+	return writeStatus(ctx, r.Client, m, changes)
 }
 
 func (r *JibriPoolReconciler) annotate(ctx context.Context, p *corev1.Pod, annotations map[string]string) error {

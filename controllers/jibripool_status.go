@@ -40,12 +40,20 @@ func poolMetricsDelete(key types.NamespacedName) {
 	}
 }
 
+// poolWrite is a status the pool controller wrote and the resourceVersion the write made.
+type poolWrite struct {
+	status          jitsiv1alpha1.JibriPoolStatus
+	resourceVersion string
+}
+
 // writePoolStatus writes what the reconcile observed and decided, once, and only when it changed
 // (from what the pool's last write stored, when the cache does not show that write yet).
 func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation, stepErr error) error {
-	prev := pool.Status
+	// The status is compared with, and written over, the last one written when the cache does not
+	// show that write yet; the write is then guarded by the resourceVersion that write made.
+	prev, lock := pool.Status, pool.ResourceVersion
 	if written, ok := r.poolStatus.pending(pool.UID, pool.ResourceVersion); ok {
-		prev = written
+		prev, lock = written.status, written.resourceVersion
 	}
 	st := jitsiv1alpha1.JibriPoolStatus{ObservedGeneration: pool.Generation, LastScaleTime: prev.LastScaleTime,
 		Conditions: append([]metav1.Condition(nil), prev.Conditions...)}
@@ -119,10 +127,16 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 	before := pool.DeepCopy()
 	before.Status = prev
 	pool.Status = st
-	if err := r.Status().Patch(ctx, pool, client.MergeFrom(before)); err != nil {
+	changes, err := statusChanges(before, pool)
+	if err != nil {
+		return err
+	}
+	base := pool.ResourceVersion
+	pool.ResourceVersion = lock
+	if err := writeStatus(ctx, r.Client, pool, changes); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
-	r.poolStatus.wrote(pool.UID, before.ResourceVersion, st, obs.now)
+	r.poolStatus.wrote(pool.UID, base, poolWrite{st, pool.ResourceVersion}, obs.now)
 	r.statusWritten(key, scaled)
 	return nil
 }

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -261,9 +260,9 @@ func (r *JitsiDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	statusErr := r.writeStatus(ctx, d, obs, err)
 	if a := d.Spec.JVB.Autoscaling; a != nil && a.Enabled {
 		// The bridges' load is read on a period.
-		return ctrl.Result{RequeueAfter: obs.requeue}, errors.Join(err, statusErr)
+		return retryOnConflict(ctrl.Result{RequeueAfter: obs.requeue}, statusErr, err)
 	}
-	return ctrl.Result{}, errors.Join(err, statusErr)
+	return retryOnConflict(ctrl.Result{}, statusErr, err)
 }
 
 // deploymentObservation is what the steps learn on the way: the renderers' input and the facts

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 
@@ -11,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -102,15 +100,14 @@ func (r *JitsiDeploymentReconciler) writeStatus(ctx context.Context, d *jitsiv1a
 	}
 	before := meta.FindStatusCondition(d.Status.Conditions, jitsiv1alpha1.ConditionReady)
 	after := meta.FindStatusCondition(status.Conditions, jitsiv1alpha1.ConditionReady)
-	// The whole status in one merge patch: zero values are sent too (a diff would leave them
-	// out, and the readiness columns empty). The operator is the status's only writer.
-	body, err := json.Marshal(map[string]any{"status": status})
+	log.FromContext(ctx).V(1).Info("writing status", "from", d.Status, "to", status)
+	next := d.DeepCopy()
+	next.Status = *status
+	changes, err := statusChanges(d, next)
 	if err != nil {
 		return err
 	}
-	log.FromContext(ctx).V(1).Info("writing status", "from", d.Status, "to", status)
-	d.Status = *status
-	if err := r.Status().Patch(ctx, d, client.RawPatch(types.MergePatchType, body)); err != nil {
+	if err := writeStatus(ctx, r.Client, d, changes); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
 	if before == nil || before.Status != after.Status || before.Reason != after.Reason {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -151,7 +150,7 @@ func (r *MeetingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if !obs.requeue.IsZero() {
 		res.RequeueAfter = max(obs.requeue.Sub(now), time.Second)
 	}
-	return res, errors.Join(err, statusErr)
+	return retryOnConflict(res, statusErr, err)
 }
 
 // ensureAccess renders the room URL and tokens and applies the access Secret. A missing
@@ -319,20 +318,15 @@ func (r *MeetingReconciler) writeMeetingStatus(ctx context.Context, m *jitsiv1al
 	if sameStatus(have, want, func(s *meetingOwnStatus) *[]metav1.Condition { return &s.Conditions }) {
 		return nil
 	}
-	patch := map[string]any{"status": map[string]any{
+	before := m.Status.Phase
+	roomBefore := meta.FindStatusCondition(m.Status.Conditions, jitsiv1alpha1.ConditionRoomConflict).DeepCopy()
+	if err := writeStatus(ctx, r.Client, m, map[string]any{
 		"phase":              phase,
 		"roomURL":            roomURL,
 		"accessSecretName":   secretName,
 		"observedGeneration": m.Generation,
 		"conditions":         conds,
-	}}
-	body, err := json.Marshal(patch)
-	if err != nil {
-		return err
-	}
-	before := m.Status.Phase
-	roomBefore := meta.FindStatusCondition(m.Status.Conditions, jitsiv1alpha1.ConditionRoomConflict).DeepCopy()
-	if err := r.Status().Patch(ctx, m, client.RawPatch(types.MergePatchType, body)); err != nil {
+	}); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
 	r.announceRoom(m, roomBefore, room)

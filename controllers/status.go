@@ -1,8 +1,16 @@
 package controllers
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // sameStatus reports whether statuses a and b say the same: every field equal, and their
@@ -27,4 +35,46 @@ func withoutTransitionTimes(conds []metav1.Condition) []metav1.Condition {
 		out[i] = c
 	}
 	return out
+}
+
+// writeStatus is every controller's status write: status (the part of the object's status the
+// writer owns, zero values included, as merge-patch JSON) in one merge patch guarded by the
+// resourceVersion obj was read at. A write computed from an object older than the server's (a
+// cache that has not seen the last write yet, or another writer in between) is refused with a
+// conflict instead of undoing the newer status; the reconcilers take that as a reason to
+// reconcile again from the newer object (retryOnConflict), and announce nothing for it.
+func writeStatus(ctx context.Context, c client.Client, obj client.Object, status any) error {
+	body, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": obj.GetResourceVersion()},
+		"status":   status,
+	})
+	if err != nil {
+		return err
+	}
+	return c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, body))
+}
+
+// statusChanges is the merge patch of a status from before to after: only what changed (a
+// field set to its zero value and omitted from the JSON is removed).
+func statusChanges(before, after client.Object) (map[string]any, error) {
+	data, err := client.MergeFrom(before).Data(after)
+	if err != nil {
+		return nil, err
+	}
+	var patch struct {
+		Status map[string]any `json:"status"`
+	}
+	if err := json.Unmarshal(data, &patch); err != nil {
+		return nil, err
+	}
+	return patch.Status, nil
+}
+
+// retryOnConflict turns a reconcile whose status write was refused as stale into a prompt
+// reconcile of the newer object, with err (the steps' own error) still reported.
+func retryOnConflict(res ctrl.Result, statusErr, err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(statusErr) {
+		return ctrl.Result{Requeue: true}, err
+	}
+	return res, errors.Join(err, statusErr)
 }

@@ -37,3 +37,30 @@ func TestSameStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusChanges(t *testing.T) {
+	before := &jitsiv1alpha1.JibriPool{}
+	before.Status = jitsiv1alpha1.JibriPoolStatus{Replicas: 2, Busy: 1, Idle: 1, DesiredReplicas: 2,
+		Recorders: []jitsiv1alpha1.RecorderStatus{{Name: "rec-0"}, {Name: "rec-1"}}}
+	after := before.DeepCopy()
+	after.Status.Busy, after.Status.Idle, after.Status.Recorders = 0, 2, nil
+	changes, err := statusChanges(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A count that went to zero is written as 0; a list emptied (omitted from the JSON) is
+	// removed; what did not change is not sent.
+	want := map[string]any{"busy": float64(0), "idle": float64(2), "recorders": nil}
+	if len(changes) != len(want) {
+		t.Fatalf("changes %v, want %v", changes, want)
+	}
+	for k, v := range want {
+		if got, ok := changes[k]; !ok || got != v {
+			t.Errorf("changes[%q] = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+	same, err := statusChanges(before, before.DeepCopy())
+	if err != nil || len(same) != 0 {
+		t.Errorf("no change: %v, %v", same, err)
+	}
+}
