@@ -54,6 +54,10 @@ var _ = Describe("JitsiDeployment videobridge autoscaling", func() {
 
 		By("load falls: the emptiest bridge drains, and stays while its last call goes on")
 		Eventually(bridgeOf(fakes, "meet-jvb-1")).ShouldNot(BeNil())
+		// A bridge still starting holds every drain back (one change at a time): the new one must be
+		// Ready (its pod, through the scheduler and the kwok node, under a loaded machine) first.
+		Eventually(jitsiStatus(ns, "meet"), "90s").Should(HaveField("Bridges", ContainElement(And(
+			HaveField("Name", "meet-jvb-1"), HaveField("State", "Ready")))))
 		bridgeOf(fakes, "meet-jvb-1")().SetLoad(0.1, 2, 1)
 		bridgeOf(fakes, "meet-jvb-0")().SetLoad(0.05, 1, 1)
 		Eventually(func() bool { return bridgeOf(fakes, "meet-jvb-0")().Draining() }).Should(BeTrue())
