@@ -124,9 +124,7 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 	case StreamStarted, StreamStopped:
 		stream(&st, e.Kind, at)
 	case DestinationChanged:
-		if e.Destination != nil {
-			destination(&st, *e.Destination)
-		}
+		session.ApplyStream(&st, session.Signal{Kind: session.DestinationReported, Destination: e.Destination, At: at.Time})
 	case RoleChanged:
 		// Only for people already listed: a role given before the join (the room's creator)
 		// arrives with the join itself.
@@ -294,24 +292,4 @@ func bound(st *jitsiv1alpha1.MeetingStatus) {
 		return a.Before(b)
 	})
 	st.Participants = st.Participants[len(st.Participants)-MaxParticipants:]
-}
-
-// destination records one destination's state; its error goes with it (none unless Failed).
-func destination(st *jitsiv1alpha1.MeetingStatus, d jitsiv1alpha1.DestinationStatus) {
-	if st.Streaming == nil {
-		st.Streaming = &jitsiv1alpha1.StreamingStatus{}
-	}
-	s := st.Streaming
-	if d.State != jitsiv1alpha1.StreamingStateFailed {
-		d.Error = ""
-	}
-	for i := range s.Destinations {
-		if s.Destinations[i].Name == d.Name {
-			s.Destinations[i] = d
-			return
-		}
-	}
-	if len(s.Destinations) < 10 {
-		s.Destinations = append(s.Destinations, d)
-	}
 }

@@ -6,7 +6,9 @@
 //
 // The rules: Completed and Failed are terminal for their session; only a new session (Assigned,
 // or another session announced after the last one ended) starts the status afresh. Every signal
-// is idempotent: applied twice, the second changes nothing.
+// is idempotent: applied twice, the second changes nothing. The order in which the sources'
+// signals about one session arrive does not matter: a session started when its first source saw
+// it start and stopped when its first source saw it stop, whichever told first.
 package session
 
 import (
@@ -54,6 +56,9 @@ type Signal struct {
 	At       time.Time
 	Reason   string
 	Files    []jitsiv1alpha1.RecordingFile
+	// Destinations (a stream's, all of them) and Destination (DestinationReported: one).
+	Destinations []jitsiv1alpha1.DestinationStatus
+	Destination  *jitsiv1alpha1.DestinationStatus
 }
 
 // ApplyRecording applies sig to st.Recording (none yet: an empty one).
@@ -100,7 +105,12 @@ func Recording(st jitsiv1alpha1.RecordingStatus, sig Signal) jitsiv1alpha1.Recor
 			st = jitsiv1alpha1.RecordingStatus{}
 		}
 		if Terminal(st.State) || st.State == jitsiv1alpha1.RecordingStateFinalizing {
-			return st // a late or repeated start of a session that is over, or being finalized
+			// A late or repeated start of a session that is over, or being finalized: it says no
+			// more than when the session started, if no source said so earlier.
+			if sig.Kind == Started && !other && (st.StartedAt == nil || at.Before(st.StartedAt)) {
+				st.StartedAt = &at
+			}
+			return st
 		}
 		if sig.Session != "" {
 			st.SessionID = sig.Session
@@ -120,19 +130,18 @@ func Recording(st jitsiv1alpha1.RecordingStatus, sig Signal) jitsiv1alpha1.Recor
 			st.StartedAt = &at
 		}
 	case Stopped:
-		if st.State == jitsiv1alpha1.RecordingStateCompleted && !other && st.StoppedAt != nil && at.Before(st.StoppedAt) &&
-			(st.StartedAt == nil || !at.Before(st.StartedAt)) {
-			// The report came first and stood in for the stop time; this is the real one.
-			st.StoppedAt = &at
+		if other {
 			return st
 		}
-		if Terminal(st.State) || other {
+		// The session stopped when the first of its sources saw it stop (a report that came
+		// first stood in for that time).
+		if st.StoppedAt == nil || at.Before(st.StoppedAt) {
+			st.StoppedAt = &at
+		}
+		if Terminal(st.State) {
 			return st
 		}
 		st.State = jitsiv1alpha1.RecordingStateFinalizing
-		if st.StoppedAt == nil || st.StoppedAt.Before(&at) {
-			st.StoppedAt = &at
-		}
 		if sig.Reason != "" {
 			st.Error = sig.Reason
 		}

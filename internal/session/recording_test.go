@@ -1,7 +1,9 @@
 package session
 
 import (
+	"fmt"
 	"math/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -142,5 +144,196 @@ func TestStreamSignals(t *testing.T) {
 	}
 	if q := Stream(restarted, Signal{Kind: Queued, At: t0}); q.Restarts != 2 || q.Error != restarted.Error {
 		t.Errorf("queued again forgot the restarts: %+v", q)
+	}
+	live := Stream(Stream(restarted, Signal{Kind: Assigned, Recorder: "rec-abcde", At: t0}), Signal{Kind: Started, At: t0.Add(time.Minute)})
+	if again := Stream(live, Signal{Kind: Restarting, Reason: "again", At: t0.Add(2 * time.Minute)}); again.Restarts != 3 {
+		t.Errorf("a stream failing a minute after its restart counts on: %+v", again)
+	}
+	if later := Stream(live, Signal{Kind: Restarting, Reason: "ingest gone", At: t0.Add(time.Minute + StableStream)}); later.Restarts != 1 {
+		t.Errorf("a stream live for %s before it failed counts its restarts afresh: %+v", StableStream, later)
+	}
+	stopped := Stream(live, Signal{Kind: Stopped, At: t0.Add(time.Hour)})
+	if fresh := Stream(stopped, Signal{Kind: Queued, At: t0.Add(2 * time.Hour)}); fresh.Restarts != 0 || fresh.Error != "" {
+		t.Errorf("a new stream after a stop carried the last one's restarts: %+v", fresh)
+	}
+}
+
+// A run of one operator-started session as its sources deliver it: each source's signals in
+// the order it sends them, and the state the ordered run must end in.
+type run struct {
+	name    string
+	sources [][]Signal
+	want    jitsiv1alpha1.RecordingState
+}
+
+// runs are the ends a session can have: files reported (delivered, or not), no media written
+// (with or without Jibri's failure), a start Jibri failed. Times jitter around the real ones,
+// since each source sees the start and the stop at its own moment.
+func runs(r *rand.Rand) []run {
+	at := func(s float64) time.Time {
+		return t0.Add(time.Duration((s + r.Float64()*0.8 - 0.4) * float64(time.Second)))
+	}
+	const sid, rec = "standup-20261201.0900", "rec-abcde"
+	pool := []Signal{{Kind: Queued, At: at(0)}, {Kind: Assigned, Session: sid, Recorder: rec, At: at(1)}}
+	jicofo := []Signal{{Kind: Announced, Session: sid, At: at(1.5)}, {Kind: Started, Session: sid, Recorder: "jibri-nick", At: at(2)},
+		{Kind: Stopped, Session: sid, At: at(5)}}
+	jibriFailure := ""
+	if r.Intn(2) == 0 {
+		jibriFailure = "Jibri reported ERROR ICE failed"
+	}
+	// The pool's own signals that follow what a recorder said come after it, in that source.
+	jibri := []Signal{{Kind: Started, Session: sid, At: at(2)}, {Kind: Stopped, Session: sid, At: at(5), Reason: jibriFailure}}
+	files := []jitsiv1alpha1.RecordingFile{{Name: "standup.mp4", SizeBytes: 1 << 20}, {Name: "standup.json"}}
+	report := []Signal{{Kind: Reported, Session: sid, At: at(8), Files: files}}
+	failedReport := []Signal{{Kind: Reported, Session: sid, At: at(8), Files: files, Reason: "S3 upload failed"}}
+	noMedia, noMediaEnd := append(slices.Clone(jibri), Signal{Kind: NoMedia, Session: sid, At: at(130)}), jitsiv1alpha1.RecordingStateCompleted
+	if jibriFailure != "" {
+		noMediaEnd = jitsiv1alpha1.RecordingStateFailed
+	}
+	failedStart := []Signal{{Kind: Stopped, Session: sid, At: at(3), Reason: "Jibri reported ERROR Failed to join the call"},
+		{Kind: Failed, Session: sid, At: at(4), Reason: "recorder rec-abcde could not start the recording"}}
+	return []run{
+		{"reported", [][]Signal{pool, jicofo, jibri, report}, jitsiv1alpha1.RecordingStateCompleted},
+		{"upload failed", [][]Signal{pool, jicofo, jibri, failedReport}, jitsiv1alpha1.RecordingStateFailed},
+		{"no media", [][]Signal{pool, jicofo, noMedia}, noMediaEnd},
+		{"failed start", [][]Signal{pool, jicofo[:1], failedStart}, jitsiv1alpha1.RecordingStateFailed},
+	}
+}
+
+// ordered is the run as it happened: the pool's signals first (it assigns before any recorder
+// can speak), then every other signal by its time.
+func ordered(sources [][]Signal) []Signal {
+	out := slices.Clone(sources[0])
+	var rest []Signal
+	for _, s := range sources[1:] {
+		rest = append(rest, s...)
+	}
+	slices.SortStableFunc(rest, func(a, b Signal) int { return a.At.Compare(b.At) })
+	return append(out, rest...)
+}
+
+// delivered is one way the sources' signals can arrive: the pool's first, in order (its writes
+// are its own, one after another), the others interleaved at random with each source's own
+// order kept, and any of those delivered again later (a retried webhook, a resent event).
+func delivered(r *rand.Rand, sources [][]Signal) []Signal {
+	out := slices.Clone(sources[0])
+	queues := make([][]Signal, 0, len(sources)-1)
+	for _, s := range sources[1:] {
+		queues = append(queues, slices.Clone(s))
+	}
+	var sent []Signal
+	for {
+		var open []int
+		for i, q := range queues {
+			if len(q) > 0 {
+				open = append(open, i)
+			}
+		}
+		if len(open) == 0 {
+			return append(out, sent...)
+		}
+		i := open[r.Intn(len(open))]
+		sig := queues[i][0]
+		queues[i] = queues[i][1:]
+		sent = append(sent, sig)
+		if r.Intn(4) == 0 {
+			// Delivered again at some later point, behind whatever comes meanwhile.
+			j := len(sent) + r.Intn(len(sent)+1)
+			k := j % len(queues)
+			queues[k] = append(queues[k], sig)
+		}
+	}
+}
+
+func apply(sigs []Signal) jitsiv1alpha1.RecordingStatus {
+	var st jitsiv1alpha1.RecordingStatus
+	for _, sig := range sigs {
+		st = Recording(st, sig)
+	}
+	return st
+}
+
+// However the sources' signals interleave, repeat or lag, a session ends where the ordered run
+// ends: the same state, recorder, times, files and reason.
+func TestDeliveryOrderDoesNotMatter(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	for range 2000 {
+		for _, run := range runs(r) {
+			want := apply(ordered(run.sources))
+			if want.State != run.want || want.Recorder != "rec-abcde" {
+				t.Fatalf("%s, in order: %+v, want state %s on rec-abcde", run.name, want, run.want)
+			}
+			for range 20 {
+				sigs := delivered(r, run.sources)
+				if got := apply(sigs); !equality.Semantic.DeepEqual(got, want) {
+					t.Fatalf("%s: delivered as\n%s\nends as %+v\nin order it ends as %+v", run.name, describe(sigs), got, want)
+				}
+			}
+		}
+	}
+}
+
+func describe(sigs []Signal) string {
+	out := ""
+	for _, s := range sigs {
+		out += fmt.Sprintf("  %s %s at %s %q\n", s.Kind, s.Session, s.At.Sub(t0), s.Reason)
+	}
+	return out
+}
+
+// Every state a session reaches that waits on its recorder (Pending on one, Finalizing) has a
+// deadline, and the signal at that deadline ends the session; a queued or recording session
+// waits on no clock, an ended one on nothing.
+func TestEveryWaitHasADeadline(t *testing.T) {
+	timeouts := Timeouts{Start: 3 * time.Minute, Finalize: 3 * time.Hour}
+	r := rand.New(rand.NewSource(4))
+	waits := map[jitsiv1alpha1.RecordingState]int{}
+	for range 20000 {
+		script := make([]byte, 3*(1+r.Intn(12)))
+		r.Read(script)
+		var st jitsiv1alpha1.RecordingStatus
+		for _, sig := range signals(script) {
+			st = Recording(st, sig)
+			at, then, ok := Deadline(st, t0, timeouts)
+			onRecorder := st.State == jitsiv1alpha1.RecordingStatePending && st.Recorder != "" || st.State == jitsiv1alpha1.RecordingStateFinalizing
+			if ok != onRecorder {
+				t.Fatalf("after %+v: %+v has a deadline %v, want %v", sig, st, ok, onRecorder)
+			}
+			if !ok {
+				continue
+			}
+			waits[st.State]++
+			if ended := Recording(st, then); !Terminal(ended.State) || ended.Error == "" || !then.At.Equal(at) {
+				t.Fatalf("%+v at its deadline %v (%+v) ends as %+v", st, at, then, ended)
+			}
+		}
+	}
+	if waits[jitsiv1alpha1.RecordingStatePending] == 0 || waits[jitsiv1alpha1.RecordingStateFinalizing] == 0 {
+		t.Fatalf("the sequences never reached both waits: %v", waits)
+	}
+
+	// A stream waits on its recorder only while Pending on one.
+	pending := 0
+	for range 20000 {
+		script := make([]byte, 3*(1+r.Intn(12)))
+		r.Read(script)
+		var st jitsiv1alpha1.StreamingStatus
+		for _, sig := range signals(script) {
+			st = Stream(st, sig)
+			at, then, ok := StreamDeadline(st, t0, timeouts)
+			if onRecorder := st.State == jitsiv1alpha1.StreamingStatePending && st.Recorder != ""; ok != onRecorder {
+				t.Fatalf("after %+v: stream %+v has a deadline %v, want %v", sig, st, ok, onRecorder)
+			}
+			if !ok {
+				continue
+			}
+			pending++
+			if ended := Stream(st, then); ended.State != jitsiv1alpha1.StreamingStateFailed || ended.Error == "" || !at.Equal(t0.Add(timeouts.Start)) {
+				t.Fatalf("stream %+v at its deadline %v ends as %+v", st, at, ended)
+			}
+		}
+	}
+	if pending == 0 {
+		t.Fatal("the sequences never left a stream pending on a recorder")
 	}
 }
