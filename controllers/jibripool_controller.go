@@ -211,7 +211,7 @@ func (r *JibriPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"config", r.ensureConfig},
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"relay", r.ensureRelay},
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"recorders", r.observeRecorders},
-		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"recordings", r.ensureRecordings},
+		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"sessions", r.ensureSessions},
 		step[*jitsiv1alpha1.JibriPool, *poolObservation]{"scale", r.ensureScale},
 	)
 	if err == nil && obs.created > 0 {

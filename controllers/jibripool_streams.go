@@ -78,6 +78,11 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 	case jitsiv1alpha1.StreamingStateNone, jitsiv1alpha1.StreamingStateStopped:
 		return wanted, nil
 	case jitsiv1alpha1.StreamingStatePending:
+		var assigned time.Time
+		if o != nil {
+			assigned = r.assignedAt(o, o.session, now)
+		}
+		at, deadline, timed := session.StreamDeadline(*st, assigned, timeoutsOf(pool))
 		switch {
 		case st.Recorder == "" || gone:
 			if !wanted && meeting.Ended(phaseOf(m, now)) {
@@ -88,9 +93,9 @@ func (r *JibriPoolReconciler) followStream(ctx context.Context, pool *jitsiv1alp
 			return false, nil // started by Jicofo (the live-stream button): Jicofo and Prosody report it
 		case failure != "":
 			return failed(fmt.Sprintf("recorder %s could not start the stream: Jibri reported %s", o.pod.Name, failure))
-		case r.pendingTooLong(o, o.session, startTimeout(pool), now):
+		case timed && now.After(at):
 			r.stop(pool, m, o, "it did not start in time")
-			return failed(fmt.Sprintf("recorder %s accepted the stream and it had not gone live after %s; see the recorder's log", o.pod.Name, startTimeout(pool)))
+			return failed(deadline.Reason)
 		case says("ON") && o.state == scaling.Busy:
 			var dests []jitsiv1alpha1.DestinationStatus
 			if !relayEnabled(pool) {
@@ -221,10 +226,6 @@ func (r *JibriPoolReconciler) requeueStream(ctx context.Context, m *jitsiv1alpha
 // m's resourceVersion like recordingSignal; dests, when not nil, are the destinations' states
 // from now on (with a relay, the relay reports them itself).
 func (r *JibriPoolReconciler) streamSignal(ctx context.Context, m *jitsiv1alpha1.Meeting, sig session.Signal, dests []jitsiv1alpha1.DestinationStatus) error {
-	return r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) {
-		session.ApplyStream(st, sig)
-		if dests != nil {
-			st.Streaming.Destinations = dests
-		}
-	})
+	sig.Destinations = dests
+	return r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) { session.ApplyStream(st, sig) })
 }
