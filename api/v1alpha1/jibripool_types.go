@@ -52,6 +52,10 @@ type JibriPoolSpec struct {
 	// +optional
 	SessionTimeouts SessionTimeouts `json:"sessionTimeouts,omitempty"`
 
+	// prewarm has idle recorders ready for scheduled meetings before they start. Default: off.
+	// +optional
+	Prewarm *RecorderPrewarm `json:"prewarm,omitempty"`
+
 	// audio is how the recorder captures the meeting's sound. PulseAudio: the jibri image's own
 	// PulseAudio server in the pod (no host device, no privilege, Pod Security "restricted").
 	// SndAloop: an ALSA loopback card of the node's snd-aloop module per recorder; the browser
@@ -172,6 +176,32 @@ type SessionTimeouts struct {
 	// +kubebuilder:validation:Maximum=172800
 	// +optional
 	FinalizeSeconds *int32 `json:"finalizeSeconds,omitempty"`
+}
+
+// RecorderPrewarm counts meetings of the calendar as demand for recorders ahead of their start.
+type RecorderPrewarm struct {
+	// leadSeconds: every Meeting of the pool's deployment that will be recorded or streamed
+	// through this pool without anyone asking (recording Automatic or AutomaticOnSecondParticipant,
+	// streaming Automatic) and starts within this many seconds counts as one recorder wanted
+	// idle, so that one is Ready at its start. 0 turns prewarming off. A real recorder needs a
+	// minute or more from pod creation to Ready (image pull, Chrome, joining the brewery).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	// +required
+	LeadSeconds int32 `json:"leadSeconds"`
+
+	// graceSeconds: a meeting whose room has not opened this long after its start no longer
+	// counts. Default: 600.
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	// +optional
+	GraceSeconds *int32 `json:"graceSeconds,omitempty"`
+
+	// includeManual counts meetings whose recording or streaming is Manual too (a moderator
+	// will likely press record). Default: false.
+	// +optional
+	IncludeManual bool `json:"includeManual,omitempty"`
 }
 
 // UploadSpec says where recordings are uploaded.
@@ -314,6 +344,30 @@ type JibriPoolStatus struct {
 	// +kubebuilder:validation:MaxItems=200
 	// +optional
 	Recorders []RecorderStatus `json:"recorders,omitempty"`
+
+	// scheduled is the demand the calendar makes now (spec.prewarm).
+	// +optional
+	Scheduled *ScheduledDemand `json:"scheduled,omitempty"`
+}
+
+// ScheduledDemand is what scheduled meetings ask of the capacity before (and, for bridges,
+// while) they run.
+type ScheduledDemand struct {
+	// recorders (a pool's) or bridges (a deployment's) kept for scheduled meetings.
+	// +optional
+	Count int32 `json:"count"`
+	// participants expected in those meetings (bridges only).
+	// +optional
+	Participants int32 `json:"participants,omitempty"`
+	// meetings are the Meetings counted (at most 20 listed, soonest first).
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	// +optional
+	Meetings []string `json:"meetings,omitempty"`
+	// nextChange is when the scheduled demand changes next without any event (a meeting's lead
+	// time begins, its grace period lapses, or it ends).
+	// +optional
+	NextChange *metav1.Time `json:"nextChange,omitempty"`
 }
 
 // RecorderStatus is one recorder as the operator knows it.

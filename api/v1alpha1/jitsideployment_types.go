@@ -223,6 +223,32 @@ type MediaSpec struct {
 	AdvertiseIPs []string `json:"advertiseIPs,omitempty"`
 }
 
+
+// BridgePrewarm sizes the bridges for the calendar.
+type BridgePrewarm struct {
+	// leadSeconds: a Meeting with expectedParticipants that starts within this many seconds
+	// counts; its bridges are added on top of what the measured stress asks, and the bridges
+	// never fall below what the running scheduled meetings expect until they end. 0: off.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	// +required
+	LeadSeconds int32 `json:"leadSeconds"`
+
+	// participantsPerBridge is how many expected participants one bridge is sized for.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	// +required
+	ParticipantsPerBridge int32 `json:"participantsPerBridge"`
+
+	// graceSeconds: a meeting whose room has not opened this long after its start no longer
+	// counts. Default: 600.
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	// +optional
+	GraceSeconds *int32 `json:"graceSeconds,omitempty"`
+}
+
 // JVBAutoscalingSpec scales the bridges on their own stress level.
 // +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || !has(self.maxReplicas) || self.maxReplicas >= self.minReplicas",message="maxReplicas must be greater than or equal to minReplicas"
 type JVBAutoscalingSpec struct {
@@ -259,6 +285,11 @@ type JVBAutoscalingSpec struct {
 	// +kubebuilder:validation:Maximum=86400
 	// +optional
 	ScaleDownDelaySeconds *int32 `json:"scaleDownDelaySeconds,omitempty"`
+
+	// prewarm adds bridges for the expected participants of scheduled Meetings
+	// (spec.expectedParticipants) ahead of their start, and keeps them while those meetings run.
+	// +optional
+	Prewarm *BridgePrewarm `json:"prewarm,omitempty"`
 }
 
 // WebSpec configures the web front end.
@@ -460,6 +491,11 @@ type JitsiDeploymentStatus struct {
 	// +kubebuilder:validation:MaxItems=100
 	// +optional
 	Bridges []BridgeStatus `json:"bridges,omitempty"`
+
+	// scheduledBridges is the demand scheduled meetings make of the bridges now
+	// (spec.jvb.autoscaling.prewarm).
+	// +optional
+	ScheduledBridges *ScheduledDemand `json:"scheduledBridges,omitempty"`
 }
 
 // BridgeStatus is one videobridge as the autoscaler sees it.

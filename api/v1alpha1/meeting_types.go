@@ -44,6 +44,14 @@ type MeetingSpec struct {
 	// +optional
 	MaxDurationMinutes *int32 `json:"maxDurationMinutes,omitempty"`
 
+	// expectedParticipants is how many people the backend expects. With prewarming
+	// (JitsiDeployment spec.jvb.autoscaling.prewarm) the bridges for them are ready by
+	// startTime. Optional.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	// +optional
+	ExpectedParticipants *int32 `json:"expectedParticipants,omitempty"`
+
 	// access is Public (anyone with the guest URL joins) or Private (only the listed moderators
 	// and participants, each with their own token). Default: Public.
 	// +kubebuilder:default=Public

@@ -86,6 +86,17 @@ type Observation struct {
 	// LowSince, kept by the caller).
 	LowSince time.Time
 	Now      time.Time
+	// Schedule is what scheduled meetings ask of the bridges.
+	Schedule Schedule
+}
+
+// Schedule is the calendar's part of the bridges' demand.
+type Schedule struct {
+	// Upcoming is the bridges for meetings about to start, not in the measured load yet: they
+	// come on top of what the load needs.
+	Upcoming int
+	// Floor is the bridges the running scheduled meetings expect: never fewer while they run.
+	Floor int
 }
 
 // Decision is what to do now. Indices in Add, Drain, Undrain and Remove are ascending.
@@ -150,6 +161,17 @@ func Plan(o Observation) Decision {
 		want = max(capacity, need, len(ready)+1)
 		why = append(why, fmt.Sprintf("average stress %.2f above target %.2f", load/float64(len(ready)), target))
 	}
+	// The calendar: the bridges the load needs at the target plus those for meetings about to
+	// start, and never fewer than the running scheduled meetings expect.
+	scheduled := 0
+	if sc := o.Schedule; sc.Upcoming > 0 || sc.Floor > 0 {
+		scheduled = max(int(math.Ceil((load-epsilon)/target))+sc.Upcoming, sc.Floor)
+		if scheduled > want {
+			want = scheduled
+			why = append(why, fmt.Sprintf("%d bridges for the schedule (%d for meetings about to start, at least %d for those running)",
+				scheduled, sc.Upcoming, sc.Floor))
+		}
+	}
 	want = max(sp.Min, min(want, sp.Max))
 	if high && want == capacity && capacity == sp.Max {
 		why = append(why, fmt.Sprintf("at most %d bridges", sp.Max))
@@ -199,7 +221,7 @@ func Plan(o Observation) Decision {
 		why = append(why, fmt.Sprintf("%d bridges ready or starting, at most %d", capacity, sp.Max))
 	default:
 		// Scale down by one when the rest would stay well under the target for the delay.
-		low := len(ready) > 0 && capacity > sp.Min && load < LowWater*target*float64(capacity-1)-epsilon
+		low := len(ready) > 0 && capacity > max(sp.Min, scheduled) && load < LowWater*target*float64(capacity-1)-epsilon
 		if !low {
 			break
 		}

@@ -2,6 +2,7 @@ package bridgescaling
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -155,4 +156,22 @@ func TestMinAndMaxAreHeldWhatever(t *testing.T) {
 	check(t, d, want{desired: 3})
 	d = Plan(Observation{Spec: s, Now: t0, Bridges: []Bridge{ready(0, 3, 300, 20), ready(1, 3, 300, 20), ready(2, 3, 300, 20)}})
 	check(t, d, want{desired: 3})
+}
+
+func TestTheScheduleAddsBridgesAndHoldsThem(t *testing.T) {
+	// Two bridges at 0.3: the load needs one at the target 0.6; a meeting about to start asks two more.
+	o := Observation{Spec: spec(), Now: t0, Bridges: []Bridge{ready(0, 0.3, 30, 3), ready(1, 0.3, 30, 3)},
+		Schedule: Schedule{Upcoming: 2}}
+	d := Plan(o)
+	check(t, d, want{desired: 3, add: []int{2}})
+	if !strings.Contains(d.Reason, "for the schedule") {
+		t.Errorf("reason %q does not name the schedule", d.Reason)
+	}
+	// The meeting runs: four bridges expected, and the load is low; none is drained.
+	o.Bridges = []Bridge{ready(0, 0.05, 5, 1), ready(1, 0.05, 5, 1), ready(2, 0, 0, 0), ready(3, 0, 0, 0)}
+	o.Schedule, o.LowSince, o.Now = Schedule{Floor: 4}, t0.Add(-time.Hour), t0.Add(time.Hour)
+	check(t, Plan(o), want{desired: 4})
+	// It ended: the low load drains one after the delay.
+	o.Schedule = Schedule{}
+	check(t, Plan(o), want{desired: 3, drain: []int{3}})
 }

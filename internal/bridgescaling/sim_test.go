@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/jitsi-operator/jitsi-operator/internal/schedule"
 )
 
 // perParticipant is the stress one participant puts on a bridge in the simulation (JVB's
@@ -27,6 +29,18 @@ type world struct {
 	bridges []*simBridge
 	low     time.Time
 	seen    map[string]int // how often each rule fired
+	// calendar is the scheduled meetings, sized by their expected participants.
+	calendar []schedule.Meeting
+}
+
+// perBridge is the participants a bridge is sized for in the simulation's prewarm.
+const perBridge = 40
+
+var window = schedule.Window{Lead: 5 * time.Minute, Grace: 10 * time.Minute}
+
+func (w *world) schedule() Schedule {
+	return Schedule{Upcoming: schedule.Bridges(schedule.Upcoming(w.calendar, w.now, window).Participants, perBridge),
+		Floor: schedule.Bridges(schedule.Running(w.calendar, w.now).Participants, perBridge)}
 }
 
 func (w *world) stress(b *simBridge) float64 {
@@ -41,7 +55,7 @@ func (w *world) stress(b *simBridge) float64 {
 }
 
 func (w *world) observe() Observation {
-	o := Observation{Spec: w.spec, LowSince: w.low, Now: w.now}
+	o := Observation{Spec: w.spec, LowSince: w.low, Now: w.now, Schedule: w.schedule()}
 	for _, b := range w.bridges {
 		c := b.Bridge
 		c.Stress, c.Conferences, c.Participants = w.stress(b), len(b.confs), 0
@@ -163,6 +177,13 @@ func (w *world) step(label string) Decision {
 	if capacity == w.spec.Max {
 		w.seen["at max"]++
 	}
+	// Never below what the schedule asks while it lasts.
+	if sc := w.schedule(); capacity < min(max(sc.Floor, sc.Upcoming), w.spec.Max) {
+		t.Fatalf("%s: %d bridges ready or starting, the schedule asks %+v", label, capacity, sc)
+	}
+	if sc := w.schedule(); sc.Floor > 0 || sc.Upcoming > 0 {
+		w.seen["scheduled"]++
+	}
 	return d
 }
 
@@ -256,12 +277,28 @@ func simulate(t *testing.T, seed int64) {
 		for ; total < demand; total++ {
 			w.place(2 + rng.Intn(9))
 		}
+		// The calendar: now and then a meeting of up to 300 people in the next 20 minutes; its
+		// room opens at its start, or never; some are deleted.
+		if rng.Intn(40) == 0 {
+			start := w.now.Add(time.Duration(rng.Intn(1200)) * time.Second)
+			w.calendar = append(w.calendar, schedule.Meeting{Name: "m-" + strconv.Itoa(cycle), Start: start,
+				End: start.Add(time.Duration(10+rng.Intn(50)) * time.Minute), Participants: 1 + rng.Intn(300)})
+		}
+		for i := range w.calendar {
+			if m := &w.calendar[i]; !m.Opened && !w.now.Before(m.Start) && rng.Intn(4) > 0 {
+				m.Opened = true
+			}
+		}
+		w.calendar = slices.DeleteFunc(w.calendar, func(m schedule.Meeting) bool { return !w.now.Before(m.End) || rng.Intn(200) == 0 })
 		w.step("cycle " + strconv.Itoa(cycle))
 		if cycle%500 == 499 {
+			// Every scheduled meeting deleted: nothing is held for them, and the pool rests on
+			// its load alone.
+			w.calendar = nil
 			w.settle("settling after cycle " + strconv.Itoa(cycle))
 		}
 	}
-	for _, rule := range []string{"add", "drain", "undrain", "remove empty", "remove timed out", "remove unhealthy", "at max", "settled at min", "settled between"} {
+	for _, rule := range []string{"add", "drain", "undrain", "remove empty", "remove timed out", "remove unhealthy", "at max", "settled at min", "settled between", "scheduled"} {
 		if w.seen[rule] == 0 {
 			t.Errorf("the simulation never exercised %q: %v", rule, w.seen)
 		}

@@ -37,6 +37,9 @@ type Pool struct {
 	Recorders []Recorder
 	// Queue is the number of meetings waiting for a recorder.
 	Queue int
+	// Scheduled is the number of scheduled meetings a recorder is kept idle for ahead of their
+	// start (schedule.Recorders).
+	Scheduled int
 	// MinReplicas, MaxReplicas and MinIdle are the pool's spec.
 	MinReplicas, MaxReplicas, MinIdle int
 	// ScaleDownDelay is how long a surplus must last before idle recorders are removed.
@@ -49,7 +52,7 @@ type Pool struct {
 
 // Decision is what to do.
 type Decision struct {
-	// Desired is busy + queued + minIdle, within min and max.
+	// Desired is busy + queued + scheduled + minIdle, within min and max.
 	Desired int
 	// Create is how many recorders to add.
 	Create int
@@ -83,7 +86,7 @@ func Plan(p Pool) Decision {
 			spare = append(spare, r)
 		}
 	}
-	d := Decision{Desired: clamp(busy+p.Queue+p.MinIdle, p.MinReplicas, p.MaxReplicas)}
+	d := Decision{Desired: clamp(busy+p.Queue+p.Scheduled+p.MinIdle, p.MinReplicas, p.MaxReplicas)}
 	for _, r := range broken {
 		d.Delete = append(d.Delete, r.Name)
 	}
@@ -91,6 +94,10 @@ func Plan(p Pool) Decision {
 	case live < d.Desired:
 		d.Create = d.Desired - live
 		d.Reason = fmt.Sprintf("%d busy, %d queued, %d kept idle: %d recorders wanted, %d there", busy, p.Queue, p.MinIdle, d.Desired, live)
+		if p.Scheduled > 0 {
+			d.Reason = fmt.Sprintf("%d busy, %d queued, %d kept idle, %d for scheduled meetings: %d recorders wanted, %d there",
+				busy, p.Queue, p.MinIdle, p.Scheduled, d.Desired, live)
+		}
 	case live > d.Desired:
 		d.SurplusSince = p.SurplusSince
 		if d.SurplusSince.IsZero() {

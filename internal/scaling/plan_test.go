@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"math/rand"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jitsi-operator/jitsi-operator/internal/schedule"
 )
 
 var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
@@ -73,10 +76,33 @@ func TestTenThousandCycles(t *testing.T) {
 	rng := rand.New(rand.NewSource(42))
 	p := Pool{MinReplicas: 1, MaxReplicas: 12, MinIdle: 2, ScaleDownDelay: 3 * time.Minute, Now: t0}
 	next := 0
+	// A calendar: meetings scheduled ahead, each recorded automatically; at its start its room
+	// opens (or not), and its recording joins the queue; a meeting may be deleted at any time.
+	window := schedule.Window{Lead: 2 * time.Minute, Grace: 5 * time.Minute}
+	var calendar []schedule.Meeting
+	scheduledCycles := 0
 	for cycle := 0; cycle < 10000; cycle++ {
 		p.Now = p.Now.Add(time.Duration(rng.Intn(60)) * time.Second)
 		// The world moves.
 		p.Queue = max(0, p.Queue+rng.Intn(3)-1)
+		if rng.Intn(10) == 0 {
+			calendar = append(calendar, schedule.Meeting{Name: fmt.Sprintf("m-%d", cycle),
+				Start: p.Now.Add(time.Duration(rng.Intn(600)) * time.Second), End: p.Now.Add(time.Hour)})
+		}
+		for i := range calendar {
+			m := &calendar[i]
+			if !m.Began && !p.Now.Before(m.Start) && rng.Intn(3) > 0 {
+				m.Opened, m.Began, p.Queue = true, true, p.Queue+1
+			}
+		}
+		if len(calendar) > 0 && rng.Intn(20) == 0 {
+			i := rng.Intn(len(calendar))
+			calendar = slices.Delete(calendar, i, i+1)
+		}
+		p.Scheduled = len(schedule.Recorders(calendar, p.Now, window).Meetings)
+		if p.Scheduled > 0 {
+			scheduledCycles++
+		}
 		for i := range p.Recorders {
 			r := &p.Recorders[i]
 			switch x := rng.Intn(20); {
@@ -113,7 +139,24 @@ func TestTenThousandCycles(t *testing.T) {
 			next++
 		}
 		p.SurplusSince = d.SurplusSince
+		// Never below what the schedule asks while it lasts: a recorder for each scheduled
+		// meeting on top of the busy ones (within max).
+		live := 0
+		for _, r := range p.Recorders {
+			if r.State != Expired && r.State != Unhealthy {
+				live++
+			}
+		}
+		if want := min(len(busy)+p.Scheduled, p.MaxReplicas); live < want {
+			t.Fatalf("cycle %d: %d recorders for %d busy and %d scheduled meetings", cycle, live, len(busy), p.Scheduled)
+		}
 	}
+
+	if scheduledCycles < 1000 {
+		t.Fatalf("only %d cycles had scheduled meetings", scheduledCycles)
+	}
+	// Every meeting of the calendar is deleted: nothing is held for them.
+	calendar, p.Scheduled = nil, len(schedule.Recorders(nil, p.Now, window).Meetings)
 
 	// Demand holds still: no queue, recorders settle idle or busy, time passes the delay.
 	p.Queue = 0
@@ -174,5 +217,19 @@ func TestCardsAreNeverShared(t *testing.T) {
 			}
 			used[c.Node] = append(used[c.Node], c.Index)
 		}
+	}
+}
+
+func TestScheduledMeetingsWantIdleRecorders(t *testing.T) {
+	p := pool(Busy)
+	p.MinIdle, p.Scheduled = 0, 2
+	if d := Plan(p); d.Desired != 3 || d.Create != 2 || !strings.Contains(d.Reason, "2 for scheduled meetings") {
+		t.Errorf("one busy, two scheduled: %+v", d)
+	}
+	p.Scheduled = 0
+	p.Recorders = append(p.Recorders, Recorder{Name: "jibri-8", State: Idle}, Recorder{Name: "jibri-9", State: Idle})
+	d := Plan(p)
+	if d.Desired != 1 || len(d.Delete) != 0 || d.RequeueAfter != p.ScaleDownDelay {
+		t.Errorf("the schedule gone: the two idle wait the scale-down delay: %+v", d)
 	}
 }
