@@ -223,7 +223,6 @@ type MediaSpec struct {
 	AdvertiseIPs []string `json:"advertiseIPs,omitempty"`
 }
 
-
 // BridgePrewarm sizes the bridges for the calendar.
 type BridgePrewarm struct {
 	// leadSeconds: a Meeting with expectedParticipants that starts within this many seconds
