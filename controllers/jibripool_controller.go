@@ -27,6 +27,7 @@ import (
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
 	"github.com/jitsi-operator/jitsi-operator/internal/scaling"
+	"github.com/jitsi-operator/jitsi-operator/internal/schedule"
 )
 
 // The pool's recorders are pods of its own; placing SndAloop recorders lists the recorder pods of
@@ -250,6 +251,11 @@ type poolObservation struct {
 	queued []demand
 	// decision is the scaling plan of this reconcile.
 	decision scaling.Decision
+	// meetings are the Meetings that name the pool; scheduled is what the calendar asks of it
+	// (spec.prewarm), prewarm whether it asks anything.
+	meetings  []jitsiv1alpha1.Meeting
+	scheduled schedule.Demand
+	prewarm   bool
 	// scaled: recorders were added or removed; created is how many were added.
 	scaled  bool
 	created int

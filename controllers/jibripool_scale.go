@@ -56,8 +56,12 @@ func (r *JibriPoolReconciler) ensureScale(ctx context.Context, pool *jitsiv1alph
 	r.surplusMu.Lock()
 	since := r.surplus[key]
 	r.surplusMu.Unlock()
+	obs.scheduled, obs.prewarm = scheduledRecorders(pool, obs.meetings, obs.now)
+	if !obs.scheduled.Next.IsZero() {
+		obs.requeueWithin(obs.scheduled.Next.Sub(obs.now))
+	}
 	d := scaling.Plan(scaling.Pool{
-		Recorders: recs, Queue: len(obs.queue),
+		Recorders: recs, Queue: len(obs.queue), Scheduled: len(obs.scheduled.Meetings),
 		MinReplicas: spec.min, MaxReplicas: spec.max, MinIdle: spec.minIdle,
 		ScaleDownDelay: spec.delay, SurplusSince: since, Now: obs.now,
 	})
@@ -98,7 +102,11 @@ func (r *JibriPoolReconciler) ensureScale(ctx context.Context, pool *jitsiv1alph
 		}
 		if created > 0 {
 			obs.scaled, obs.created = true, created
-			r.Recorder.Eventf(pool, nil, corev1.EventTypeNormal, "ScaledUp", "Scale", "added %d recorders: %s", created, d.Reason)
+			why := d.Reason
+			if n := len(obs.scheduled.Meetings); n > 0 {
+				why += fmt.Sprintf("; scheduled: %s", strings.Join(obs.scheduled.Meetings[:min(n, maxScheduledListed)], ", "))
+			}
+			r.Recorder.Eventf(pool, nil, corev1.EventTypeNormal, "ScaledUp", "Scale", "added %d recorders: %s", created, why)
 		}
 	}
 	return errors.Join(errs...)

@@ -45,6 +45,7 @@ func (r *JibriPoolReconciler) ensureSessions(ctx context.Context, pool *jitsiv1a
 	if err := r.List(ctx, &list, client.InNamespace(pool.Namespace), client.MatchingFields{indexMeetingPools: pool.Name}); err != nil {
 		return err
 	}
+	obs.meetings = list.Items
 	byName := map[string]*recorderObs{}
 	for _, o := range obs.recorders {
 		byName[o.pod.Name] = o

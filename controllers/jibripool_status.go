@@ -107,6 +107,9 @@ func (r *JibriPoolReconciler) writePoolStatus(ctx context.Context, pool *jitsiv1
 	if !scaled.IsZero() {
 		st.LastScaleTime = &metav1.Time{Time: scaled}
 	}
+	if obs.prewarm {
+		st.Scheduled = scheduledStatus(obs.scheduled, len(obs.scheduled.Meetings))
+	}
 	facts.Replicas, facts.Ready, facts.Busy, facts.Idle = st.Replicas, st.ReadyReplicas, st.Busy, st.Idle
 	facts.Queue, facts.Desired, facts.MaxReplicas = st.QueueDepth, st.DesiredReplicas, int32(specOf(pool).max)
 	for _, c := range render.PoolConditions(pool.Generation, facts, stepErr) {
