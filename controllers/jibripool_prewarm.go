@@ -68,7 +68,9 @@ func calendarEntry(m *jitsiv1alpha1.Meeting, now time.Time) schedule.Meeting {
 	return e
 }
 
-func refersTo(ref *jitsiv1alpha1.LocalObjectReference, name string) bool { return ref != nil && ref.Name == name }
+func refersTo(ref *jitsiv1alpha1.LocalObjectReference, name string) bool {
+	return ref != nil && ref.Name == name
+}
 
 // scheduledStatus is d as a status reports it.
 func scheduledStatus(d schedule.Demand, count int) *jitsiv1alpha1.ScheduledDemand {
