@@ -151,6 +151,16 @@ func (r *JitsiDeploymentReconciler) autoscaleBridges(ctx context.Context, d *jit
 		spec.ScaleDownDelay = time.Duration(*as.ScaleDownDelaySeconds) * time.Second
 	}
 	o := bridgescaling.Observation{Spec: spec, LowSince: mem.lowSince, Now: now}
+	sched, schedStatus, prewarm, err := r.scheduledBridges(ctx, d, now)
+	if err != nil {
+		return err
+	}
+	if prewarm {
+		o.Schedule, obs.scheduledBridges = sched, schedStatus
+		if n := schedStatus.NextChange; n != nil && n.Sub(now) > 0 && n.Sub(now) < obs.requeue {
+			obs.requeue = n.Sub(now)
+		}
+	}
 	for _, i := range indices {
 		l := bridges[i]
 		b := bridgescaling.Bridge{Index: i, State: bridgescaling.Starting, Since: l.dep.CreationTimestamp.Time}
@@ -224,7 +234,11 @@ func (r *JitsiDeploymentReconciler) autoscaleBridges(ctx context.Context, d *jit
 			"videobridge %s takes conferences again: %s", bridges[i].dep.Name, dec.Reason)
 	}
 	for _, i := range dec.Add {
-		r.Recorder.Eventf(d, nil, corev1.EventTypeNormal, "BridgeAdded", "Scale", "adding videobridge %s: %s", render.JVB(d, i), dec.Reason)
+		why := dec.Reason
+		if prewarm && len(schedStatus.Meetings) > 0 {
+			why += "; scheduled: " + strings.Join(schedStatus.Meetings, ", ")
+		}
+		r.Recorder.Eventf(d, nil, corev1.EventTypeNormal, "BridgeAdded", "Scale", "adding videobridge %s: %s", render.JVB(d, i), why)
 	}
 	want := map[int]bool{}
 	for _, i := range indices {

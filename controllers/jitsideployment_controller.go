@@ -137,6 +137,8 @@ func (r *JitsiDeploymentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(r.SecretMetadata.source(handler.EnqueueRequestsFromMapFunc(r.referencingSecret))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.referencingSecret)).
 		// A pool's existence switches the stack's recording and live streaming on.
+		Watches(&jitsiv1alpha1.Meeting{}, handler.EnqueueRequestsFromMapFunc(r.prewarmingDeployment),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&jitsiv1alpha1.JibriPool{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.(*jitsiv1alpha1.JibriPool).Spec.JitsiDeploymentRef.Name}}}
 		})).
@@ -277,6 +279,8 @@ type deploymentObservation struct {
 	// autoscaled and bridgeObs are the autoscaler's decision and what it read.
 	autoscaled *bridgescaling.Decision
 	bridgeObs  []bridgescaling.Bridge
+	// scheduledBridges is the calendar's demand of the bridges (prewarm), nil when off.
+	scheduledBridges *jitsiv1alpha1.ScheduledDemand
 	// requeue is when to read the bridges' load again.
 	requeue time.Duration
 }

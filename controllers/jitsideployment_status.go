@@ -78,9 +78,9 @@ func (r *JitsiDeploymentReconciler) writeStatus(ctx context.Context, d *jitsiv1a
 			})
 		}
 	}
-	status.DesiredBridges, status.Bridges = 0, nil
+	status.DesiredBridges, status.Bridges, status.ScheduledBridges = 0, nil, nil
 	if dec := obs.autoscaled; dec != nil {
-		status.DesiredBridges = int32(dec.Desired)
+		status.DesiredBridges, status.ScheduledBridges = int32(dec.Desired), obs.scheduledBridges
 		for _, b := range obs.bridgeObs {
 			status.Bridges = append(status.Bridges, jitsiv1alpha1.BridgeStatus{Name: render.JVB(d, b.Index), State: string(b.State),
 				StressPercent: int32(math.Round(b.Stress * 100)), Participants: int32(b.Participants), Conferences: int32(b.Conferences)})

@@ -58,6 +58,46 @@ var _ = Describe("Capacity ahead of the calendar", func() {
 		Expect(k8sClient.Delete(ctx, second)).To(Succeed())
 		Eventually(func() int { return len(recorderPods(ns, "rec")(Default)) }, "20s").Should(BeZero())
 	})
+
+	It("adds bridges for a scheduled meeting's expected participants before its start, and drains them once it is deleted", func() {
+		ns := newNamespace()
+		fakes := runFakeBridges(ns)
+		newJitsi(ns, func(d *jitsiv1alpha1.JitsiDeployment) {
+			d.Spec.JVB.Media.Type = jitsiv1alpha1.MediaNodePort
+			d.Spec.JVB.Autoscaling = &jitsiv1alpha1.JVBAutoscalingSpec{Enabled: true, MinReplicas: ptr(int32(1)), MaxReplicas: ptr(int32(5)),
+				TargetStress: ptr(0.5), ScaleDownDelaySeconds: ptr(int32(0)),
+				Prewarm: &jitsiv1alpha1.BridgePrewarm{LeadSeconds: 120, ParticipantsPerBridge: 100}}
+		})
+		Eventually(bridgeOf(fakes, "meet-jvb-0")).ShouldNot(BeNil())
+		bridgeOf(fakes, "meet-jvb-0")().SetLoad(0.2, 4, 1)
+		Eventually(jitsiStatus(ns, "meet")).Should(And(HaveField("DesiredBridges", int32(1)),
+			HaveField("ScheduledBridges", HaveField("Count", int32(0)))))
+
+		sized := func(name string, in time.Duration, people int32) *jitsiv1alpha1.Meeting {
+			start := metav1.NewTime(time.Now().Add(in).Truncate(time.Second))
+			return newMeeting(ns, name, func(m *jitsiv1alpha1.Meeting) {
+				m.Spec.StartTime, m.Spec.ExpectedParticipants = &start, ptr(people)
+			})
+		}
+		By("a town hall of 150 in 60 s: two bridges on top of the one the load needs")
+		townHall := sized("town-hall", time.Minute, 150)
+		Eventually(jitsiStatus(ns, "meet")).Should(And(HaveField("DesiredBridges", int32(3)),
+			HaveField("ScheduledBridges", And(HaveField("Count", int32(2)), HaveField("Participants", int32(150)),
+				HaveField("Meetings", ConsistOf("town-hall"))))))
+		Eventually(deploymentOf(ns, "meet-jvb-2")).ShouldNot(BeNil())
+		Eventually(eventMessages(ns, "meet", "BridgeAdded")).Should(ContainElement(ContainSubstring("scheduled: town-hall")))
+
+		By("a meeting in 10 minutes: nothing before its lead time, which the status names")
+		later := sized("offsite", 10*time.Minute, 400)
+		Eventually(jitsiStatus(ns, "meet")).Should(HaveField("ScheduledBridges", HaveField("NextChange",
+			HaveField("Time", BeTemporally("~", later.Spec.StartTime.Add(-2*time.Minute), time.Second)))))
+		Consistently(jitsiStatus(ns, "meet"), "3s").Should(HaveField("DesiredBridges", int32(3)))
+
+		By("the town hall deleted: the extra bridges drain (empty, they go at once)")
+		Expect(k8sClient.Delete(ctx, townHall)).To(Succeed())
+		Eventually(jitsiStatus(ns, "meet"), "90s").Should(And(HaveField("DesiredBridges", int32(1)),
+			HaveField("ScheduledBridges", HaveField("Count", int32(0)))))
+	})
 })
 
 // eventMessages are the notes of the events of reason about object name in ns.
