@@ -45,6 +45,13 @@ func signals(script []byte) []Signal {
 	return out
 }
 
+// randomSignals is the signals of a random script of 1 to 12 of them.
+func randomSignals(r *rand.Rand) []Signal {
+	script := make([]byte, 3*(1+r.Intn(12)))
+	r.Read(script)
+	return signals(script)
+}
+
 func active(s jitsiv1alpha1.RecordingState) bool {
 	return s == jitsiv1alpha1.RecordingStatePending || s == jitsiv1alpha1.RecordingStateRecording || s == jitsiv1alpha1.RecordingStateFinalizing
 }
@@ -70,9 +77,7 @@ func check(t *testing.T, sigs []Signal) {
 func TestSignalsAreIdempotentAndEndsStay(t *testing.T) {
 	r := rand.New(rand.NewSource(1))
 	for range 20000 {
-		script := make([]byte, 3*(1+r.Intn(12)))
-		r.Read(script)
-		check(t, signals(script))
+		check(t, randomSignals(r))
 	}
 }
 
@@ -123,10 +128,8 @@ func TestARecordingsLife(t *testing.T) {
 func TestStreamSignals(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
 	for range 20000 {
-		script := make([]byte, 3*(1+r.Intn(12)))
-		r.Read(script)
 		var st jitsiv1alpha1.StreamingStatus
-		for i, sig := range signals(script) {
+		for i, sig := range randomSignals(r) {
 			next := Stream(st, sig)
 			if again := Stream(next, sig); !equality.Semantic.DeepEqual(next, again) {
 				t.Fatalf("signal %d %+v applied twice:\nonce  %+v\ntwice %+v", i, sig, next, again)
@@ -289,10 +292,8 @@ func TestEveryWaitHasADeadline(t *testing.T) {
 	r := rand.New(rand.NewSource(4))
 	waits := map[jitsiv1alpha1.RecordingState]int{}
 	for range 20000 {
-		script := make([]byte, 3*(1+r.Intn(12)))
-		r.Read(script)
 		var st jitsiv1alpha1.RecordingStatus
-		for _, sig := range signals(script) {
+		for _, sig := range randomSignals(r) {
 			st = Recording(st, sig)
 			at, then, ok := Deadline(st, t0, timeouts)
 			onRecorder := st.State == jitsiv1alpha1.RecordingStatePending && st.Recorder != "" || st.State == jitsiv1alpha1.RecordingStateFinalizing
@@ -315,10 +316,8 @@ func TestEveryWaitHasADeadline(t *testing.T) {
 	// A stream waits on its recorder only while Pending on one.
 	pending := 0
 	for range 20000 {
-		script := make([]byte, 3*(1+r.Intn(12)))
-		r.Read(script)
 		var st jitsiv1alpha1.StreamingStatus
-		for _, sig := range signals(script) {
+		for _, sig := range randomSignals(r) {
 			st = Stream(st, sig)
 			at, then, ok := StreamDeadline(st, t0, timeouts)
 			if onRecorder := st.State == jitsiv1alpha1.StreamingStatePending && st.Recorder != ""; ok != onRecorder {
