@@ -70,8 +70,11 @@ var _ = Describe("Capacity ahead of the calendar", func() {
 		})
 		Eventually(bridgeOf(fakes, "meet-jvb-0")).ShouldNot(BeNil())
 		bridgeOf(fakes, "meet-jvb-0")().SetLoad(0.2, 4, 1)
-		Eventually(jitsiStatus(ns, "meet")).Should(And(HaveField("DesiredBridges", int32(1)),
-			HaveField("ScheduledBridges", HaveField("Count", int32(0)))))
+		// The bridge's load read (its pod Ready, through the scheduler and the kwok node, slower on a
+		// loaded machine): the load needs one bridge at the target.
+		Eventually(jitsiStatus(ns, "meet"), "90s").Should(And(HaveField("DesiredBridges", int32(1)),
+			HaveField("ScheduledBridges", HaveField("Count", int32(0))),
+			HaveField("Bridges", ConsistOf(And(HaveField("Name", "meet-jvb-0"), HaveField("State", "Ready"), HaveField("StressPercent", int32(20)))))))
 
 		sized := func(name string, in time.Duration, people int32) *jitsiv1alpha1.Meeting {
 			start := metav1.NewTime(time.Now().Add(in).Truncate(time.Second))
@@ -81,7 +84,7 @@ var _ = Describe("Capacity ahead of the calendar", func() {
 		}
 		By("a town hall of 150 in 60 s: two bridges on top of the one the load needs")
 		townHall := sized("town-hall", time.Minute, 150)
-		Eventually(jitsiStatus(ns, "meet")).Should(And(HaveField("DesiredBridges", int32(3)),
+		Eventually(jitsiStatus(ns, "meet"), "45s").Should(And(HaveField("DesiredBridges", int32(3)),
 			HaveField("ScheduledBridges", And(HaveField("Count", int32(2)), HaveField("Participants", int32(150)),
 				HaveField("Meetings", ConsistOf("town-hall"))))))
 		Eventually(deploymentOf(ns, "meet-jvb-2")).ShouldNot(BeNil())
