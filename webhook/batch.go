@@ -28,15 +28,21 @@ type waiting struct {
 
 type result struct {
 	changed bool
+	// skipped: some of the caller's events did not apply (a pool decision from a status that
+	// moved on: events.Applies).
+	skipped bool
+	// meeting is the Meeting as the write left it (nil after an error).
+	meeting *jitsiv1alpha1.Meeting
 	err     error
 }
 
 // writeFunc writes evs to a Meeting's status. last is the Meeting as the previous write of the
-// same drain left it (nil at first); the write sets it to what it wrote.
-type writeFunc func(evs []events.Event, last **jitsiv1alpha1.Meeting) (bool, error)
+// same drain left it (nil at first); the write sets it to what it wrote. skipped marks the events
+// that did not apply.
+type writeFunc func(evs []events.Event, last **jitsiv1alpha1.Meeting) (changed bool, skipped []bool, err error)
 
 // submit queues evs for the meeting at key and waits until a write holding them returns.
-func (b *batches) submit(key string, evs []events.Event, write writeFunc) (bool, error) {
+func (b *batches) submit(key string, evs []events.Event, write writeFunc) result {
 	w := waiting{evs: evs, done: make(chan result, 1)}
 	b.mu.Lock()
 	if b.meeting == nil {
@@ -54,8 +60,7 @@ func (b *batches) submit(key string, evs []events.Event, write writeFunc) (bool,
 	if run {
 		b.drain(key, q, write)
 	}
-	r := <-w.done
-	return r.changed, r.err
+	return <-w.done
 }
 
 // drain writes what is pending until nothing is, then lets the next caller drain. Each write
@@ -77,9 +82,19 @@ func (b *batches) drain(key string, q *batch, write writeFunc) {
 		for _, w := range taken {
 			all = append(all, w.evs...)
 		}
-		changed, err := write(all, &last)
+		changed, skipped, err := write(all, &last)
+		var written *jitsiv1alpha1.Meeting
+		if err == nil && last != nil {
+			written = last.DeepCopy()
+		}
+		at := 0
 		for _, w := range taken {
-			w.done <- result{changed: changed, err: err}
+			r := result{changed: changed, meeting: written, err: err}
+			for range w.evs {
+				r.skipped = r.skipped || at < len(skipped) && skipped[at]
+				at++
+			}
+			w.done <- r
 		}
 	}
 }

@@ -231,18 +231,18 @@ func (s *Server) eventsSecretOf(ctx context.Context, d *jitsiv1alpha1.JitsiDeplo
 // counts them.
 func (s *Server) store(ctx context.Context, source string, m *jitsiv1alpha1.Meeting, evs []events.Event) (bool, error) {
 	key := client.ObjectKeyFromObject(m)
-	changed, err := s.batches.submit(key.String(), evs, func(all []events.Event, last **jitsiv1alpha1.Meeting) (bool, error) {
+	r := s.batches.submit(key.String(), evs, func(all []events.Event, last **jitsiv1alpha1.Meeting) (bool, []bool, error) {
 		return s.write(ctx, key, all, last)
 	})
-	if err != nil {
-		return false, err
+	if r.err != nil {
+		return false, r.err
 	}
 	stored := s.now()
 	for _, e := range evs {
 		applied.WithLabelValues(source, string(e.Kind)).Inc()
 		latency.WithLabelValues(source).Observe(stored.Sub(e.Time).Seconds())
 	}
-	return changed, nil
+	return r.changed, nil
 }
 
 // errStale: the events changed nothing in a Meeting that may be behind; read it again.
@@ -252,20 +252,21 @@ var errStale = errors.New("nothing to change in a possibly stale Meeting")
 // of this drain left (*last), else from the cache, and sends only the change, locked to the
 // resourceVersion it started from (statusPatch); on a conflict (another writer, or a cache
 // behind) it reads the Meeting from the API server and tries again.
-func (s *Server) write(ctx context.Context, key client.ObjectKey, evs []events.Event, last **jitsiv1alpha1.Meeting) (bool, error) {
+func (s *Server) write(ctx context.Context, key client.ObjectKey, evs []events.Event, last **jitsiv1alpha1.Meeting) (bool, []bool, error) {
 	m := *last
 	if m == nil {
 		m = &jitsiv1alpha1.Meeting{}
 		if err := s.Client.Get(ctx, key, m); err != nil {
 			if !apierrors.IsNotFound(err) {
-				return false, err
+				return false, nil, err
 			}
 			if err := s.Reader.Get(ctx, key, m); err != nil {
-				return false, err
+				return false, nil, err
 			}
 		}
 	}
 	changed, tried, read := false, false, false
+	skipped := make([]bool, len(evs))
 	// A patch from a Meeting that moved on is refused with a conflict, or as invalid when its
 	// resourceVersion test fails: both mean "read it again".
 	stale := func(err error) bool {
@@ -281,7 +282,8 @@ func (s *Server) write(ctx context.Context, key client.ObjectKey, evs []events.E
 		}
 		tried = true
 		st := *m.Status.DeepCopy()
-		for _, e := range evs {
+		for i, e := range evs {
+			skipped[i] = !events.Applies(st, e)
 			st = events.Apply(st, e)
 		}
 		if equalJSON(st, m.Status) {
@@ -309,7 +311,7 @@ func (s *Server) write(ctx context.Context, key client.ObjectKey, evs []events.E
 	if err != nil {
 		*last = nil // start from the cache again
 	}
-	return changed, err
+	return changed, skipped, err
 }
 
 func equalJSON(a, b any) bool {

@@ -43,6 +43,7 @@ var (
 	cachedClient client.Client // the receiver's own: the manager's client
 	managerDone  = make(chan struct{})
 	receiver     *httptest.Server
+	server       *webhook.Server // the receiver's, behind receiver
 	clock        = time.Now()
 )
 
@@ -97,8 +98,8 @@ var _ = BeforeSuite(func() {
 	cachedClient = mgr.GetClient()
 
 	uncachedLists = &listRecorder{Reader: mgr.GetAPIReader()}
-	srv := &webhook.Server{Client: mgr.GetClient(), Reader: uncachedLists, Now: func() time.Time { return clock }, Destinations: testDestinations}
-	receiver = httptest.NewServer(srv.Handler())
+	server = &webhook.Server{Client: mgr.GetClient(), Reader: uncachedLists, Now: func() time.Time { return clock }, Destinations: testDestinations}
+	receiver = httptest.NewServer(server.Handler())
 })
 
 var _ = AfterSuite(func() {

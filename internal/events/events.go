@@ -8,6 +8,7 @@
 package events
 
 import (
+	"encoding/json"
 	"sort"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ const (
 	RecordingCompleted Kind = "recording-completed"
 	// DestinationChanged: the RTMP relay reports one destination of a live stream (live, failed, stopped).
 	DestinationChanged Kind = "stream-destination"
+	// PoolDecided: the JibriPool controller decided something about the meeting's recording or
+	// live stream (it queued, assigned, started, stopped or failed it), from what it saw of it.
+	PoolDecided Kind = "pool-decided"
 )
 
 // MaxParticipants bounds status.participants: the oldest who left are dropped first.
@@ -56,6 +60,38 @@ type Event struct {
 	Status *JibriStatus
 	// Destination is set on DestinationChanged.
 	Destination *jitsiv1alpha1.DestinationStatus
+	// Decision is set on PoolDecided.
+	Decision *Decision
+}
+
+// Decision is a signal of the pool about a Meeting's recording (or, with Stream, its live
+// stream). Seen is the JSON of that recording's (or stream's) status the pool decided from: the
+// decision is applied only to that status, never to one that moved on meanwhile (the pool then
+// decides again from the newer one).
+type Decision struct {
+	Stream bool
+	Signal session.Signal
+	Seen   string
+	// ClearRecorder: the recorder named goes from the status with the signal (one that went
+	// away before it started).
+	ClearRecorder bool
+}
+
+// Seen is the JSON of st's recording (stream) status, as a Decision's Seen.
+func Seen(st jitsiv1alpha1.MeetingStatus, stream bool) string {
+	var b []byte
+	if stream {
+		b, _ = json.Marshal(st.Streaming)
+	} else {
+		b, _ = json.Marshal(st.Recording)
+	}
+	return string(b)
+}
+
+// Applies reports whether e applies to st: every event does, but a pool's decision made from a
+// status st no longer has.
+func Applies(st jitsiv1alpha1.MeetingStatus, e Event) bool {
+	return e.Kind != PoolDecided || e.Decision != nil && Seen(st, e.Decision.Stream) == e.Decision.Seen
 }
 
 // JibriStatus is Jicofo's jibri-recording-status: Status is on, off or pending; Mode file or
@@ -123,6 +159,22 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 		}
 	case StreamStarted, StreamStopped:
 		stream(&st, e.Kind, at)
+	case PoolDecided:
+		if !Applies(st, e) {
+			return st
+		}
+		d := e.Decision
+		if d.Stream {
+			session.ApplyStream(&st, d.Signal)
+			if d.ClearRecorder {
+				st.Streaming.Recorder = ""
+			}
+		} else {
+			session.ApplyRecording(&st, d.Signal)
+			if d.ClearRecorder {
+				st.Recording.Recorder = ""
+			}
+		}
 	case DestinationChanged:
 		session.ApplyStream(&st, session.Signal{Kind: session.DestinationReported, Destination: e.Destination, At: at.Time})
 	case RoleChanged:
