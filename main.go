@@ -193,13 +193,17 @@ func run(o options) error {
 		return err
 	}
 
+	// The receiver's per-Meeting writer is also the pool's for Meetings' recordings and streams
+	// (one writer of those fields); without the receiver in this process it only writes.
+	receiver := &webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Addr: o.receiverAddr,
+		Destinations: o.destinations}
 	if withControllers {
-		if err := setupControllers(mgr, o, namespaces, operatorPodLabels); err != nil {
+		if err := setupControllers(mgr, o, namespaces, operatorPodLabels, receiver); err != nil {
 			return err
 		}
 	}
 	if withReceiver {
-		if err := setupReceiver(ctx, mgr, o, withControllers); err != nil {
+		if err := setupReceiver(ctx, mgr, withControllers, receiver); err != nil {
 			return err
 		}
 	}
@@ -230,7 +234,7 @@ const (
 )
 
 // setupControllers registers the three reconcilers.
-func setupControllers(mgr ctrl.Manager, o options, namespaces []string, operatorPodLabels map[string]string) error {
+func setupControllers(mgr ctrl.Manager, o options, namespaces []string, operatorPodLabels map[string]string, sessions controllers.SessionWriter) error {
 	receiver := strings.TrimSuffix(o.receiverURL, "/")
 	if receiver == "" {
 		receiver = "http://" + render.ServiceHost("jitsi-operator-receiver", o.operatorNamespace, o.clusterDomain) + ":9090"
@@ -266,6 +270,7 @@ func setupControllers(mgr ctrl.Manager, o options, namespaces []string, operator
 
 	if err := (&controllers.JibriPoolReconciler{
 		Client:              mgr.GetClient(),
+		Sessions:            sessions,
 		APIReader:           mgr.GetAPIReader(),
 		SecretMetadata:      secretMetadata,
 		Recorder:            mgr.GetEventRecorder("jitsi-operator"),
@@ -286,7 +291,7 @@ func setupControllers(mgr ctrl.Manager, o options, namespaces []string, operator
 
 // setupReceiver adds the webhook receiver. Its cache holds what it reads before it listens, so
 // that the first events after a start are not answered from an empty cache.
-func setupReceiver(ctx context.Context, mgr ctrl.Manager, o options, withControllers bool) error {
+func setupReceiver(ctx context.Context, mgr ctrl.Manager, withControllers bool, receiver *webhook.Server) error {
 	if !withControllers {
 		// The Meeting controller registers the index of Meetings by room, by which the
 		// receiver finds a room's Meeting.
@@ -300,8 +305,7 @@ func setupReceiver(ctx context.Context, mgr ctrl.Manager, o options, withControl
 			return fmt.Errorf("the receiver's cache of %T: %w", obj, err)
 		}
 	}
-	if err := mgr.Add(&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Addr: o.receiverAddr,
-		Destinations: o.destinations}); err != nil {
+	if err := mgr.Add(receiver); err != nil {
 		return fmt.Errorf("webhook receiver: %w", err)
 	}
 	return nil

@@ -47,6 +47,8 @@ import (
 // It never deletes a busy recorder.
 type JibriPoolReconciler struct {
 	client.Client
+	// Sessions writes what the pool decides about a Meeting's recording and stream (required).
+	Sessions SessionWriter
 	// APIReader reads the Secrets users name (which the cache does not hold), the loopback cards
 	// in use, and a recorder pod whose create failed without saying whether it was stored.
 	// Default: the manager's.

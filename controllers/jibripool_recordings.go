@@ -10,6 +10,7 @@ import (
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/events"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
@@ -57,11 +58,9 @@ func (r *JibriPoolReconciler) followRecording(ctx context.Context, pool *jitsiv1
 		case rec.Recorder == "" || gone:
 			// Queued (or its recorder went away before it started).
 			if !wanted && meeting.Ended(phaseOf(m, now)) {
-				return false, r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) {
-					session.ApplyRecording(st, session.Signal{Kind: session.Failed, At: now,
-						Reason: fmt.Sprintf("the meeting ended before a recorder of pool %s was free", pool.Name)})
-					st.Recording.Recorder = "" // one that went away before it started
-				})
+				return false, r.decide(ctx, m, events.Decision{Signal: session.Signal{Kind: session.Failed, At: now,
+					Reason: fmt.Sprintf("the meeting ended before a recorder of pool %s was free", pool.Name)},
+					ClearRecorder: true}) // one that went away before it started
 			}
 			return wanted, nil
 		case !ours:
@@ -183,11 +182,11 @@ func (r *JibriPoolReconciler) requeueRecording(ctx context.Context, m *jitsiv1al
 	return r.recordingSignal(ctx, m, session.Signal{Kind: session.Queued, Reason: why, At: r.now()})
 }
 
-// recordingSignal applies sig to m's status.recording (session.Recording) and writes it, guarded
+// recordingSignal applies sig to m's status.recording (session.Recording) and writes it (decide), guarded
 // by m's resourceVersion: the receiver changes the same field through the same model from
 // Prosody's and Jibri's events, and neither may undo the other.
 func (r *JibriPoolReconciler) recordingSignal(ctx context.Context, m *jitsiv1alpha1.Meeting, sig session.Signal) error {
-	return r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) { session.ApplyRecording(st, sig) })
+	return r.decide(ctx, m, events.Decision{Signal: sig})
 }
 
 // failRecording says with a Warning event why m's recording failed, and records it failed.

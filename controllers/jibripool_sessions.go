@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
+	"github.com/jitsi-operator/jitsi-operator/internal/events"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
@@ -283,19 +284,37 @@ func (r *JibriPoolReconciler) launch(ctx context.Context, pool *jitsiv1alpha1.Ji
 	return true, nil
 }
 
-// patchMeetingStatus changes m's status in one merge patch guarded by m's resourceVersion; a
-// change that changes nothing is not sent.
-func (r *JibriPoolReconciler) patchMeetingStatus(ctx context.Context, m *jitsiv1alpha1.Meeting, change func(*jitsiv1alpha1.MeetingStatus)) error {
-	before := m.DeepCopy()
-	change(&m.Status)
-	if sameStatus(before.Status, m.Status, func(s *jitsiv1alpha1.MeetingStatus) *[]metav1.Condition { return &s.Conditions }) {
+// SessionWriter writes the pool's signals about a Meeting's recording and live stream: the
+// receiver's per-Meeting writer (webhook.Server.Decide), which writes the receiver's events too,
+// so that status.recording and status.streaming have one writer. It answers the Meeting as
+// written, and false when the Meeting's recording (stream) had moved on from the status the
+// signal was decided from (Decision.Seen), in which case it wrote nothing of it.
+type SessionWriter interface {
+	Decide(ctx context.Context, m *jitsiv1alpha1.Meeting, d events.Decision) (*jitsiv1alpha1.Meeting, bool, error)
+}
+
+// decide writes the pool's signal d about m's recording (or stream) through Sessions, decided
+// from m as the pool sees it; a signal that changes nothing there is not sent. When m's recording
+// had moved on meanwhile, nothing is written and a conflict is returned: the pool decides again
+// from the newer Meeting, which the change wakes it for. m becomes the Meeting as written.
+func (r *JibriPoolReconciler) decide(ctx context.Context, m *jitsiv1alpha1.Meeting, d events.Decision) error {
+	d.Seen = events.Seen(m.Status, d.Stream)
+	next := events.Apply(m.Status, events.Event{Kind: events.PoolDecided, Time: d.Signal.At, Decision: &d})
+	if sameStatus(m.Status, next, func(s *jitsiv1alpha1.MeetingStatus) *[]metav1.Condition { return &s.Conditions }) {
 		return nil
 	}
-	changes, err := statusChanges(before, m)
+	written, applied, err := r.Sessions.Decide(ctx, m, d)
 	if err != nil {
 		return err
 	}
-	return writeStatus(ctx, r.Client, m, changes)
+	if !applied {
+		return apierrors.NewConflict(jitsiv1alpha1.GroupVersion.WithResource("meetings").GroupResource(), m.Name,
+			errors.New("its recording or stream changed since the pool decided"))
+	}
+	if written != nil {
+		*m = *written
+	}
+	return nil
 }
 
 func (r *JibriPoolReconciler) annotate(ctx context.Context, p *corev1.Pod, annotations map[string]string) error {

@@ -13,6 +13,7 @@ import (
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/destination"
+	"github.com/jitsi-operator/jitsi-operator/internal/events"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri"
 	"github.com/jitsi-operator/jitsi-operator/internal/meeting"
 	"github.com/jitsi-operator/jitsi-operator/internal/render"
@@ -227,5 +228,5 @@ func (r *JibriPoolReconciler) requeueStream(ctx context.Context, m *jitsiv1alpha
 // from now on (with a relay, the relay reports them itself).
 func (r *JibriPoolReconciler) streamSignal(ctx context.Context, m *jitsiv1alpha1.Meeting, sig session.Signal, dests []jitsiv1alpha1.DestinationStatus) error {
 	sig.Destinations = dests
-	return r.patchMeetingStatus(ctx, m, func(st *jitsiv1alpha1.MeetingStatus) { session.ApplyStream(st, sig) })
+	return r.decide(ctx, m, events.Decision{Stream: true, Signal: sig})
 }

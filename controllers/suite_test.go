@@ -143,8 +143,10 @@ func startManager() {
 		Recorder:     mgr.GetEventRecorder("jitsi-operator"),
 		Destinations: testDestinations,
 	}).SetupWithManager(mgr)).To(Succeed())
+	srv := &webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Destinations: testDestinations}
 	Expect((&controllers.JibriPoolReconciler{
 		Client:            mgr.GetClient(),
+		Sessions:          srv,
 		APIReader:         mgr.GetAPIReader(),
 		Recorder:          mgr.GetEventRecorder("jitsi-operator"),
 		ReceiverURL:       func(string) string { return receiver.URL },
@@ -155,7 +157,7 @@ func startManager() {
 		OperatorPodLabels: operatorPodLabels,
 		Destinations:      testDestinations,
 	}).SetupWithManager(mgr)).To(Succeed())
-	h := (&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Destinations: testDestinations}).Handler()
+	h := srv.Handler()
 	receiverHandler.Store(&h)
 	var mctx context.Context
 	mctx, stopManager = context.WithCancel(ctx)

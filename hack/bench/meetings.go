@@ -323,11 +323,12 @@ func startMeetingOperator(ctx context.Context, cfg *rest.Config, scheme *runtime
 	if err := meetings.SetupWithManager(mgr); err != nil {
 		return nil, "", err
 	}
-	if err := (&controllers.JibriPoolReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("bench"),
+	srv := &webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Addr: addr, Destinations: dests}
+	if err := (&controllers.JibriPoolReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sessions: srv, Recorder: mgr.GetEventRecorder("bench"),
 		ReceiverURL: receiver, Jibri: &jibri.Client{}, HealthPeriod: time.Second, Destinations: dests}).SetupWithManager(mgr); err != nil {
 		return nil, "", err
 	}
-	if err := mgr.Add(&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Addr: addr, Destinations: dests}); err != nil {
+	if err := mgr.Add(srv); err != nil {
 		return nil, "", err
 	}
 	go func() { _ = mgr.Start(ctx) }()

@@ -278,9 +278,8 @@ func startOperatorTraced(ctx context.Context, cluster *localcluster.Cluster, sch
 	receiverURL = "http://" + listener.Addr().String()
 	// The bench's streams go to loopback: the one network its destinations may use.
 	dests := &destination.Policy{AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
-	go func() {
-		_ = http.Serve(listener, (&webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Destinations: dests}).Handler())
-	}()
+	srv := &webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Destinations: dests}
+	go func() { _ = http.Serve(listener, srv.Handler()) }()
 	go func() { <-ctx.Done(); listener.Close() }()
 	receiver := func(string) string { return receiverURL }
 	if err := (&controllers.JitsiDeploymentReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bench"), ReceiverURL: receiver,
@@ -296,7 +295,7 @@ func startOperatorTraced(ctx context.Context, cluster *localcluster.Cluster, sch
 		tc := tracedClient{Client: poolClient, t: trace}
 		poolClient, poolReader = tc, tracedReader{Reader: poolReader, c: tc}
 	}
-	if err := (&controllers.JibriPoolReconciler{Client: poolClient, APIReader: poolReader, Recorder: mgr.GetEventRecorder("bench"),
+	if err := (&controllers.JibriPoolReconciler{Client: poolClient, APIReader: poolReader, Sessions: srv, Recorder: mgr.GetEventRecorder("bench"),
 		ReceiverURL: receiver, Jibri: &jibri.Client{}, HealthPeriod: time.Second, Destinations: dests, Workers: *poolWorkers}).SetupWithManager(mgr); err != nil {
 		return err
 	}
