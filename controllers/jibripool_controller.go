@@ -123,6 +123,9 @@ const (
 // NetworkPolicies, and the relay's Deployment, and wakes when a Meeting that names the pool changes (that is
 // how demand arrives) and when the pool's JitsiDeployment changes.
 func (r *JibriPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Sessions == nil {
+		return errors.New("the JibriPool controller needs a writer of Meetings' sessions (Sessions)")
+	}
 	if r.surplus == nil {
 		r.surplus = map[types.NamespacedName]time.Time{}
 	}
