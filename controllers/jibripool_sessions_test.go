@@ -1,6 +1,12 @@
 package controllers_test
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -10,6 +16,7 @@ import (
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/jibri/jibritest"
+	"github.com/jitsi-operator/jitsi-operator/internal/render"
 )
 
 // How sessions end when Jibri does not end them well: a failure (status OFF with a failure
@@ -72,6 +79,48 @@ var _ = Describe("A pool's sessions", func() {
 			HaveField("Files", BeEmpty()), HaveField("Error", "")))
 		Eventually(eventReasons(ns, "brief")).Should(ContainElement("RecordingEmpty"))
 		Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
+	})
+
+	It("completes, with its files, a recording whose session id holds a dot that Jibri's directory name turns into '_'", func() {
+		ns := newNamespace()
+		newJitsi(ns)
+		// The stand-in recorders report as Jibri's finalize script does: from the session's
+		// directory, signed with the pool's report key, to the URL in the pool's Secret.
+		report := func(pod, dir string) {
+			defer GinkgoRecover()
+			s := &corev1.Secret{}
+			Expect(k8sClient.Get(ctx, key(ns, "rec-jibri"), s)).To(Succeed())
+			body, err := json.Marshal(map[string]any{"timestamp": time.Now().UnixMilli(), "recorder": pod, "session": dir,
+				"room": "q4-review", "meeting_url": "https://meet.example.com/q4-review",
+				"files": []map[string]any{{"name": "q4-review.mp4", "url": "s3://rec/" + dir + "/q4-review.mp4", "sizeBytes": 1234}}})
+			Expect(err).NotTo(HaveOccurred())
+			mac := hmac.New(sha256.New, s.Data[render.KeyRecordingReportKey])
+			mac.Write(body)
+			req, err := http.NewRequest(http.MethodPost, string(s.Data[render.KeyRecordingURL]), bytes.NewReader(body))
+			Expect(err).NotTo(HaveOccurred())
+			req.Header.Set("X-Jitsi-Signature", hex.EncodeToString(mac.Sum(nil)))
+			resp, err := http.DefaultClient.Do(req)
+			Expect(err).NotTo(HaveOccurred())
+			resp.Body.Close()
+			Expect(resp.StatusCode).To(BeNumerically("<", 300), "the report of %s", dir)
+		}
+		fakes := jibritest.RunPods(k8sClient, ns, "rec", 300*time.Millisecond, report)
+		DeferCleanup(func() { fakes.Stop(); Expect(fakes.Errors()).To(BeEmpty()) })
+		newPool(ns, "rec", func(p *jitsiv1alpha1.JibriPool) {
+			p.Spec.MinReplicas, p.Spec.MaxReplicas = ptr(int32(1)), ptr(int32(1))
+		})
+		Eventually(poolStatus(ns, "rec")).Should(HaveField("Idle", int32(1)))
+		newMeeting(ns, "q4.review", func(m *jitsiv1alpha1.Meeting) {
+			m.Spec.RoomName = "q4-review"
+			m.Spec.Recording = jitsiv1alpha1.MeetingRecordingSpec{Mode: jitsiv1alpha1.RecordingAutomatic,
+				JibriPoolRef: &jitsiv1alpha1.LocalObjectReference{Name: "rec"}}
+		})
+		openRoom(ns, "q4.review", 1)
+		Eventually(recordingOf(ns, "q4.review")).Should(And(HaveField("State", jitsiv1alpha1.RecordingStateRecording),
+			HaveField("SessionID", HavePrefix("q4.review-"))))
+		closeRoom(ns, "q4.review")
+		Eventually(recordingOf(ns, "q4.review"), "20s").Should(And(HaveField("State", jitsiv1alpha1.RecordingStateCompleted),
+			HaveField("SessionID", HavePrefix("q4.review-")), HaveField("Files", ConsistOf(HaveField("Name", "q4-review.mp4")))))
 	})
 
 	It("gives up a session a recorder accepted and never started, after the pool's start timeout", func() {
