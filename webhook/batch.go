@@ -31,7 +31,8 @@ type result struct {
 	// skipped: some of the caller's events did not apply (a pool decision from a status that
 	// moved on: events.Applies).
 	skipped bool
-	// meeting is the Meeting as the write left it (nil after an error).
+	// meeting is the Meeting as the write left it (nil after an error), shared by every caller
+	// of that write and by the drain: not to be changed (Server.Decide hands out a copy).
 	meeting *jitsiv1alpha1.Meeting
 	err     error
 }
@@ -83,13 +84,9 @@ func (b *batches) drain(key string, q *batch, write writeFunc) {
 			all = append(all, w.evs...)
 		}
 		changed, skipped, err := write(all, &last)
-		var written *jitsiv1alpha1.Meeting
-		if err == nil && last != nil {
-			written = last.DeepCopy()
-		}
 		at := 0
 		for _, w := range taken {
-			r := result{changed: changed, meeting: written, err: err}
+			r := result{changed: changed, meeting: last, err: err}
 			for range w.evs {
 				r.skipped = r.skipped || at < len(skipped) && skipped[at]
 				at++

@@ -3,8 +3,6 @@ package webhook
 import (
 	"context"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/events"
 )
@@ -16,15 +14,12 @@ import (
 // status the decision was made from (d.Seen), so that the pool decides again from the newer one.
 func (s *Server) Decide(ctx context.Context, m *jitsiv1alpha1.Meeting, d events.Decision) (*jitsiv1alpha1.Meeting, bool, error) {
 	ev := events.Event{Kind: events.PoolDecided, Time: d.Signal.At, Decision: &d}
-	key := client.ObjectKeyFromObject(m)
-	r := s.batches.submit(key.String(), []events.Event{ev}, func(all []events.Event, last **jitsiv1alpha1.Meeting) (bool, []bool, error) {
-		return s.write(ctx, key, all, last)
-	})
+	r := s.submit(ctx, m, []events.Event{ev})
 	if r.err != nil {
 		return nil, false, r.err
 	}
 	if !r.skipped {
 		applied.WithLabelValues("pool", string(ev.Kind)).Inc()
 	}
-	return r.meeting, !r.skipped, nil
+	return r.meeting.DeepCopy(), !r.skipped, nil
 }

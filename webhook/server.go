@@ -230,10 +230,7 @@ func (s *Server) eventsSecretOf(ctx context.Context, d *jitsiv1alpha1.JitsiDeplo
 // store applies evs to m's status (coalesced with other events for m arriving meanwhile) and
 // counts them.
 func (s *Server) store(ctx context.Context, source string, m *jitsiv1alpha1.Meeting, evs []events.Event) (bool, error) {
-	key := client.ObjectKeyFromObject(m)
-	r := s.batches.submit(key.String(), evs, func(all []events.Event, last **jitsiv1alpha1.Meeting) (bool, []bool, error) {
-		return s.write(ctx, key, all, last)
-	})
+	r := s.submit(ctx, m, evs)
 	if r.err != nil {
 		return false, r.err
 	}
@@ -243,6 +240,15 @@ func (s *Server) store(ctx context.Context, source string, m *jitsiv1alpha1.Meet
 		latency.WithLabelValues(source).Observe(stored.Sub(e.Time).Seconds())
 	}
 	return r.changed, nil
+}
+
+// submit hands evs for m to its Meeting's writer (batches, write) and waits for the write that
+// holds them.
+func (s *Server) submit(ctx context.Context, m *jitsiv1alpha1.Meeting, evs []events.Event) result {
+	key := client.ObjectKeyFromObject(m)
+	return s.batches.submit(key.String(), evs, func(all []events.Event, last **jitsiv1alpha1.Meeting) (bool, []bool, error) {
+		return s.write(ctx, key, all, last)
+	})
 }
 
 // errStale: the events changed nothing in a Meeting that may be behind; read it again.
@@ -283,8 +289,9 @@ func (s *Server) write(ctx context.Context, key client.ObjectKey, evs []events.E
 		tried = true
 		st := *m.Status.DeepCopy()
 		for i, e := range evs {
-			skipped[i] = !events.Applies(st, e)
-			st = events.Apply(st, e)
+			if skipped[i] = !events.Applies(st, e); !skipped[i] {
+				st = events.Apply(st, e)
+			}
 		}
 		if equalJSON(st, m.Status) {
 			if !read {
