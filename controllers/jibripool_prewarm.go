@@ -27,8 +27,7 @@ func scheduledRecorders(pool *jitsiv1alpha1.JibriPool, meetings []jitsiv1alpha1.
 	if pw == nil || pw.LeadSeconds <= 0 {
 		return schedule.Demand{}, false
 	}
-	w := schedule.Window{Lead: time.Duration(pw.LeadSeconds) * time.Second,
-		Grace: time.Duration(ptr.Deref(pw.GraceSeconds, int32(defaultPrewarmGrace/time.Second))) * time.Second}
+	w := prewarmWindow(pw.LeadSeconds, pw.GraceSeconds)
 	var cal []schedule.Meeting
 	for i := range meetings {
 		m := &meetings[i]
@@ -52,6 +51,13 @@ func scheduledRecorders(pool *jitsiv1alpha1.JibriPool, meetings []jitsiv1alpha1.
 		}
 	}
 	return schedule.Recorders(cal, now, w), true
+}
+
+// prewarmWindow is a prewarm spec's lead and grace (default defaultPrewarmGrace), the same for
+// recorders and bridges.
+func prewarmWindow(leadSeconds int32, graceSeconds *int32) schedule.Window {
+	return schedule.Window{Lead: time.Duration(leadSeconds) * time.Second,
+		Grace: time.Duration(ptr.Deref(graceSeconds, int32(defaultPrewarmGrace/time.Second))) * time.Second}
 }
 
 // calendarEntry is m as the schedule sees it: its start (its creation when it names none), its

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -33,8 +32,7 @@ func (r *JitsiDeploymentReconciler) scheduledBridges(ctx context.Context, d *jit
 			cal = append(cal, calendarEntry(m, now))
 		}
 	}
-	w := schedule.Window{Lead: time.Duration(pw.LeadSeconds) * time.Second,
-		Grace: time.Duration(ptr.Deref(pw.GraceSeconds, int32(defaultPrewarmGrace/time.Second))) * time.Second}
+	w := prewarmWindow(pw.LeadSeconds, pw.GraceSeconds)
 	up, run := schedule.Upcoming(cal, now, w), schedule.Running(cal, now)
 	per := int(pw.ParticipantsPerBridge)
 	sc = bridgescaling.Schedule{Upcoming: schedule.Bridges(up.Participants, per), Floor: schedule.Bridges(run.Participants, per)}
