@@ -104,8 +104,8 @@ type JibriPoolReconciler struct {
 	health healthCache
 	// stopping holds the sessions whose stopService call is under way.
 	stopping sync.Map
-	// pendingSince holds when each session a recorder accepted was first seen Pending
-	// (pendingTooLong).
+	// pendingSince holds when each session a recorder accepted was first seen Pending, for a
+	// recorder without its assignment time (assignedAt).
 	pendingSince sync.Map
 	// expectations are the recorder pods created and deleted that the cache does not show yet;
 	// poolStatus and meetingQueued the status writes (the pools', the Meetings' queue marks).

@@ -182,9 +182,8 @@ func (r *JibriPoolReconciler) requeueRecording(ctx context.Context, m *jitsiv1al
 	return r.recordingSignal(ctx, m, session.Signal{Kind: session.Queued, Reason: why, At: r.now()})
 }
 
-// recordingSignal applies sig to m's status.recording (session.Recording) and writes it (decide), guarded
-// by m's resourceVersion: the receiver changes the same field through the same model from
-// Prosody's and Jibri's events, and neither may undo the other.
+// recordingSignal applies sig to m's status.recording (session.Recording) through the one writer
+// of that field (decide), only to the recording the pool decided from.
 func (r *JibriPoolReconciler) recordingSignal(ctx context.Context, m *jitsiv1alpha1.Meeting, sig session.Signal) error {
 	return r.decide(ctx, m, events.Decision{Signal: sig})
 }

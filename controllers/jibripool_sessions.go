@@ -123,8 +123,8 @@ const maxParallelMeetingWrites = 8
 // markQueued says in the status of each meeting in the queue that it waits for a recorder (its
 // recording or live stream Pending without one). It runs after the scale step, so that these
 // writes never delay the recorders the meetings wait for; the meetings' statuses are written a
-// few at a time, each meeting's one after the other. A conflict is no error: the receiver wrote
-// the Meeting meanwhile, and that change wakes the pool again to decide anew.
+// few at a time, each meeting's one after the other. A conflict is no error: the Meeting's session
+// changed meanwhile, and that change wakes the pool again to decide anew.
 func (r *JibriPoolReconciler) markQueued(ctx context.Context, pool *jitsiv1alpha1.JibriPool, obs *poolObservation) error {
 	var byMeeting [][]demand
 	index := map[string]int{}
@@ -244,8 +244,9 @@ func phaseOf(m *jitsiv1alpha1.Meeting, now time.Time) jitsiv1alpha1.MeetingPhase
 }
 
 // launch starts session s for m on recorder o. The assignment is stored first (by assign, in the
-// Meeting's status guarded by its resourceVersion, and on the pod) so that no other reconcile
-// starts it elsewhere; a refused start puts the meeting back in the queue (requeue).
+// Meeting's status through decide, only over the status it was decided from, and on the pod) so
+// that no other reconcile starts it elsewhere; a refused start puts the meeting back in the queue
+// (requeue).
 func (r *JibriPoolReconciler) launch(ctx context.Context, pool *jitsiv1alpha1.JibriPool, d *jitsiv1alpha1.JitsiDeployment,
 	m *jitsiv1alpha1.Meeting, o *recorderObs, s jibri.Session, what string, assign func() error, requeue func(why string) error) (bool, error) {
 	password, err := secretValue(ctx, r.Client, d.Namespace, corev1.SecretKeySelector{

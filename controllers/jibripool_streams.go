@@ -223,9 +223,9 @@ func (r *JibriPoolReconciler) requeueStream(ctx context.Context, m *jitsiv1alpha
 	return r.streamSignal(ctx, m, session.Signal{Kind: session.Queued, At: r.now()}, nil)
 }
 
-// streamSignal applies sig to m's status.streaming (session.Stream) and writes it, guarded by
-// m's resourceVersion like recordingSignal; dests, when not nil, are the destinations' states
-// from now on (with a relay, the relay reports them itself).
+// streamSignal applies sig to m's status.streaming (session.Stream) through decide, like
+// recordingSignal; dests, when not nil, are the destinations' states from now on (with a relay,
+// the relay reports them itself).
 func (r *JibriPoolReconciler) streamSignal(ctx context.Context, m *jitsiv1alpha1.Meeting, sig session.Signal, dests []jitsiv1alpha1.DestinationStatus) error {
 	sig.Destinations = dests
 	return r.decide(ctx, m, events.Decision{Stream: true, Signal: sig})
