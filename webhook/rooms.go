@@ -90,10 +90,11 @@ func (s *Server) meetingForRoom(ctx context.Context, d *jitsiv1alpha1.JitsiDeplo
 	return &ms[0], nil
 }
 
-// apply applies evs to the Meeting that receives their room's events, writing its status with
-// optimistic concurrency (retried on conflict). Event times are clamped to between ReplayWindow
-// before the Meeting's creation and MaxClockAhead after now: a sender cannot date an event far
-// into the future, nor long before the Meeting existed. It reports whether a Meeting was found and whether its status changed.
+// apply hands evs to the writer of the Meeting that receives their room's events (accept): they
+// are stored after the answer, with optimistic concurrency, retried after a failure. Event times
+// are clamped to between ReplayWindow before the Meeting's creation and MaxClockAhead after now:
+// a sender cannot date an event far into the future, nor long before the Meeting existed. The
+// answer says whether a Meeting takes them (and, for a room's creation, the room's settings).
 func (s *Server) apply(ctx context.Context, source string, d *jitsiv1alpha1.JitsiDeployment, room string, evs []events.Event) (map[string]any, error) {
 	ms, err := s.claimants(ctx, d, room)
 	if err != nil {
@@ -108,11 +109,12 @@ func (s *Server) apply(ctx context.Context, source string, d *jitsiv1alpha1.Jits
 	for i := range evs {
 		evs[i].Time = clampTime(evs[i].Time, target.CreationTimestamp.Add(-ReplayWindow), now.Add(MaxClockAhead))
 	}
-	changed, err := s.store(ctx, source, target, evs)
-	if err != nil {
+	// Accepted, not yet stored: Prosody and Jitsi's webhooks wait for nobody's answer, and a
+	// sender that waits long loses the event (PROTOCOLS.md: acknowledge, then process).
+	if err := s.accept(ctx, source, target, evs); err != nil {
 		return nil, err
 	}
-	answer := map[string]any{"applied": true, "changed": changed, "meeting": target.Name}
+	answer := map[string]any{"applied": true, "meeting": target.Name}
 	for _, e := range evs {
 		if e.Kind == events.RoomCreated {
 			answer["room"] = roomConfig(ms, now)
