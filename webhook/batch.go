@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 // after a second): the queue's memory is bounded, and nothing accepted is dropped to make room.
 const MaxQueued = 20000
 
-// MaxWrites is how many status writes the receiver has in flight at once, over every Meeting.
+// MaxWrites is how many status writes of accepted events the receiver has in flight at once,
+// over every Meeting (a write that someone waits for is not counted).
 // The API server's cost of a write grows with the Meeting (about 20 ms of CPU at 200
 // participants, measured) and with the writes it takes at once: more in flight only makes each
 // slower, while the events waiting meanwhile go into the next write of their Meeting anyway.
@@ -157,10 +159,17 @@ func (b *batches) drain(key string, write writeFunc, drop dropFunc) {
 		for _, w := range taken {
 			all = append(all, w.evs...)
 		}
-		b.once.Do(func() { b.slots = make(chan struct{}, MaxWrites) })
-		b.slots <- struct{}{}
+		// A write someone waits for (the pool's decision, a recorder's report) does not queue
+		// behind the writes of events already answered: its callers bound its concurrency.
+		waited := slices.ContainsFunc(taken, func(w waiting) bool { return w.done != nil })
+		if !waited {
+			b.once.Do(func() { b.slots = make(chan struct{}, MaxWrites) })
+			b.slots <- struct{}{}
+		}
 		changed, skipped, err := write(all, &last)
-		<-b.slots
+		if !waited {
+			<-b.slots
+		}
 		at, done := 0, 0
 		var wait time.Duration
 		for _, w := range taken {

@@ -25,6 +25,7 @@ type fakeWrites struct {
 	fail    map[string]int // the next n writes of a Meeting fail with failErr
 	failErr error
 	hold    chan struct{} // when non-nil, each write waits for it to be closed
+	free    string        // but not the writes of this Meeting
 	// inFlight and most: writes running now, and the most at once.
 	inFlight, most atomic.Int32
 }
@@ -35,7 +36,7 @@ func (f *fakeWrites) writer(key string) writeFunc {
 		defer f.inFlight.Add(-1)
 		for m := f.most.Load(); n > m && !f.most.CompareAndSwap(m, n); m = f.most.Load() {
 		}
-		if f.hold != nil {
+		if f.hold != nil && key != f.free {
 			<-f.hold
 		}
 		f.mu.Lock()
@@ -223,5 +224,30 @@ func TestBackoffDoublesUpToItsCap(t *testing.T) {
 	}
 	if total < time.Minute || total > 3*time.Minute {
 		t.Errorf("the attempts span %s, documented as about two minutes", total)
+	}
+}
+
+func TestAWriteSomeoneWaitsForTakesNoSlot(t *testing.T) {
+	f := &fakeWrites{hold: make(chan struct{}), free: "ns/decided"}
+	defer close(f.hold)
+	var b batches
+	for i := range MaxWrites * 2 {
+		key := fmt.Sprintf("ns/m-%02d", i)
+		if err := b.enqueue(key, ev(key), f.writer(key), func([]events.Event, error) {}, func(result) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for f.inFlight.Load() != MaxWrites {
+		time.Sleep(time.Millisecond)
+	}
+	done := make(chan result, 1)
+	go func() { done <- b.submit("ns/decided", ev("decision"), f.writer("ns/decided"), func([]events.Event, error) {}) }()
+	select {
+	case r := <-done:
+		if r.err != nil || !slices.Equal(f.of("ns/decided"), []string{"decision"}) {
+			t.Fatalf("%v, stored %v", r.err, f.of("ns/decided"))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pool's decision waited behind the writes of events already answered")
 	}
 }
