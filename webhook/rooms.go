@@ -109,17 +109,21 @@ func (s *Server) apply(ctx context.Context, source string, d *jitsiv1alpha1.Jits
 	for i := range evs {
 		evs[i].Time = clampTime(evs[i].Time, target.CreationTimestamp.Add(-ReplayWindow), now.Add(MaxClockAhead))
 	}
-	// Accepted, not yet stored: Prosody and Jitsi's webhooks wait for nobody's answer, and a
-	// sender that waits long loses the event (PROTOCOLS.md: acknowledge, then process).
-	if err := s.accept(ctx, source, target, evs); err != nil {
+	answer := map[string]any{"applied": true, "meeting": target.Name}
+	if !slices.ContainsFunc(evs, func(e events.Event) bool { return e.Kind == events.RoomCreated }) {
+		// Accepted, not yet stored: Prosody and Jitsi's webhooks wait for nobody's answer, and a
+		// sender that waits long loses the event (PROTOCOLS.md: acknowledge, then process).
+		return answer, s.accept(ctx, source, target, evs)
+	}
+	// A room's creation is answered once stored, without queueing behind the events already
+	// answered: the room opening is what the pool's recorders and the bridges' prewarm wait
+	// for, and the module waits for this answer anyway (it carries the room's settings).
+	changed, err := s.store(ctx, source, target, evs)
+	if err != nil {
 		return nil, err
 	}
-	answer := map[string]any{"applied": true, "meeting": target.Name}
-	for _, e := range evs {
-		if e.Kind == events.RoomCreated {
-			answer["room"] = roomConfig(ms, now)
-		}
-	}
+	answer["changed"] = changed
+	answer["room"] = roomConfig(ms, now)
 	return answer, nil
 }
 
