@@ -106,6 +106,7 @@ func (b *batches) enqueue(key string, evs []events.Event, write writeFunc, drop 
 		return errQueueFull
 	}
 	b.queued += len(evs)
+	queued.Add(float64(len(evs)))
 	b.mu.Unlock()
 	if b.add(key, waiting{evs: evs, stored: stored}) {
 		go b.drain(key, write, drop)
@@ -195,6 +196,7 @@ func (b *batches) drain(key string, write writeFunc, drop dropFunc) {
 		}
 		b.mu.Lock()
 		b.queued -= done
+		queued.Sub(float64(done))
 		b.mu.Unlock()
 		if len(retry) > 0 {
 			time.Sleep(wait)

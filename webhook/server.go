@@ -268,11 +268,7 @@ func (s *Server) accept(ctx context.Context, source string, m *jitsiv1alpha1.Mee
 		}
 		logger.Error(err, "events not stored after every attempt", "events", len(evs))
 	}
-	err := s.batches.enqueue(key.String(), evs, s.writer(ctx, key), drop, func(result) { s.count(source, evs) })
-	if err == nil {
-		queued.Set(float64(s.batches.waiting()))
-	}
-	return err
+	return s.batches.enqueue(key.String(), evs, s.writer(ctx, key), drop, func(result) { s.count(source, evs) })
 }
 
 // count counts evs as stored now.
@@ -282,7 +278,6 @@ func (s *Server) count(source string, evs []events.Event) {
 		applied.WithLabelValues(source, string(e.Kind)).Inc()
 		latency.WithLabelValues(source).Observe(stored.Sub(e.Time).Seconds())
 	}
-	queued.Set(float64(s.batches.waiting()))
 }
 
 // submit hands evs for m to its Meeting's writer (batches, write) and waits for the write that

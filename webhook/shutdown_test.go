@@ -69,5 +69,7 @@ var _ = Describe("A receiver that stops", func() {
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "all-hands"}, m)).To(Succeed())
 		Expect(m.Status.Participants).To(HaveLen(people), "every accepted join is stored once the receiver has stopped")
 		Expect(m.Status.ParticipantCount).To(BeEquivalentTo(people))
+		stored() // the suite's own receiver, which shares the process's gauge
+		Expect(metric("jitsi_operator_receiver_events_queued", nil)).To(BeZero())
 	})
 })
