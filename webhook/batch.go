@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
@@ -18,12 +19,16 @@ import (
 // after a second): the queue's memory is bounded, and nothing accepted is dropped to make room.
 const MaxQueued = 20000
 
-// MaxWrites is how many status writes of accepted events the receiver has in flight at once,
-// over every Meeting (a write that someone waits for is not counted).
-// The API server's cost of a write grows with the Meeting (about 20 ms of CPU at 200
-// participants, measured) and with the writes it takes at once: more in flight only makes each
-// slower, while the events waiting meanwhile go into the next write of their Meeting anyway.
-const MaxWrites = 4
+// WriteBudget bounds the API server's work on the receiver's writes of accepted events in flight,
+// over every Meeting (a write that someone waits for is not counted). A write weighs what it
+// costs the API server, which grows with the Meeting: measured, about 3 ms of its CPU for a
+// Meeting without participants and 20 ms at 200 (writeWeight); and more writes at once only make
+// each slower, while the events waiting meanwhile go into their Meeting's next write anyway. So
+// 16 writes of small Meetings run at once, or 3 of 200 participants.
+const WriteBudget = 16
+
+// writeWeight is a status write's share of WriteBudget for a Meeting of n participants.
+func writeWeight(n int) int64 { return min(1+int64(n)/50, WriteBudget) }
 
 // Queued events are written again after a failure (the API server away, say) with a backoff
 // from queuedRetryFirst doubling up to queuedRetryMax, queuedAttempts times in all (about two
@@ -47,9 +52,9 @@ type batches struct {
 	meeting map[string]*batch
 	// queued counts the enqueued events not yet stored or dropped; running the drains.
 	queued, running int
-	// slots holds one token per write in flight (MaxWrites).
-	slots chan struct{}
-	once  sync.Once
+	// budget is WriteBudget, less the weights of the writes in flight.
+	budget *semaphore.Weighted
+	once   sync.Once
 }
 
 type batch struct {
@@ -66,6 +71,9 @@ type waiting struct {
 	stored func(result)
 	// attempts counts the failed writes of enqueued events.
 	attempts int
+	// weight is the write's share of WriteBudget (writeWeight), as its Meeting was when the
+	// events came.
+	weight int64
 }
 
 type result struct {
@@ -98,8 +106,8 @@ func (b *batches) submit(key string, evs []events.Event, write writeFunc, drop d
 }
 
 // enqueue queues evs for the meeting at key and returns at once; stored is called when a write
-// holding them is stored. It refuses them (errQueueFull) when MaxQueued events already wait.
-func (b *batches) enqueue(key string, evs []events.Event, write writeFunc, drop dropFunc, stored func(result)) error {
+// holding them is stored. weight is the write's share of WriteBudget (writeWeight). It refuses them (errQueueFull) when MaxQueued events already wait.
+func (b *batches) enqueue(key string, evs []events.Event, weight int64, write writeFunc, drop dropFunc, stored func(result)) error {
 	b.mu.Lock()
 	if b.queued+len(evs) > MaxQueued {
 		b.mu.Unlock()
@@ -108,7 +116,7 @@ func (b *batches) enqueue(key string, evs []events.Event, write writeFunc, drop 
 	b.queued += len(evs)
 	queued.Add(float64(len(evs)))
 	b.mu.Unlock()
-	if b.add(key, waiting{evs: evs, stored: stored}) {
+	if b.add(key, waiting{evs: evs, stored: stored, weight: max(weight, 1)}) {
 		go b.drain(key, write, drop)
 	}
 	return nil
@@ -163,13 +171,20 @@ func (b *batches) drain(key string, write writeFunc, drop dropFunc) {
 		// A write someone waits for (the pool's decision, a recorder's report) does not queue
 		// behind the writes of events already answered: its callers bound its concurrency.
 		waited := slices.ContainsFunc(taken, func(w waiting) bool { return w.done != nil })
+		weight := int64(0)
 		if !waited {
-			b.once.Do(func() { b.slots = make(chan struct{}, MaxWrites) })
-			b.slots <- struct{}{}
+			for _, w := range taken {
+				weight = max(weight, w.weight)
+			}
+			if last != nil {
+				weight = max(weight, writeWeight(len(last.Status.Participants)))
+			}
+			b.once.Do(func() { b.budget = semaphore.NewWeighted(WriteBudget) })
+			_ = b.budget.Acquire(context.Background(), weight) // never fails without a deadline
 		}
 		changed, skipped, err := write(all, &last)
 		if !waited {
-			<-b.slots
+			b.budget.Release(weight)
 		}
 		at, done := 0, 0
 		var wait time.Duration

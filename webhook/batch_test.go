@@ -78,7 +78,7 @@ func TestEnqueueReturnsBeforeTheWriteAndStoresEverything(t *testing.T) {
 	var b batches
 	var stored atomic.Int32
 	for i := range 50 {
-		err := b.enqueue("ns/m", ev(fmt.Sprint(i)), f.writer("ns/m"), func([]events.Event, error) { t.Error("dropped") },
+		err := b.enqueue("ns/m", ev(fmt.Sprint(i)), 1, f.writer("ns/m"), func([]events.Event, error) { t.Error("dropped") },
 			func(result) { stored.Add(1) })
 		if err != nil {
 			t.Fatal(err)
@@ -108,7 +108,7 @@ func TestEnqueuedEventsAreWrittenAgainAfterAFailureAheadOfLaterOnes(t *testing.T
 	var wg sync.WaitGroup
 	wg.Add(1)
 	f.hold = make(chan struct{})
-	if err := b.enqueue("ns/m", ev("first"), f.writer("ns/m"), func([]events.Event, error) { t.Error("dropped") }, func(result) {}); err != nil {
+	if err := b.enqueue("ns/m", ev("first"), 1, f.writer("ns/m"), func([]events.Event, error) { t.Error("dropped") }, func(result) {}); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
@@ -124,7 +124,7 @@ func TestEnqueuedEventsAreWrittenAgainAfterAFailureAheadOfLaterOnes(t *testing.T
 	if waiter.err == nil {
 		t.Fatal("the waiting caller was told its failed write was stored")
 	}
-	if err := b.enqueue("ns/m", ev("later"), f.writer("ns/m"), func([]events.Event, error) { t.Error("dropped") }, func(result) {}); err != nil {
+	if err := b.enqueue("ns/m", ev("later"), 1, f.writer("ns/m"), func([]events.Event, error) { t.Error("dropped") }, func(result) {}); err != nil {
 		t.Fatal(err)
 	}
 	flushWithin(t, &b, 10*time.Second)
@@ -147,7 +147,7 @@ func TestEnqueuedEventsOfAGoneMeetingAreDroppedNotRetried(t *testing.T) {
 	var b batches
 	var dropped []events.Event
 	var dropErr error
-	err := b.enqueue("ns/m", ev("orphan"), f.writer("ns/m"), func(evs []events.Event, err error) { dropped, dropErr = evs, err },
+	err := b.enqueue("ns/m", ev("orphan"), 1, f.writer("ns/m"), func(evs []events.Event, err error) { dropped, dropErr = evs, err },
 		func(result) { t.Error("told stored") })
 	if err != nil {
 		t.Fatal(err)
@@ -164,17 +164,17 @@ func TestAFullQueueRefusesEventsUntilItDrains(t *testing.T) {
 	chunk := make([]events.Event, 1000)
 	for i := 0; i < MaxQueued/len(chunk); i++ {
 		key := fmt.Sprintf("ns/m-%d", i%7)
-		if err := b.enqueue(key, chunk, f.writer(key), func([]events.Event, error) { t.Error("dropped") }, func(result) {}); err != nil {
+		if err := b.enqueue(key, chunk, 1, f.writer(key), func([]events.Event, error) { t.Error("dropped") }, func(result) {}); err != nil {
 			t.Fatalf("chunk %d: %v", i, err)
 		}
 	}
-	err := b.enqueue("ns/other", ev("one too many"), f.writer("ns/other"), func([]events.Event, error) {}, func(result) {})
+	err := b.enqueue("ns/other", ev("one too many"), 1, f.writer("ns/other"), func([]events.Event, error) {}, func(result) {})
 	if !errors.Is(err, errQueueFull) {
 		t.Fatalf("event %d: %v, want errQueueFull", MaxQueued+1, err)
 	}
 	close(f.hold)
 	flushWithin(t, &b, 10*time.Second)
-	if err := b.enqueue("ns/other", ev("now"), f.writer("ns/other"), func([]events.Event, error) {}, func(result) {}); err != nil {
+	if err := b.enqueue("ns/other", ev("now"), 1, f.writer("ns/other"), func([]events.Event, error) {}, func(result) {}); err != nil {
 		t.Fatalf("after the queue drained: %v", err)
 	}
 	flushWithin(t, &b, 5*time.Second)
@@ -183,27 +183,32 @@ func TestAFullQueueRefusesEventsUntilItDrains(t *testing.T) {
 	}
 }
 
-func TestAtMostMaxWritesRunAtOnce(t *testing.T) {
-	f := &fakeWrites{hold: make(chan struct{})}
-	var b batches
-	for i := range 40 {
-		key := fmt.Sprintf("ns/m-%02d", i)
-		if err := b.enqueue(key, ev(key), f.writer(key), func([]events.Event, error) { t.Error("dropped") }, func(result) {}); err != nil {
-			t.Fatal(err)
+func TestTheWritesInFlightWeighNoMoreThanTheBudget(t *testing.T) {
+	for _, c := range []struct {
+		participants int
+		want         int32 // writes at once
+	}{{0, WriteBudget}, {200, WriteBudget / 5}} {
+		f := &fakeWrites{hold: make(chan struct{})}
+		var b batches
+		for i := range 40 {
+			key := fmt.Sprintf("ns/m-%02d", i)
+			if err := b.enqueue(key, ev(key), writeWeight(c.participants), f.writer(key), func([]events.Event, error) { t.Error("dropped") }, func(result) {}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	time.Sleep(50 * time.Millisecond) // let every drain reach its write
-	if n := f.inFlight.Load(); n != MaxWrites {
-		t.Fatalf("%d writes in flight for 40 Meetings, want %d", n, MaxWrites)
-	}
-	close(f.hold)
-	flushWithin(t, &b, 5*time.Second)
-	if f.most.Load() > MaxWrites {
-		t.Fatalf("%d writes ran at once, want at most %d", f.most.Load(), MaxWrites)
-	}
-	for i := range 40 {
-		if key := fmt.Sprintf("ns/m-%02d", i); len(f.of(key)) != 1 {
-			t.Fatalf("%s: stored %v", key, f.of(key))
+		time.Sleep(50 * time.Millisecond) // let every drain reach its write
+		if n := f.inFlight.Load(); n != c.want {
+			t.Errorf("%d participants: %d writes in flight for 40 Meetings, want %d", c.participants, n, c.want)
+		}
+		close(f.hold)
+		flushWithin(t, &b, 5*time.Second)
+		if f.most.Load() > c.want {
+			t.Errorf("%d participants: %d writes ran at once, want at most %d", c.participants, f.most.Load(), c.want)
+		}
+		for i := range 40 {
+			if key := fmt.Sprintf("ns/m-%02d", i); len(f.of(key)) != 1 {
+				t.Fatalf("%s: stored %v", key, f.of(key))
+			}
 		}
 	}
 }
@@ -231,17 +236,19 @@ func TestAWriteSomeoneWaitsForTakesNoSlot(t *testing.T) {
 	f := &fakeWrites{hold: make(chan struct{}), free: "ns/decided"}
 	defer close(f.hold)
 	var b batches
-	for i := range MaxWrites * 2 {
+	for i := range WriteBudget * 2 {
 		key := fmt.Sprintf("ns/m-%02d", i)
-		if err := b.enqueue(key, ev(key), f.writer(key), func([]events.Event, error) {}, func(result) {}); err != nil {
+		if err := b.enqueue(key, ev(key), 1, f.writer(key), func([]events.Event, error) {}, func(result) {}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for f.inFlight.Load() != MaxWrites {
+	for f.inFlight.Load() != WriteBudget {
 		time.Sleep(time.Millisecond)
 	}
 	done := make(chan result, 1)
-	go func() { done <- b.submit("ns/decided", ev("decision"), f.writer("ns/decided"), func([]events.Event, error) {}) }()
+	go func() {
+		done <- b.submit("ns/decided", ev("decision"), f.writer("ns/decided"), func([]events.Event, error) {})
+	}()
 	select {
 	case r := <-done:
 		if r.err != nil || !slices.Equal(f.of("ns/decided"), []string{"decision"}) {

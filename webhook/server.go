@@ -268,7 +268,8 @@ func (s *Server) accept(ctx context.Context, source string, m *jitsiv1alpha1.Mee
 		}
 		logger.Error(err, "events not stored after every attempt", "events", len(evs))
 	}
-	return s.batches.enqueue(key.String(), evs, s.writer(ctx, key), drop, func(result) { s.count(source, evs) })
+	return s.batches.enqueue(key.String(), evs, writeWeight(len(m.Status.Participants)), s.writer(ctx, key), drop,
+		func(result) { s.count(source, evs) })
 }
 
 // count counts evs as stored now.
