@@ -93,7 +93,8 @@ type result struct {
 // that did not apply.
 type writeFunc func(evs []events.Event, last **jitsiv1alpha1.Meeting) (changed bool, skipped []bool, err error)
 
-// dropFunc is told of enqueued events given up on (their Meeting gone, or every attempt failed).
+// dropFunc is told of enqueued events given up on (their Meeting gone, or every attempt failed),
+// whichever caller started the drain that gives up on them.
 type dropFunc func(evs []events.Event, err error)
 
 // submit queues evs for the meeting at key and waits until a write holding them returns.

@@ -259,8 +259,15 @@ func (s *Server) store(ctx context.Context, source string, m *jitsiv1alpha1.Meet
 // when MaxQueued events already wait, for the sender to retry.
 func (s *Server) accept(ctx context.Context, source string, m *jitsiv1alpha1.Meeting, evs []events.Event) error {
 	key := client.ObjectKeyFromObject(m)
+	return s.batches.enqueue(key.String(), evs, writeWeight(len(m.Status.Participants)), s.writer(ctx, key), dropper(ctx, key),
+		func(result) { s.count(source, evs) })
+}
+
+// dropper logs and counts the accepted events for key that are given up on. Whoever starts a
+// drain passes it, so that it serves the accepted events of that drain whoever started it.
+func dropper(ctx context.Context, key client.ObjectKey) dropFunc {
 	logger := log.FromContext(ctx).WithValues("meeting", key.String())
-	drop := func(evs []events.Event, err error) {
+	return func(evs []events.Event, err error) {
 		dropped.Add(float64(len(evs)))
 		if apierrors.IsNotFound(err) {
 			logger.V(1).Info("events not stored: the Meeting is gone", "events", len(evs))
@@ -268,8 +275,6 @@ func (s *Server) accept(ctx context.Context, source string, m *jitsiv1alpha1.Mee
 		}
 		logger.Error(err, "events not stored after every attempt", "events", len(evs))
 	}
-	return s.batches.enqueue(key.String(), evs, writeWeight(len(m.Status.Participants)), s.writer(ctx, key), drop,
-		func(result) { s.count(source, evs) })
 }
 
 // count counts evs as stored now.
@@ -285,7 +290,7 @@ func (s *Server) count(source string, evs []events.Event) {
 // holds them.
 func (s *Server) submit(ctx context.Context, m *jitsiv1alpha1.Meeting, evs []events.Event) result {
 	key := client.ObjectKeyFromObject(m)
-	return s.batches.submit(key.String(), evs, s.writer(ctx, key), func([]events.Event, error) {})
+	return s.batches.submit(key.String(), evs, s.writer(ctx, key), dropper(ctx, key))
 }
 
 // writer is the write of key's drain. It outlives the request that started the drain: its
