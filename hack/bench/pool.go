@@ -41,6 +41,7 @@ var (
 	poolRounds  = flag.Int("pool-rounds", 2, "with -pool: rounds of the measurement, each on fresh pools (two of 50 give the 100 samples a p99 needs)")
 	poolProfile = flag.String("pool-cpuprofile", "", "with -pool: write a CPU profile of this process during the bursts to this file")
 	poolWorkers = flag.Int("pool-workers", 0, "with -pool: pools the JibriPool controller reconciles at once (0: its default)")
+	poolGap     = flag.Duration("pool-gap", 0, "with -pool: the pause between two meetings opened one at a time (0: the next room opens once the previous recorder pod exists, while that meeting's follow-up writes still run)")
 )
 
 // runPool measures recorder demand to pod: n pools of at most one recorder and no spare, a
@@ -145,6 +146,7 @@ func runPool(n int, assets string) error {
 				return err
 			}
 			oneSent, oneAnswer, oneSplit = append(oneSent, sent...), append(oneAnswer, answer...), append(oneSplit, splits...)
+			time.Sleep(*poolGap)
 		}
 		// All at once: the events go out together, one sender each, as n rooms opening at 9:00.
 		if *poolProfile != "" && round == 0 {
