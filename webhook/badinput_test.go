@@ -40,7 +40,6 @@ func postChunked(path string, body []byte, header map[string]string) reply {
 // versions are the resourceVersions of every Meeting and recorder Pod of ns.
 func versions(ns string) map[string]string {
 	GinkgoHelper()
-	stored()
 	out := map[string]string{}
 	var ms jitsiv1alpha1.MeetingList
 	Expect(k8sClient.List(ctx, &ms, client.InNamespace(ns))).To(Succeed())

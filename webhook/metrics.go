@@ -21,19 +21,11 @@ var (
 	}, []string{"source", "type"})
 	busy = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "jitsi_operator_receiver_busy_total",
-		Help: "Requests answered 503 because the receiver was handling as many requests as it may at once, or as many accepted events waited for their writes as may.",
+		Help: "Requests answered 503 because the receiver was handling as many requests as it may at once.",
 	})
 	replayed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "jitsi_operator_receiver_replays_total",
 		Help: "Signed requests received again within the replay window (answered without applying them).",
-	})
-	queued = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "jitsi_operator_receiver_events_queued",
-		Help: "Events accepted (answered 2xx) and not yet stored in their Meeting's status.",
-	})
-	dropped = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "jitsi_operator_receiver_events_dropped_total",
-		Help: "Events accepted and given up on: their Meeting was deleted, or every write of them failed.",
 	})
 	latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "jitsi_operator_receiver_event_to_status_seconds",
@@ -43,5 +35,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(received, rejected, applied, busy, replayed, queued, dropped, latency)
+	metrics.Registry.MustRegister(received, rejected, applied, busy, replayed, latency)
 }

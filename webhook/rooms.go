@@ -90,11 +90,10 @@ func (s *Server) meetingForRoom(ctx context.Context, d *jitsiv1alpha1.JitsiDeplo
 	return &ms[0], nil
 }
 
-// apply hands evs to the writer of the Meeting that receives their room's events (accept): they
-// are stored after the answer, with optimistic concurrency, retried after a failure. Event times
-// are clamped to between ReplayWindow before the Meeting's creation and MaxClockAhead after now:
-// a sender cannot date an event far into the future, nor long before the Meeting existed. The
-// answer says whether a Meeting takes them (and, for a room's creation, the room's settings).
+// apply applies evs to the Meeting that receives their room's events, writing its status with
+// optimistic concurrency (retried on conflict). Event times are clamped to between ReplayWindow
+// before the Meeting's creation and MaxClockAhead after now: a sender cannot date an event far
+// into the future, nor long before the Meeting existed. It reports whether a Meeting was found and whether its status changed.
 func (s *Server) apply(ctx context.Context, source string, d *jitsiv1alpha1.JitsiDeployment, room string, evs []events.Event) (map[string]any, error) {
 	ms, err := s.claimants(ctx, d, room)
 	if err != nil {
@@ -109,21 +108,16 @@ func (s *Server) apply(ctx context.Context, source string, d *jitsiv1alpha1.Jits
 	for i := range evs {
 		evs[i].Time = clampTime(evs[i].Time, target.CreationTimestamp.Add(-ReplayWindow), now.Add(MaxClockAhead))
 	}
-	answer := map[string]any{"applied": true, "meeting": target.Name}
-	if !slices.ContainsFunc(evs, func(e events.Event) bool { return e.Kind == events.RoomCreated }) {
-		// Accepted, not yet stored: Prosody and Jitsi's webhooks wait for nobody's answer, and a
-		// sender that waits long loses the event (PROTOCOLS.md: acknowledge, then process).
-		return answer, s.accept(ctx, source, target, evs)
-	}
-	// A room's creation is answered once stored, without queueing behind the events already
-	// answered: the room opening is what the pool's recorders and the bridges' prewarm wait
-	// for, and the module waits for this answer anyway (it carries the room's settings).
 	changed, err := s.store(ctx, source, target, evs)
 	if err != nil {
 		return nil, err
 	}
-	answer["changed"] = changed
-	answer["room"] = roomConfig(ms, now)
+	answer := map[string]any{"applied": true, "changed": changed, "meeting": target.Name}
+	for _, e := range evs {
+		if e.Kind == events.RoomCreated {
+			answer["room"] = roomConfig(ms, now)
+		}
+	}
 	return answer, nil
 }
 

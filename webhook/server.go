@@ -54,10 +54,6 @@ type Server struct {
 	pending sync.Map
 }
 
-// ShutdownTimeout bounds the receiver's stop: answering the requests being handled, then
-// storing the events accepted (within the chart's 15 s termination grace period).
-const ShutdownTimeout = 10 * time.Second
-
 // NeedLeaderElection is false: every replica answers.
 func (s *Server) NeedLeaderElection() bool { return false }
 
@@ -82,14 +78,9 @@ func (s *Server) Start(ctx context.Context) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		// Take no more events, answer those being handled, then store what was accepted.
-		shutdown, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		err := srv.Shutdown(shutdown)
-		if ferr := s.Flush(shutdown); ferr != nil {
-			log.FromContext(ctx).Error(ferr, "stopping with events accepted and not stored", "events", s.batches.waiting())
-		}
-		return err
+		return srv.Shutdown(shutdown)
 	}
 }
 
@@ -169,14 +160,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, source string, r
 		return
 	}
 	var p *problem
-	if errors.Is(err, errQueueFull) {
-		// As many events wait for their writes as may: the sender retries this one later.
-		if signed {
-			s.replays.forget(key.(replayKey))
-		}
-		busy.Inc()
-		p = fail(http.StatusServiceUnavailable, "Busy", "the receiver is busy; retry")
-	} else if !errors.As(err, &p) {
+	if !errors.As(err, &p) {
 		// Not the sender's fault: it retries on 5xx, and that retry must be taken.
 		if signed {
 			s.replays.forget(key.(replayKey))
@@ -244,67 +228,27 @@ func (s *Server) eventsSecretOf(ctx context.Context, d *jitsiv1alpha1.JitsiDeplo
 }
 
 // store applies evs to m's status (coalesced with other events for m arriving meanwhile) and
-// counts them; it returns once they are stored.
+// counts them.
 func (s *Server) store(ctx context.Context, source string, m *jitsiv1alpha1.Meeting, evs []events.Event) (bool, error) {
 	r := s.submit(ctx, m, evs)
 	if r.err != nil {
 		return false, r.err
 	}
-	s.count(source, evs)
-	return r.changed, nil
-}
-
-// accept hands evs for m to its Meeting's writer and returns at once: the writer stores them
-// (coalesced with the others for m), retrying after a failure. It refuses them (errQueueFull)
-// when MaxQueued events already wait, for the sender to retry.
-func (s *Server) accept(ctx context.Context, source string, m *jitsiv1alpha1.Meeting, evs []events.Event) error {
-	key := client.ObjectKeyFromObject(m)
-	return s.batches.enqueue(key.String(), evs, writeWeight(len(m.Status.Participants)), s.writer(ctx, key), dropper(ctx, key),
-		func(result) { s.count(source, evs) })
-}
-
-// dropper logs and counts the accepted events for key that are given up on. Whoever starts a
-// drain passes it, so that it serves the accepted events of that drain whoever started it.
-func dropper(ctx context.Context, key client.ObjectKey) dropFunc {
-	logger := log.FromContext(ctx).WithValues("meeting", key.String())
-	return func(evs []events.Event, err error) {
-		dropped.Add(float64(len(evs)))
-		if apierrors.IsNotFound(err) {
-			logger.V(1).Info("events not stored: the Meeting is gone", "events", len(evs))
-			return
-		}
-		logger.Error(err, "events not stored after every attempt", "events", len(evs))
-	}
-}
-
-// count counts evs as stored now.
-func (s *Server) count(source string, evs []events.Event) {
 	stored := s.now()
 	for _, e := range evs {
 		applied.WithLabelValues(source, string(e.Kind)).Inc()
 		latency.WithLabelValues(source).Observe(stored.Sub(e.Time).Seconds())
 	}
+	return r.changed, nil
 }
 
 // submit hands evs for m to its Meeting's writer (batches, write) and waits for the write that
 // holds them.
 func (s *Server) submit(ctx context.Context, m *jitsiv1alpha1.Meeting, evs []events.Event) result {
 	key := client.ObjectKeyFromObject(m)
-	return s.batches.submit(key.String(), evs, s.writer(ctx, key), dropper(ctx, key))
-}
-
-// writer is the write of key's drain. It outlives the request that started the drain: its
-// context keeps ctx's values, not its end.
-func (s *Server) writer(ctx context.Context, key client.ObjectKey) writeFunc {
-	ctx = context.WithoutCancel(ctx)
-	return func(all []events.Event, last **jitsiv1alpha1.Meeting) (bool, []bool, error) {
+	return s.batches.submit(key.String(), evs, func(all []events.Event, last **jitsiv1alpha1.Meeting) (bool, []bool, error) {
 		return s.write(ctx, key, all, last)
-	}
-}
-
-// Flush waits until every accepted event is stored (or given up on), or ctx ends.
-func (s *Server) Flush(ctx context.Context) error {
-	return s.batches.flush(ctx)
+	})
 }
 
 // errStale: the events changed nothing in a Meeting that may be behind; read it again.

@@ -185,21 +185,10 @@ func deploymentWithMeeting(room string) string {
 // ownSecret labels a Secret as the operator labels those it makes (its cache holds only those).
 var ownSecret = map[string]string{render.LabelManagedBy: render.ManagedBy}
 
-// meetingStatus is the status of Meeting ns/name once the events the receiver accepted are
-// stored.
 func meetingStatus(ns, name string) jitsiv1alpha1.MeetingStatus {
-	GinkgoHelper()
-	stored()
 	m := &jitsiv1alpha1.Meeting{}
 	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, m)).To(Succeed())
 	return m.Status
-}
-
-// stored waits until every event the receiver accepted is stored (they are written after the
-// answer).
-func stored() {
-	GinkgoHelper()
-	Expect(server.Flush(ctx)).To(Succeed())
 }
 
 // cached waits until the receiver's cache holds obj (as it is on the API server at least when

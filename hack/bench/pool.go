@@ -48,7 +48,7 @@ var (
 // Meeting each that records Automatic; its room opens (the Prosody module's signed room-created
 // event, posted to the operator's receiver), and the clock stops when the pool's new Jibri pod
 // object arrives on a watch. It runs from the event's sending, and again from the receiver's
-// answer (the event accepted: the receiver stores it in the Meeting's status after answering). Each round measures n meetings one at a time
+// answer (the event stored in the Meeting's status). Each round measures n meetings one at a time
 // and n at once on 2n fresh pools, after the baselines of the same moment: bare Pod creates by one
 // writer, one after the other, and n at once. The pool reconciler's calls and the operator's
 // writes are traced to split the time by stage (the receiver's write and the cache's delivery,

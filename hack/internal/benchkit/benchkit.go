@@ -32,7 +32,7 @@ func ModuleEvent(kind, room, jid string) []byte {
 }
 
 // PostSigned posts body to url signed with key (hex HMAC-SHA256 in X-Jitsi-Signature), as the
-// module does; anything but the receiver's 200 (accepted) is an error.
+// module does; anything but the receiver's 200 (stored) is an error.
 func PostSigned(ctx context.Context, c *http.Client, url string, key, body []byte) error {
 	mac := hmac.New(sha256.New, key)
 	mac.Write(body)
@@ -55,22 +55,7 @@ func PostSigned(ctx context.Context, c *http.Client, url string, key, body []byt
 // SendSigned posts bodies with PostSigned from senders goroutines, and returns each one's time
 // to its answer, the time all took, and the first error.
 func SendSigned(c *http.Client, url string, key []byte, bodies [][]byte, senders int) ([]time.Duration, time.Duration, error) {
-	r, err := Send(c, url, key, bodies, senders)
-	return r.Answer, r.Elapsed, err
-}
-
-// Sent is what sending bodies did: when each was sent, its time to its answer (from when it was
-// due, for an open loop), the time all took, and how many were sent late (OfferSigned).
-type Sent struct {
-	At      []time.Time
-	Answer  []time.Duration
-	Elapsed time.Duration
-	Late    int
-}
-
-// Send is SendSigned with the time each body was sent.
-func Send(c *http.Client, url string, key []byte, bodies [][]byte, senders int) (Sent, error) {
-	r := Sent{At: make([]time.Time, len(bodies)), Answer: make([]time.Duration, len(bodies))}
+	lat := make([]time.Duration, len(bodies))
 	var next atomic.Int64
 	var first firstError
 	var wg sync.WaitGroup
@@ -80,26 +65,27 @@ func Send(c *http.Client, url string, key []byte, bodies [][]byte, senders int) 
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < len(bodies); i = int(next.Add(1)) - 1 {
-				r.At[i] = time.Now()
+				t0 := time.Now()
 				first.keep(PostSigned(context.Background(), c, url, key, bodies[i]))
-				r.Answer[i] = time.Since(r.At[i])
+				lat[i] = time.Since(t0)
 			}
 		}()
 	}
 	wg.Wait()
-	r.Elapsed = time.Since(start)
-	return r, first.get()
+	return lat, time.Since(start), first.get()
 }
 
 // OfferSigned posts bodies with PostSigned at rate a second, each on its own goroutine at its
 // time whatever the answers before it (an open loop, as Prosody sends: it does not wait for one
 // event's answer to send the next), with at most inFlight unanswered; a body that would exceed
-// that waits, and Late counts them. Answer is each one's time from its due time to its answer.
-func OfferSigned(c *http.Client, url string, key []byte, bodies [][]byte, rate float64, inFlight int) (Sent, error) {
-	r := Sent{At: make([]time.Time, len(bodies)), Answer: make([]time.Duration, len(bodies))}
+// that waits, and late counts them. It returns each one's time from its due time to its answer,
+// the time all took, how many were late, and the first error.
+func OfferSigned(c *http.Client, url string, key []byte, bodies [][]byte, rate float64, inFlight int) ([]time.Duration, time.Duration, int, error) {
+	lat := make([]time.Duration, len(bodies))
 	slots := make(chan struct{}, inFlight)
 	var first firstError
 	var wg sync.WaitGroup
+	late := 0
 	start := time.Now()
 	interval := time.Duration(float64(time.Second) / rate)
 	for i := range bodies {
@@ -108,20 +94,18 @@ func OfferSigned(c *http.Client, url string, key []byte, bodies [][]byte, rate f
 		select {
 		case slots <- struct{}{}:
 		default:
-			r.Late++
+			late++
 			slots <- struct{}{}
 		}
-		r.At[i] = due
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
 			first.keep(PostSigned(context.Background(), c, url, key, bodies[i]))
-			r.Answer[i] = time.Since(due)
+			lat[i] = time.Since(due)
 		}()
 	}
 	wg.Wait()
-	r.Elapsed = time.Since(start)
-	return r, first.get()
+	return lat, time.Since(start), late, first.get()
 }
 
 // firstError keeps the first error of several goroutines.
