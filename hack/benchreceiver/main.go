@@ -6,6 +6,9 @@
 //
 //   - how many status writes a burst of 200 joins to one meeting costs;
 //
+//   - for the receiver's writes and the bare ones, the API server's CPU time per write (its
+//     process's, over the writes made meanwhile);
+//
 //   - with -flood N: the receiver's real HTTP server under a flood of unauthenticated 1 MiB posts
 //     from N connections (from another process) for -flood-for: the flood's answers, the
 //     authenticated events stored meanwhile and their latency, and this process's memory.
@@ -203,7 +206,9 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 		go func() { profiled <- profileAPIServer(ctx, cfg, apiProfile, 10*time.Second) }()
 	}
 	before, bytesBefore, readsBefore := counter.n.Load(), counter.bytes.Load(), counter.reads.Load()
+	cpu0 := benchkit.ChildCPU("kube-apiserver")
 	lat, elapsed, err := benchkit.SendSigned(httpc, url, []byte(secret), bodies, senders)
+	cpu := benchkit.ChildCPU("kube-apiserver") - cpu0
 	if err != nil {
 		return err
 	}
@@ -214,9 +219,9 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 		fmt.Printf("the API server's CPU profile: go tool pprof -top %s\n", apiProfile)
 	}
 	w := counter.n.Load() - before
-	fmt.Printf("%d events, %d senders, %d meetings: %.0f events/s; send to stored %s; %d status writes (%.2f per event, %.0f bytes each), %d reads\n",
+	fmt.Printf("%d events, %d senders, %d meetings: %.0f events/s; send to stored %s; %d status writes (%.2f per event, %.0f bytes each, %s of the API server's CPU each), %d reads\n",
 		n, senders, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond),
-		w, float64(w)/float64(n), float64(counter.bytes.Load()-bytesBefore)/float64(max(w, 1)), counter.reads.Load()-readsBefore)
+		w, float64(w)/float64(n), float64(counter.bytes.Load()-bytesBefore)/float64(max(w, 1)), perWrite(cpu, w), counter.reads.Load()-readsBefore)
 
 	// Open loop: events offered at a rate, as Prosody sends them, each waiting for nobody's answer.
 	// Fresh people each run (the same joins again would change nothing and write nothing).
@@ -236,15 +241,15 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 			offered = append(offered, benchkit.ModuleEvent("occupant-joined", room, jid), benchkit.ModuleEvent("occupant-left", room, jid))
 		}
 		offered = offered[:n]
-		before := counter.n.Load()
+		before, cpu0 := counter.n.Load(), benchkit.ChildCPU("kube-apiserver")
 		// As many unanswered as the receiver handles at once (more would be answered 503 Busy).
 		lat, elapsed, late, err := benchkit.OfferSigned(openc, url, []byte(secret), offered, rate, webhook.MaxInFlight)
 		if err != nil {
 			return err
 		}
-		w := counter.n.Load() - before
-		fmt.Printf("offered %.0f events/s (open loop, %d events, %d meetings): stored %.0f events/s; due to stored %s; %d status writes (%.2f per event); %d sent late (%d unanswered)\n",
-			rate, n, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), w, float64(w)/float64(n), late, webhook.MaxInFlight)
+		w, cpu := counter.n.Load()-before, benchkit.ChildCPU("kube-apiserver")-cpu0
+		fmt.Printf("offered %.0f events/s (open loop, %d events, %d meetings): stored %.0f events/s; due to stored %s; %d status writes (%.2f per event, %s of the API server's CPU each); %d sent late (%d unanswered)\n",
+			rate, n, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), w, float64(w)/float64(n), perWrite(cpu, w), late, webhook.MaxInFlight)
 	}
 
 	// The same bare writes now that the Meetings carry the status the events left (up to 200
@@ -328,7 +333,7 @@ func baseline(ctx context.Context, cl client.Client, ns string, senders, meeting
 		var lat []time.Duration
 		var firstErr error
 		var wg sync.WaitGroup
-		start := time.Now()
+		start, cpu0 := time.Now(), benchkit.ChildCPU("kube-apiserver")
 		for w := 0; w < writers; w++ {
 			wg.Add(1)
 			go func() {
@@ -352,9 +357,18 @@ func baseline(ctx context.Context, cl client.Client, ns string, senders, meeting
 		if firstErr != nil {
 			return firstErr
 		}
-		elapsed := time.Since(start)
-		fmt.Printf("baseline: bare status writes by %d writer(s): %.0f writes/s, %s\n",
-			writers, float64(len(lat))/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond))
+		elapsed, cpu := time.Since(start), benchkit.ChildCPU("kube-apiserver")-cpu0
+		fmt.Printf("baseline: bare status writes by %d writer(s): %.0f writes/s, %s, %s of the API server's CPU each\n",
+			writers, float64(len(lat))/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), perWrite(cpu, int64(len(lat))))
 	}
 	return nil
+}
+
+// perWrite is the API server's CPU time cpu spread over n writes (it also served the watches and
+// the other requests of the time: an upper bound of a write's own cost).
+func perWrite(cpu time.Duration, n int64) string {
+	if cpu <= 0 || n <= 0 {
+		return "unknown"
+	}
+	return (cpu / time.Duration(n)).Round(100 * time.Microsecond).String()
 }

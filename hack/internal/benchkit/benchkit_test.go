@@ -1,0 +1,33 @@
+package benchkit
+
+import (
+	"os/exec"
+	"testing"
+	"time"
+)
+
+func TestChildCPUCountsABusyChild(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	// A child that burns CPU in the shell itself (no command it forks) until killed; it is
+	// measured while it runs.
+	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 1000000000 ]; do i=$((i+1)); done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	start := time.Now()
+	for ChildCPU("sh") < 50*time.Millisecond {
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("a busy child for %s: %s of CPU counted", time.Since(start).Round(time.Millisecond), ChildCPU("sh"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, wall := ChildCPU("sh"), time.Since(start); got > 2*wall+time.Second {
+		t.Fatalf("%s of CPU counted for one single-threaded child in %s", got, wall)
+	}
+	if got := ChildCPU("no-such-command"); got != 0 {
+		t.Fatalf("no such child: %s", got)
+	}
+}
