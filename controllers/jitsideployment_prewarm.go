@@ -36,11 +36,7 @@ func (r *JitsiDeploymentReconciler) scheduledBridges(ctx context.Context, d *jit
 	up, run := schedule.Upcoming(cal, now, w), schedule.Running(cal, now)
 	per := int(pw.ParticipantsPerBridge)
 	sc = bridgescaling.Schedule{Upcoming: schedule.Bridges(up.Participants, per), Floor: schedule.Bridges(run.Participants, per)}
-	both := schedule.Demand{Meetings: append(run.Meetings, up.Meetings...), Participants: run.Participants + up.Participants, Next: up.Next}
-	if both.Next.IsZero() || !run.Next.IsZero() && run.Next.Before(both.Next) {
-		both.Next = run.Next
-	}
-	return sc, scheduledStatus(both, sc.Upcoming+sc.Floor), true, nil
+	return sc, scheduledStatus(run.And(up), sc.Upcoming+sc.Floor), true, nil
 }
 
 // prewarmingDeployment enqueues the deployment of a Meeting whose spec changed (or that came or

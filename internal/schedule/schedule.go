@@ -99,6 +99,16 @@ func demand(ms []Meeting, now time.Time, w Window, counts func(Meeting) bool) De
 	return d
 }
 
+// And is d and o together: both's meetings (d's first), their participants, and the earlier of
+// their next changes.
+func (d Demand) And(o Demand) Demand {
+	both := Demand{Meetings: append(slices.Clone(d.Meetings), o.Meetings...), Participants: d.Participants + o.Participants, Next: d.Next}
+	if both.Next.IsZero() || !o.Next.IsZero() && o.Next.Before(both.Next) {
+		both.Next = o.Next
+	}
+	return both
+}
+
 // Bridges is how many bridges of perBridge participants each n participants need.
 func Bridges(n, perBridge int) int {
 	if n <= 0 || perBridge <= 0 {

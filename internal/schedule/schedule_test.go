@@ -53,6 +53,16 @@ func TestBridges(t *testing.T) {
 	if run.Participants != 12 || !slices.Equal(run.Meetings, []string{"board"}) || !run.Next.Equal(t0.Add(30*time.Minute)) {
 		t.Errorf("running %+v", run)
 	}
+	both := run.And(up)
+	if both.Participants != 262 || !slices.Equal(both.Meetings, []string{"board", "town-hall"}) || !both.Next.Equal(up.Next) {
+		t.Errorf("running and upcoming %+v (upcoming's next change %v)", both, up.Next)
+	}
+	if d := (Demand{Next: t0.Add(time.Hour)}).And(Demand{}); !d.Next.Equal(t0.Add(time.Hour)) {
+		t.Errorf("a next change against none: %v", d.Next)
+	}
+	if d := (Demand{}).And(Demand{Next: t0.Add(time.Hour)}); !d.Next.Equal(t0.Add(time.Hour)) {
+		t.Errorf("no next change against one: %v", d.Next)
+	}
 	if got := Bridges(up.Participants, 100); got != 3 {
 		t.Errorf("250 participants at 100 a bridge: %d bridges", got)
 	}
