@@ -2,6 +2,7 @@ package benchkit
 
 import (
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -29,5 +30,24 @@ func TestChildCPUCountsABusyChild(t *testing.T) {
 	}
 	if got := ChildCPU("no-such-command"); got != 0 {
 		t.Fatalf("no such child: %s", got)
+	}
+}
+
+func TestSelfCPUCountsThisProcesssWork(t *testing.T) {
+	before, start := SelfCPU(), time.Now()
+	sum := 0
+	for SelfCPU()-before < 50*time.Millisecond {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("busy for %s: %s of CPU counted", time.Since(start).Round(time.Millisecond), SelfCPU()-before)
+		}
+		for i := range 100000 {
+			sum += i
+		}
+	}
+	if sum == 0 {
+		t.Fatal("no work done")
+	}
+	if got := TakeCores().Since(); !strings.Contains(got, "this process") {
+		t.Fatalf("Since: %q", got)
 	}
 }
