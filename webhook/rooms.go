@@ -33,11 +33,13 @@ var tenantRoom = map[string]any{"applied": false, "reason": "a tenant's room: no
 // until it is resolved, access follows the most restrictive (decideAccess). A room the cache
 // knows no Meeting for is looked up again on the API server: a backend creates a Meeting a
 // moment before its room's first event (or its first join, which must not be admitted as if the
-// room had no Meeting). Only authenticated requests get here.
+// room had no Meeting). Only authenticated requests get here. The Meetings are the cache's own
+// (not copies): never to be changed.
 func (s *Server) claimants(ctx context.Context, d *jitsiv1alpha1.JitsiDeployment, room string) ([]jitsiv1alpha1.Meeting, error) {
 	var list jitsiv1alpha1.MeetingList
+	// Not copied out of the cache: each may carry 200 participants, and every event asks.
 	err := s.Client.List(ctx, &list, client.InNamespace(d.Namespace),
-		client.MatchingFields{meeting.IndexRoom: meeting.RoomKeyOf(d.Name, room)})
+		client.MatchingFields{meeting.IndexRoom: meeting.RoomKeyOf(d.Name, room)}, client.UnsafeDisableDeepCopy)
 	if err != nil {
 		return nil, err
 	}

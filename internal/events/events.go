@@ -9,6 +9,7 @@ package events
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -126,10 +127,17 @@ type Occupant struct {
 // Apply returns st with e applied.
 func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus {
 	st = *st.DeepCopy()
+	ApplyTo(&st, e)
+	return st
+}
+
+// ApplyTo applies e to st, which the caller owns (nothing in it shared with another status):
+// Apply without its copy, for many events applied to one status in turn.
+func ApplyTo(st *jitsiv1alpha1.MeetingStatus, e Event) {
 	at := metav1.NewTime(e.Time.UTC().Truncate(time.Millisecond))
 	switch e.Kind {
 	case RoomCreated:
-		roomOpened(&st, at)
+		roomOpened(st, at)
 	case RoomDestroyed:
 		// The room closes at the latest destroy; everyone still listed left then. A destroy from
 		// before the room's current opening (a late or repeated one, after it reopened) closes
@@ -147,36 +155,36 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 			}
 		}
 		if r := st.Recording; r != nil && r.State == jitsiv1alpha1.RecordingStateRecording {
-			session.ApplyRecording(&st, session.Signal{Kind: session.Stopped, At: at.Time})
+			session.ApplyRecording(st, session.Signal{Kind: session.Stopped, At: at.Time})
 		}
 	case RecordingCompleted:
 		if e.Recording != nil {
-			completed(&st, e, at)
+			completed(st, e, at)
 		}
 	case RecordingStatus:
 		if e.Status != nil {
-			jibriStatus(&st, e.Status, at)
+			jibriStatus(st, e.Status, at)
 		}
 	case StreamStarted, StreamStopped:
-		stream(&st, e.Kind, at)
+		stream(st, e.Kind, at)
 	case PoolDecided:
-		if !Applies(st, e) {
-			return st
+		if !Applies(*st, e) {
+			return
 		}
 		d := e.Decision
 		if d.Stream {
-			session.ApplyStream(&st, d.Signal)
+			session.ApplyStream(st, d.Signal)
 			if d.ClearRecorder {
 				st.Streaming.Recorder = ""
 			}
 		} else {
-			session.ApplyRecording(&st, d.Signal)
+			session.ApplyRecording(st, d.Signal)
 			if d.ClearRecorder {
 				st.Recording.Recorder = ""
 			}
 		}
 	case DestinationChanged:
-		session.ApplyStream(&st, session.Signal{Kind: session.DestinationReported, Destination: e.Destination, At: at.Time})
+		session.ApplyStream(st, session.Signal{Kind: session.DestinationReported, Destination: e.Destination, At: at.Time})
 	case RoleChanged:
 		// Only for people already listed: a role given before the join (the room's creator)
 		// arrives with the join itself.
@@ -191,16 +199,16 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 		}
 	case OccupantJoined, OccupantLeft:
 		if e.Occupant == nil {
-			return st
+			return
 		}
 		// A join is proof the room is open, whatever order the room's own events arrive in.
 		if e.Kind == OccupantJoined {
-			roomOpened(&st, at)
+			roomOpened(st, at)
 		}
 		if e.Occupant.Recorder {
-			recorder(&st, e, at)
+			recorder(st, e, at)
 		} else {
-			participant(&st, e, at)
+			participant(st, e, at)
 		}
 	}
 	count := int32(0)
@@ -211,10 +219,9 @@ func Apply(st jitsiv1alpha1.MeetingStatus, e Event) jitsiv1alpha1.MeetingStatus 
 	}
 	st.ParticipantCount = count
 	st.PeakParticipants = max(st.PeakParticipants, count)
-	bound(&st)
+	bound(st)
 	// The order of arrival must not show in the status.
-	sort.Slice(st.Participants, func(i, j int) bool { return st.Participants[i].ID < st.Participants[j].ID })
-	return st
+	slices.SortFunc(st.Participants, func(a, b jitsiv1alpha1.ParticipantStatus) int { return strings.Compare(a.ID, b.ID) })
 }
 
 // roomOpened records the room's first opening, and a reopening after it closed.
