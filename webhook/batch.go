@@ -1,19 +1,27 @@
 package webhook
 
 import (
+	"context"
 	"sync"
 
 	jitsiv1alpha1 "github.com/jitsi-operator/jitsi-operator/api/v1alpha1"
 	"github.com/jitsi-operator/jitsi-operator/internal/events"
 )
 
+// MaxWrites is how many Meeting status writes the receiver has in flight at once, over all
+// Meetings (each Meeting has at most one).
+const MaxWrites = 64
+
 // batches coalesces the events for one Meeting that arrive while its status is being written:
 // they go into the next write together, so a burst of joins costs a few writes instead of one
 // conflicting write each. Every caller gets its answer only after the write that holds its
-// events is stored.
+// events is stored, and no later: a Meeting's writes run on their own goroutine (the drain), not
+// on the caller that happened to come first.
 type batches struct {
 	mu      sync.Mutex
 	meeting map[string]*batch
+	// writes bounds the writes in flight (MaxWrites).
+	writes chan struct{}
 }
 
 type batch struct {
@@ -42,12 +50,15 @@ type result struct {
 // that did not apply.
 type writeFunc func(evs []events.Event, last **jitsiv1alpha1.Meeting) (changed bool, skipped []bool, err error)
 
-// submit queues evs for the meeting at key and waits until a write holding them returns.
-func (b *batches) submit(key string, evs []events.Event, write writeFunc) result {
+// submit queues evs for the meeting at key and waits until a write holding them returns. While
+// it waits, the request it serves gives back its slot of the requests handled at once (ctx,
+// inFlight): waiting costs no work, and the more that wait, the more each write carries.
+func (b *batches) submit(ctx context.Context, key string, evs []events.Event, write writeFunc) result {
 	w := waiting{evs: evs, done: make(chan result, 1)}
 	b.mu.Lock()
 	if b.meeting == nil {
 		b.meeting = map[string]*batch{}
+		b.writes = make(chan struct{}, MaxWrites)
 	}
 	q := b.meeting[key]
 	if q == nil {
@@ -55,17 +66,17 @@ func (b *batches) submit(key string, evs []events.Event, write writeFunc) result
 		b.meeting[key] = q
 	}
 	q.pending = append(q.pending, w)
-	run := !q.running
-	q.running = true
-	b.mu.Unlock()
-	if run {
-		b.drain(key, q, write)
+	if !q.running {
+		q.running = true
+		go b.drain(key, q, write)
 	}
+	b.mu.Unlock()
+	giveBackSlot(ctx)
 	return <-w.done
 }
 
-// drain writes what is pending until nothing is, then lets the next caller drain. Each write
-// starts from what the previous one wrote: the cache may not have it yet.
+// drain writes what is pending until nothing is. Each write starts from what the previous one
+// wrote: the cache may not have it yet.
 func (b *batches) drain(key string, q *batch, write writeFunc) {
 	var last *jitsiv1alpha1.Meeting
 	for {
@@ -83,7 +94,9 @@ func (b *batches) drain(key string, q *batch, write writeFunc) {
 		for _, w := range taken {
 			all = append(all, w.evs...)
 		}
+		b.writes <- struct{}{}
 		changed, skipped, err := write(all, &last)
+		<-b.writes
 		at := 0
 		for _, w := range taken {
 			r := result{changed: changed, meeting: last, err: err}

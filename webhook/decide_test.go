@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"context"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -36,5 +37,20 @@ var _ = Describe("The pool's decisions through the receiver's writer", func() {
 		stored := &jitsiv1alpha1.Meeting{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "retro"}, stored)).To(Succeed())
 		Expect(stored.Status.Recording).To(And(HaveField("State", jitsiv1alpha1.RecordingStatePending), HaveField("Recorder", "")))
+	})
+
+	It("stores a write whose caller has gone (the write may hold other callers' events)", func() {
+		ns := deploymentWithMeeting("gone")
+		m := &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Name: "gone", Namespace: ns}}
+		cached(m, func() bool { return true })
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		_, applied, err := server.Decide(gone, m, events.Decision{Seen: events.Seen(m.Status, false),
+			Signal: session.Signal{Kind: session.Queued, At: time.Now()}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(applied).To(BeTrue())
+		stored := &jitsiv1alpha1.Meeting{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gone"}, stored)).To(Succeed())
+		Expect(stored.Status.Recording).To(HaveField("State", jitsiv1alpha1.RecordingStatePending))
 	})
 })

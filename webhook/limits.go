@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -33,8 +34,10 @@ const (
 	// MaxConnections is how many connections the receiver holds at once; more wait in the
 	// kernel's backlog.
 	MaxConnections = 2048
-	// MaxInFlight is how many requests are handled at once; a request that finds no slot within
-	// inFlightWait is answered 503 (the senders retry 5xx).
+	// MaxInFlight is how many requests are worked on at once (read, authenticated, parsed); a
+	// request that finds no slot within inFlightWait is answered 503 (the senders retry 5xx). A
+	// request waiting for the write that stores its events gives its slot back (giveBackSlot):
+	// those are bounded by MaxConnections.
 	MaxInFlight  = 256
 	inFlightWait = 200 * time.Millisecond
 	// MaxHeaderBytes bounds a request's header block (the senders' headers are a few hundred
@@ -89,9 +92,22 @@ func (f inFlight) wrap(next http.Handler) http.Handler {
 		case <-r.Context().Done():
 			return
 		}
-		defer func() { <-f }()
-		next.ServeHTTP(w, r)
+		release := sync.OnceFunc(func() { <-f })
+		defer release()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), slotKey{}, release)))
 	})
+}
+
+// slotKey holds, in a request's context, the func that gives back its inFlight slot.
+type slotKey struct{}
+
+// giveBackSlot frees the inFlight slot of the request ctx belongs to, for a request that has
+// done its work and only waits (for its Meeting's write): waiting requests are bounded by
+// MaxConnections instead. Without a slot in ctx (the pool's decisions) it does nothing.
+func giveBackSlot(ctx context.Context) {
+	if release, ok := ctx.Value(slotKey{}).(func()); ok {
+		release()
+	}
 }
 
 // limitListener accepts at most n connections at a time.

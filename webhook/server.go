@@ -54,6 +54,10 @@ type Server struct {
 	pending sync.Map
 }
 
+// writeTimeout bounds one Meeting status write with its retries, within the server's 20 s
+// WriteTimeout so that its callers can still be answered.
+const writeTimeout = 15 * time.Second
+
 // NeedLeaderElection is false: every replica answers.
 func (s *Server) NeedLeaderElection() bool { return false }
 
@@ -246,7 +250,12 @@ func (s *Server) store(ctx context.Context, source string, m *jitsiv1alpha1.Meet
 // holds them.
 func (s *Server) submit(ctx context.Context, m *jitsiv1alpha1.Meeting, evs []events.Event) result {
 	key := client.ObjectKeyFromObject(m)
-	return s.batches.submit(key.String(), evs, func(all []events.Event, last **jitsiv1alpha1.Meeting) (bool, []bool, error) {
+	// The write carries other callers' events too: it is not cut short when this caller goes
+	// (its sender gave up, or the receiver is stopping and waits for its answers).
+	wctx := context.WithoutCancel(ctx)
+	return s.batches.submit(ctx, key.String(), evs, func(all []events.Event, last **jitsiv1alpha1.Meeting) (bool, []bool, error) {
+		ctx, cancel := context.WithTimeout(wctx, writeTimeout)
+		defer cancel()
 		return s.write(ctx, key, all, last)
 	})
 }
@@ -290,7 +299,7 @@ func (s *Server) write(ctx context.Context, key client.ObjectKey, evs []events.E
 		st := *m.Status.DeepCopy()
 		for i, e := range evs {
 			if skipped[i] = !events.Applies(st, e); !skipped[i] {
-				st = events.Apply(st, e)
+				events.ApplyTo(&st, e)
 			}
 		}
 		if equalJSON(st, m.Status) {

@@ -206,9 +206,9 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 		go func() { profiled <- profileAPIServer(ctx, cfg, apiProfile, 10*time.Second) }()
 	}
 	before, bytesBefore, readsBefore := counter.n.Load(), counter.bytes.Load(), counter.reads.Load()
-	cpu0 := benchkit.ChildCPU("kube-apiserver")
+	cpu0, cores := benchkit.ChildCPU("kube-apiserver"), benchkit.TakeCores()
 	lat, elapsed, err := benchkit.SendSigned(httpc, url, []byte(secret), bodies, senders)
-	cpu := benchkit.ChildCPU("kube-apiserver") - cpu0
+	cpu, used := benchkit.ChildCPU("kube-apiserver")-cpu0, cores.Since()
 	if err != nil {
 		return err
 	}
@@ -219,13 +219,13 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 		fmt.Printf("the API server's CPU profile: go tool pprof -top %s\n", apiProfile)
 	}
 	w := counter.n.Load() - before
-	fmt.Printf("%d events, %d senders, %d meetings: %.0f events/s; send to stored %s; %d status writes (%.2f per event, %.0f bytes each, %s of the API server's CPU each), %d reads\n",
+	fmt.Printf("%d events, %d senders, %d meetings: %.0f events/s; send to stored %s; %d status writes (%.2f per event, %.0f bytes each, %s of the API server's CPU each), %d reads; %s\n",
 		n, senders, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond),
-		w, float64(w)/float64(n), float64(counter.bytes.Load()-bytesBefore)/float64(max(w, 1)), perWrite(cpu, w), counter.reads.Load()-readsBefore)
+		w, float64(w)/float64(n), float64(counter.bytes.Load()-bytesBefore)/float64(max(w, 1)), perWrite(cpu, w), counter.reads.Load()-readsBefore, used)
 
 	// Open loop: events offered at a rate, as Prosody sends them, each waiting for nobody's answer.
 	// Fresh people each run (the same joins again would change nothing and write nothing).
-	openc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: webhook.MaxInFlight}}
+	openc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: webhook.MaxConnections}}
 	for run, field := range strings.Split(rates, ",") {
 		if field = strings.TrimSpace(field); field == "" {
 			continue
@@ -241,15 +241,15 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 			offered = append(offered, benchkit.ModuleEvent("occupant-joined", room, jid), benchkit.ModuleEvent("occupant-left", room, jid))
 		}
 		offered = offered[:n]
-		before, cpu0 := counter.n.Load(), benchkit.ChildCPU("kube-apiserver")
-		// As many unanswered as the receiver handles at once (more would be answered 503 Busy).
-		lat, elapsed, late, err := benchkit.OfferSigned(openc, url, []byte(secret), offered, rate, webhook.MaxInFlight)
+		before, cpu0, cores := counter.n.Load(), benchkit.ChildCPU("kube-apiserver"), benchkit.TakeCores()
+		// As many unanswered as the receiver holds connections (each waiting request holds one).
+		lat, elapsed, late, err := benchkit.OfferSigned(openc, url, []byte(secret), offered, rate, webhook.MaxConnections)
 		if err != nil {
 			return err
 		}
-		w, cpu := counter.n.Load()-before, benchkit.ChildCPU("kube-apiserver")-cpu0
-		fmt.Printf("offered %.0f events/s (open loop, %d events, %d meetings): stored %.0f events/s; due to stored %s; %d status writes (%.2f per event, %s of the API server's CPU each); %d sent late (%d unanswered)\n",
-			rate, n, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), w, float64(w)/float64(n), perWrite(cpu, w), late, webhook.MaxInFlight)
+		w, cpu, used := counter.n.Load()-before, benchkit.ChildCPU("kube-apiserver")-cpu0, cores.Since()
+		fmt.Printf("offered %.0f events/s (open loop, %d events, %d meetings): stored %.0f events/s; due to stored %s; %d status writes (%.2f per event, %s of the API server's CPU each); %d sent late (%d unanswered); %s\n",
+			rate, n, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), w, float64(w)/float64(n), perWrite(cpu, w), late, webhook.MaxConnections, used)
 	}
 
 	// The same bare writes now that the Meetings carry the status the events left (up to 200
