@@ -49,6 +49,8 @@ type Server struct {
 	replays replays
 	// userSecrets remembers the users' Secrets read by name (secretData).
 	userSecrets secretMemo
+	// recent holds each Meeting's last write by this replica for a moment (remember).
+	recent sync.Map
 	// pending holds the replay key of each signed request being handled, forgotten again when
 	// the request could not be stored (its retry must be taken).
 	pending sync.Map
@@ -260,6 +262,24 @@ func (s *Server) submit(ctx context.Context, m *jitsiv1alpha1.Meeting, evs []eve
 	})
 }
 
+// lastWrite is a Meeting as this replica's last write of it left it, and the resourceVersion
+// that write started from: a cache still at from has not seen the write.
+type lastWrite struct {
+	meeting *jitsiv1alpha1.Meeting
+	from    string
+}
+
+// recentFor is how long a Meeting's last write is remembered (Server.recent): longer than the
+// cache takes to see it.
+const recentFor = 2 * time.Second
+
+// remember keeps w as key's last write for recentFor, so that the Meeting's next drain starts
+// from it and not from a cache that is a moment behind (a conflict and a read).
+func (s *Server) remember(key client.ObjectKey, w *lastWrite) {
+	s.recent.Store(key, w)
+	time.AfterFunc(recentFor, func() { s.recent.CompareAndDelete(key, w) })
+}
+
 // errStale: the events changed nothing in a Meeting that may be behind; read it again.
 var errStale = errors.New("nothing to change in a possibly stale Meeting")
 
@@ -278,6 +298,9 @@ func (s *Server) write(ctx context.Context, key client.ObjectKey, evs []events.E
 			if err := s.Reader.Get(ctx, key, m); err != nil {
 				return false, nil, err
 			}
+		} else if w, ok := s.recent.Load(key); ok && w.(*lastWrite).from == m.ResourceVersion {
+			// The cache has not seen this replica's last write of the Meeting yet.
+			m = w.(*lastWrite).meeting
 		}
 	}
 	changed, tried, read := false, false, false
@@ -321,6 +344,7 @@ func (s *Server) write(ctx context.Context, key client.ObjectKey, evs []events.E
 		if err := s.Client.Status().Patch(ctx, written, client.RawPatch(types.JSONPatchType, patch)); err != nil {
 			return err
 		}
+		s.remember(key, &lastWrite{meeting: written, from: m.ResourceVersion})
 		changed, *last = true, written
 		return nil
 	})
