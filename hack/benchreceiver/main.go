@@ -247,9 +247,10 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 		if err != nil {
 			return err
 		}
+		_, peak := benchkit.Memory()
 		w, cpu, used := counter.n.Load()-before, benchkit.ChildCPU("kube-apiserver")-cpu0, cores.Since()
-		fmt.Printf("offered %.0f events/s (open loop, %d events, %d meetings): stored %.0f events/s; due to stored %s; %d status writes (%.2f per event, %s of the API server's CPU each); %d sent late (%d unanswered); %s\n",
-			rate, n, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), w, float64(w)/float64(n), perWrite(cpu, w), late, webhook.MaxConnections, used)
+		fmt.Printf("offered %.0f events/s (open loop, %d events, %d meetings): stored %.0f events/s; due to stored %s; %d status writes (%.2f per event, %s of the API server's CPU each); %d sent late (%d unanswered); %s; this process's peak %.0f MiB resident\n",
+			rate, n, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), w, float64(w)/float64(n), perWrite(cpu, w), late, webhook.MaxConnections, used, peak)
 	}
 
 	// The same bare writes now that the Meetings carry the status the events left (up to 200
