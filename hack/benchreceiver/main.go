@@ -206,9 +206,9 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 		go func() { profiled <- profileAPIServer(ctx, cfg, apiProfile, 10*time.Second) }()
 	}
 	before, bytesBefore, readsBefore := counter.n.Load(), counter.bytes.Load(), counter.reads.Load()
-	cpu0, cores := benchkit.ChildCPU("kube-apiserver"), benchkit.TakeCores()
+	cores := benchkit.TakeCores()
 	lat, elapsed, err := benchkit.SendSigned(httpc, url, []byte(secret), bodies, senders)
-	cpu, used := benchkit.ChildCPU("kube-apiserver")-cpu0, cores.Since()
+	used := cores.Since()
 	if err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 	w := counter.n.Load() - before
 	fmt.Printf("%d events, %d senders, %d meetings: %.0f events/s; send to stored %s; %d status writes (%.2f per event, %.0f bytes each, %s of the API server's CPU each), %d reads; %s\n",
 		n, senders, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond),
-		w, float64(w)/float64(n), float64(counter.bytes.Load()-bytesBefore)/float64(max(w, 1)), perWrite(cpu, w), counter.reads.Load()-readsBefore, used)
+		w, float64(w)/float64(n), float64(counter.bytes.Load()-bytesBefore)/float64(max(w, 1)), perWrite(used.APIServer, w), counter.reads.Load()-readsBefore, used)
 
 	// Open loop: events offered at a rate, as Prosody sends them, each waiting for nobody's answer.
 	// Fresh people each run (the same joins again would change nothing and write nothing).
@@ -241,16 +241,16 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 			offered = append(offered, benchkit.ModuleEvent("occupant-joined", room, jid), benchkit.ModuleEvent("occupant-left", room, jid))
 		}
 		offered = offered[:n]
-		before, cpu0, cores := counter.n.Load(), benchkit.ChildCPU("kube-apiserver"), benchkit.TakeCores()
+		before, cores := counter.n.Load(), benchkit.TakeCores()
 		// As many unanswered as the receiver holds connections (each waiting request holds one).
 		lat, elapsed, late, err := benchkit.OfferSigned(openc, url, []byte(secret), offered, rate, webhook.MaxConnections)
 		if err != nil {
 			return err
 		}
 		_, peak := benchkit.Memory()
-		w, cpu, used := counter.n.Load()-before, benchkit.ChildCPU("kube-apiserver")-cpu0, cores.Since()
+		w, used := counter.n.Load()-before, cores.Since()
 		fmt.Printf("offered %.0f events/s (open loop, %d events, %d meetings): stored %.0f events/s; due to stored %s; %d status writes (%.2f per event, %s of the API server's CPU each); %d sent late (%d unanswered); %s; this process's peak %.0f MiB resident\n",
-			rate, n, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), w, float64(w)/float64(n), perWrite(cpu, w), late, webhook.MaxConnections, used, peak)
+			rate, n, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), w, float64(w)/float64(n), perWrite(used.APIServer, w), late, webhook.MaxConnections, used, peak)
 	}
 
 	// The same bare writes now that the Meetings carry the status the events left (up to 200
@@ -334,7 +334,7 @@ func baseline(ctx context.Context, cl client.Client, ns string, senders, meeting
 		var lat []time.Duration
 		var firstErr error
 		var wg sync.WaitGroup
-		start, cpu0 := time.Now(), benchkit.ChildCPU("kube-apiserver")
+		cores := benchkit.TakeCores()
 		for w := 0; w < writers; w++ {
 			wg.Add(1)
 			go func() {
@@ -358,9 +358,9 @@ func baseline(ctx context.Context, cl client.Client, ns string, senders, meeting
 		if firstErr != nil {
 			return firstErr
 		}
-		elapsed, cpu := time.Since(start), benchkit.ChildCPU("kube-apiserver")-cpu0
+		used := cores.Since()
 		fmt.Printf("baseline: bare status writes by %d writer(s): %.0f writes/s, %s, %s of the API server's CPU each\n",
-			writers, float64(len(lat))/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), perWrite(cpu, int64(len(lat))))
+			writers, float64(len(lat))/used.Wall.Seconds(), latency.Summary(lat, 100*time.Microsecond), perWrite(used.APIServer, int64(len(lat))))
 	}
 	return nil
 }

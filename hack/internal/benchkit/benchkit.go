@@ -199,8 +199,8 @@ func SelfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// Cores is the CPU time of the processes a bench runs, taken at one moment: Since gives each one's
-// share of the cores over the time between two takes.
+// Cores is the CPU time of the processes a bench runs, taken at one moment (TakeCores); Since
+// is what each used from then on.
 type Cores struct {
 	at                    time.Time
 	apiserver, etcd, self time.Duration
@@ -211,14 +211,23 @@ func TakeCores() Cores {
 	return Cores{at: time.Now(), apiserver: ChildCPU("kube-apiserver"), etcd: ChildCPU("etcd"), self: SelfCPU()}
 }
 
-// Since is how many cores each used since c, e.g. "API server 0.91, etcd 0.12, this process 0.85 cores".
-func (c Cores) Since() string {
+// Used is the CPU time each process used over Wall.
+type Used struct {
+	Wall, APIServer, Etcd, Self time.Duration
+}
+
+// Since is the CPU time each process used since c.
+func (c Cores) Since() Used {
 	now := TakeCores()
-	wall := now.at.Sub(c.at).Seconds()
-	if wall <= 0 {
+	return Used{Wall: now.at.Sub(c.at), APIServer: now.apiserver - c.apiserver, Etcd: now.etcd - c.etcd, Self: now.self - c.self}
+}
+
+// String is each one's share of the cores, e.g. "API server 0.91, etcd 0.12, this process 0.85
+// cores".
+func (u Used) String() string {
+	if u.Wall <= 0 {
 		return "no time elapsed"
 	}
-	share := func(a, b time.Duration) float64 { return (b - a).Seconds() / wall }
-	return fmt.Sprintf("API server %.2f, etcd %.2f, this process %.2f cores",
-		share(c.apiserver, now.apiserver), share(c.etcd, now.etcd), share(c.self, now.self))
+	share := func(d time.Duration) float64 { return d.Seconds() / u.Wall.Seconds() }
+	return fmt.Sprintf("API server %.2f, etcd %.2f, this process %.2f cores", share(u.APIServer), share(u.Etcd), share(u.Self))
 }
