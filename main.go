@@ -72,6 +72,7 @@ type options struct {
 	relayImage             string
 	jvbStatsPeriod         time.Duration
 	receiverAddr           string
+	receiverConns          int
 	clusterDomain          string
 	sndAloopLoaderImage    string
 	operatorNamespace      string
@@ -111,6 +112,8 @@ func main() {
 		"labels every operator pod carries, as k=v,k=v (the Helm chart passes its selector labels); empty: every pod of --operator-namespace may reach the recorders' HTTP API")
 	flag.DurationVar(&o.jibriHealthPeriod, "jibri-health-period", 10*time.Second, "how often each recorder's health API is polled")
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", ":9090", "address the webhook receiver listens on; every replica answers")
+	flag.IntVar(&o.receiverConns, "receiver-max-connections", webhook.DefaultMaxConnections,
+		"connections the webhook receiver holds at once; requests waiting for the write that stores their events keep theirs, so more carries more events per write under load, for more memory")
 	flag.StringVar(&o.run, "run", runAll,
 		"what this process runs: all (the controllers and the receiver), controllers (the reconcilers, with leader election when --leader-elect), or receiver (the webhook receiver alone: no leader election, no reconcilers)")
 	flag.StringVar(&o.watchNamespaces, "watch-namespaces", "",
@@ -131,6 +134,9 @@ func main() {
 }
 
 func run(o options) error {
+	if o.receiverConns < 1 || o.receiverConns > maxReceiverConns {
+		return fmt.Errorf("--receiver-max-connections must be 1 to %d, not %d", maxReceiverConns, o.receiverConns)
+	}
 	log := ctrl.Log.WithName("setup")
 	if limit := setMemoryLimit(cgroupMemoryMax); limit > 0 {
 		log.Info("Go memory limit set from the container's", "bytes", limit)
@@ -196,7 +202,7 @@ func run(o options) error {
 	// The receiver's per-Meeting writer is also the pool's for Meetings' recordings and streams
 	// (one writer of those fields); without the receiver in this process it only writes.
 	receiver := &webhook.Server{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Addr: o.receiverAddr,
-		Destinations: o.destinations}
+		MaxConnections: o.receiverConns, Destinations: o.destinations}
 	if withControllers {
 		if err := setupControllers(mgr, o, namespaces, operatorPodLabels, receiver); err != nil {
 			return err
@@ -232,6 +238,11 @@ const (
 	runControllers = "controllers"
 	runReceiver    = "receiver"
 )
+
+// maxReceiverConns bounds --receiver-max-connections: each connection holds a file descriptor
+// and, while it waits for a write, its request's events; this is far above what the measured gain
+// needs (README, the receiver's figures).
+const maxReceiverConns = 65536
 
 // setupControllers registers the three reconcilers.
 func setupControllers(mgr ctrl.Manager, o options, namespaces []string, operatorPodLabels map[string]string, sessions controllers.SessionWriter) error {

@@ -31,13 +31,13 @@ const (
 
 // Connection and request limits of the receiver's HTTP server.
 const (
-	// MaxConnections is how many connections the receiver holds at once; more wait in the
-	// kernel's backlog.
-	MaxConnections = 2048
+	// DefaultMaxConnections is how many connections the receiver holds at once unless
+	// Server.MaxConnections says otherwise; more wait in the kernel's backlog.
+	DefaultMaxConnections = 2048
 	// MaxInFlight is how many requests are worked on at once (read, authenticated, parsed); a
 	// request that finds no slot within inFlightWait is answered 503 (the senders retry 5xx). A
 	// request waiting for the write that stores its events gives its slot back (giveBackSlot):
-	// those are bounded by MaxConnections.
+	// those are bounded by the connections.
 	MaxInFlight  = 256
 	inFlightWait = 200 * time.Millisecond
 	// MaxHeaderBytes bounds a request's header block (the senders' headers are a few hundred
@@ -102,8 +102,8 @@ func (f inFlight) wrap(next http.Handler) http.Handler {
 type slotKey struct{}
 
 // giveBackSlot frees the inFlight slot of the request ctx belongs to, for a request that has
-// done its work and only waits (for its Meeting's write): waiting requests are bounded by
-// MaxConnections instead. Without a slot in ctx (the pool's decisions) it does nothing.
+// done its work and only waits (for its Meeting's write): waiting requests are bounded by the
+// connections (Server.MaxConnections) instead. Without a slot in ctx (the pool's decisions) it does nothing.
 func giveBackSlot(ctx context.Context) {
 	if release, ok := ctx.Value(slotKey{}).(func()); ok {
 		release()
@@ -127,7 +127,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.slots
 		return nil, err
 	}
-	return &slotConn{Conn: c, release: sync.OnceFunc(func() { <-l.slots })}, nil
+	connections.Inc()
+	return &slotConn{Conn: c, release: sync.OnceFunc(func() {
+		connections.Dec()
+		<-l.slots
+	})}, nil
 }
 
 type slotConn struct {

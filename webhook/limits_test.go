@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 func TestInFlightAnswersBusyBeyondItsSlots(t *testing.T) {
@@ -153,4 +155,76 @@ func TestStartRefusesOversizedHeadersAndDeclaredBodies(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("a declared 100 MiB body: %d, want 413 before any byte of it", resp.StatusCode)
 	}
+}
+
+func TestStartHoldsMaxConnections(t *testing.T) {
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Addr().String()
+	probe.Close()
+	s := &Server{Addr: addr, MaxConnections: 2}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Start(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	dial := func() net.Conn {
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				return c
+			}
+			if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+		}
+	}
+	before := openConnections(t)
+	// Two connections that send nothing hold both places (until the header timeout).
+	first, second := dial(), dial()
+	defer second.Close()
+	for deadline := time.Now().Add(5 * time.Second); openConnections(t) != before+2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the connections gauge shows %v, want %v", openConnections(t), before+2)
+		}
+	}
+	third := dial()
+	defer third.Close()
+	answered := make(chan int, 1)
+	go func() {
+		fmt.Fprintf(third, "GET /v1/jitsi/health HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(third), nil)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	select {
+	case code := <-answered:
+		t.Fatalf("a third connection was served (%d) while two were held", code)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if got := openConnections(t); got != before+2 {
+		t.Errorf("with a connection waiting in the backlog the gauge shows %v, want %v", got, before+2)
+	}
+	first.Close()
+	if code := <-answered; code == 0 {
+		t.Fatal("the third connection got no answer once a place was free")
+	}
+}
+
+// openConnections reads the receiver's connections gauge.
+func openConnections(t *testing.T) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := connections.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
 }

@@ -27,6 +27,10 @@ var (
 		Name: "jitsi_operator_receiver_replays_total",
 		Help: "Signed requests received again within the replay window (answered without applying them).",
 	})
+	connections = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "jitsi_operator_receiver_connections",
+		Help: "Connections the webhook receiver holds now; at its --receiver-max-connections, more wait in the kernel's backlog.",
+	})
 	latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "jitsi_operator_receiver_event_to_status_seconds",
 		Help:    "From the time an event says it happened to its Meeting status being stored.",
@@ -35,5 +39,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(received, rejected, applied, busy, replayed, latency)
+	metrics.Registry.MustRegister(received, rejected, applied, busy, replayed, connections, latency)
 }

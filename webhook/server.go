@@ -44,6 +44,11 @@ type Server struct {
 	// Destinations decides where the relay may push a stream (relay.go): nil is the safe
 	// default, which refuses loopback, link-local and the like but knows no cluster networks.
 	Destinations *destination.Policy
+	// MaxConnections is how many connections it holds at once (DefaultMaxConnections when 0).
+	// Requests waiting for the write that stores their events keep theirs, so under load it
+	// bounds the events waiting for a Meeting's next write: more lets each write carry more
+	// events, for the memory each waiting request holds.
+	MaxConnections int
 
 	batches batches
 	replays replays
@@ -79,7 +84,11 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(newLimitListener(l, MaxConnections)) }()
+	conns := s.MaxConnections
+	if conns <= 0 {
+		conns = DefaultMaxConnections
+	}
+	go func() { errc <- srv.Serve(newLimitListener(l, conns)) }()
 	select {
 	case err := <-errc:
 		return err

@@ -139,7 +139,7 @@ func TestDefaults(t *testing.T) {
 	c := dep.Spec.Template.Spec.Containers[0]
 	for _, arg := range []string{"--leader-elect=true", "--local-cluster=never",
 		"--receiver-url=http://ops-jitsi-operator-receiver.jitsi-operator.svc.cluster.local:9090", "--receiver-bind-address=:9090",
-		"--cluster-domain=cluster.local", "--snd-aloop-loader-image=docker.io/library/busybox:1.38.0",
+		"--receiver-max-connections=2048", "--cluster-domain=cluster.local", "--snd-aloop-loader-image=docker.io/library/busybox:1.38.0",
 		"--operator-namespace=jitsi-operator",
 		"--operator-pod-labels=app.kubernetes.io/instance=ops,app.kubernetes.io/name=jitsi-operator"} {
 		if !slices.Contains(c.Args, arg) {
@@ -168,7 +168,7 @@ func TestDefaults(t *testing.T) {
 func TestOtherValues(t *testing.T) {
 	objs := template(t, "metrics.serviceMonitor.enabled=true", "receiver.url=http://hooks.example.net:9090",
 		"leaderElection.enabled=false", "serviceAccount.create=false", "serviceAccount.name=jitsi",
-		"image.tag=v9", "replicaCount=1", "logLevel=debug", "podLabels.team=video")
+		"image.tag=v9", "replicaCount=1", "logLevel=debug", "podLabels.team=video", "receiver.maxConnections=4096")
 	if _, ok := objs["ServiceMonitor/ops-jitsi-operator"]; !ok {
 		t.Error("no ServiceMonitor")
 	}
@@ -182,7 +182,7 @@ func TestOtherValues(t *testing.T) {
 	c := dep.Spec.Template.Spec.Containers[0]
 	if !strings.HasSuffix(c.Image, ":v9") || !slices.Contains(c.Args, "--receiver-url=http://hooks.example.net:9090") ||
 		!slices.Contains(c.Args, "--leader-elect=false") || !slices.Contains(c.Args, "--zap-log-level=debug") ||
-		dep.Spec.Template.Spec.ServiceAccountName != "jitsi" {
+		!slices.Contains(c.Args, "--receiver-max-connections=4096") || dep.Spec.Template.Spec.ServiceAccountName != "jitsi" {
 		t.Errorf("image %s args %v account %s", c.Image, c.Args, dep.Spec.Template.Spec.ServiceAccountName)
 	}
 	// User pod labels reach neither the selector nor the operator pods' labels the recorders'
@@ -202,6 +202,7 @@ func TestTheSchemaRefusesBadValues(t *testing.T) {
 	for _, bad := range []string{"replicaCount=two", "logLevel=verbose", "receiver.port=80", "colour=blue",
 		"image.pullPolicy=Sometimes", "receiver.url=hooks.example.net/path",
 		"watchNamespaces={Video}", "watchNamespaces=video", "receiver.separateDeployment=yes", "receiver.replicaCount=0",
+		"receiver.maxConnections=0", "receiver.maxConnections=100000", "receiver.maxConnections=many",
 		"receiver.podDisruptionBudget.minAvailable=half", "networkPolicy.enabled=sometimes",
 		"networkPolicy.receiverFrom.prosody.podSelector.matchNames.a=b", "jibri.sndAloopClusterWide=1",
 		// The operator pods' selector labels, which the recorders' NetworkPolicy relies on.

@@ -131,7 +131,7 @@ func TestReceiverNetworkPolicy(t *testing.T) {
 
 func TestSeparateReceiver(t *testing.T) {
 	objs := template(t, "receiver.separateDeployment=true", "receiver.replicaCount=3", "receiver.resources.limits.memory=256Mi",
-		"receiver.podDisruptionBudget.enabled=true", "podLabels.team=video")
+		"receiver.podDisruptionBudget.enabled=true", "podLabels.team=video", "receiver.maxConnections=512")
 	for _, key := range []string{"Deployment/ops-jitsi-operator", "Deployment/ops-jitsi-operator-receiver",
 		"ServiceAccount/ops-jitsi-operator", "ServiceAccount/ops-jitsi-operator-receiver",
 		"ClusterRole/ops-jitsi-operator-receiver", "ClusterRoleBinding/ops-jitsi-operator-receiver",
@@ -168,11 +168,13 @@ func TestSeparateReceiver(t *testing.T) {
 			t.Errorf("operator args %v lack %s", oc.Args, arg)
 		}
 	}
-	if slices.ContainsFunc(oc.Args, func(a string) bool { return strings.HasPrefix(a, "--receiver-bind-address") }) ||
+	if slices.ContainsFunc(oc.Args, func(a string) bool {
+		return strings.HasPrefix(a, "--receiver-bind-address") || strings.HasPrefix(a, "--receiver-max-connections")
+	}) ||
 		slices.ContainsFunc(oc.Ports, func(p corev1.ContainerPort) bool { return p.Name == "receiver" }) {
 		t.Errorf("the operator still serves the receiver: args %v ports %v", oc.Args, oc.Ports)
 	}
-	for _, arg := range []string{"--run=receiver", "--local-cluster=never", "--receiver-bind-address=:9090", "--metrics-bind-address=:8080"} {
+	for _, arg := range []string{"--run=receiver", "--local-cluster=never", "--receiver-bind-address=:9090", "--receiver-max-connections=512", "--metrics-bind-address=:8080"} {
 		if !slices.Contains(rc.Args, arg) {
 			t.Errorf("receiver args %v lack %s", rc.Args, arg)
 		}
