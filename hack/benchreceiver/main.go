@@ -65,6 +65,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (receiver and senders) to this file")
 	rates := flag.String("rates", "500,1000,2000", "offered rates (events/s, comma-separated) of the open-loop runs after the closed-loop one; empty: none")
 	apiProfile := flag.String("apiserver-cpuprofile", "", "write the API server's CPU profile of the first 10 s of the events to this file")
+	conns := flag.Int("max-connections", webhook.DefaultMaxConnections, "connections the receiver holds (its --receiver-max-connections): the open-loop runs leave as many unanswered at most, and the flood's receiver holds as many")
 	baseProfile := flag.String("apiserver-cpuprofile-baseline", "", "write the API server's CPU profile of the first 5 s of the second baseline (bare writes to the Meetings as the events left them) to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -86,7 +87,7 @@ func main() {
 		return
 	}
 	log.SetLogger(logr.Discard()) // the receiver logs each refused request at debug level
-	if err := run(*n, *meetings, *senders, *floodConns, *floodFor, *assets, *apiProfile, *baseProfile, *rates); err != nil {
+	if err := run(*n, *meetings, *senders, *floodConns, *floodFor, *assets, *apiProfile, *baseProfile, *rates, *conns); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "benchreceiver:", err)
 		os.Exit(1)
@@ -112,7 +113,7 @@ func (w *writes) RoundTrip(r *http.Request) (*http.Response, error) {
 	return w.next.RoundTrip(r)
 }
 
-func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, apiProfile, baseProfile, rates string) error {
+func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, apiProfile, baseProfile, rates string, conns int) error {
 	assets, err := filepath.Abs(assets)
 	if err != nil {
 		return err
@@ -184,7 +185,7 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 	if !informers.WaitForCacheSync(ctx) {
 		return fmt.Errorf("cache did not sync")
 	}
-	receiver := &webhook.Server{Client: cached, Reader: cl}
+	receiver := &webhook.Server{Client: cached, Reader: cl, MaxConnections: conns}
 	srv := httptest.NewServer(receiver.Handler())
 	defer srv.Close()
 	url := srv.URL + "/v1/prosody/events?deployment=" + ns + "/meet"
@@ -198,7 +199,7 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 		bodies = append(bodies, benchkit.ModuleEvent("occupant-joined", room, jid), benchkit.ModuleEvent("occupant-left", room, jid))
 	}
 	bodies = bodies[:n]
-	if err := baseline(ctx, cl, ns, senders, meetings+1); err != nil {
+	if err := baseline(ctx, cl, ns, senders, meetings); err != nil {
 		return err
 	}
 	profiled := make(chan error, 1)
@@ -225,7 +226,7 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 
 	// Open loop: events offered at a rate, as Prosody sends them, each waiting for nobody's answer.
 	// Fresh people each run (the same joins again would change nothing and write nothing).
-	openc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: webhook.MaxConnections}}
+	openc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
 	for run, field := range strings.Split(rates, ",") {
 		if field = strings.TrimSpace(field); field == "" {
 			continue
@@ -243,14 +244,14 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 		offered = offered[:n]
 		before, cores := counter.n.Load(), benchkit.TakeCores()
 		// As many unanswered as the receiver holds connections (each waiting request holds one).
-		lat, elapsed, late, err := benchkit.OfferSigned(openc, url, []byte(secret), offered, rate, webhook.MaxConnections)
+		lat, elapsed, late, err := benchkit.OfferSigned(openc, url, []byte(secret), offered, rate, conns)
 		if err != nil {
 			return err
 		}
 		_, peak := benchkit.Memory()
 		w, used := counter.n.Load()-before, cores.Since()
 		fmt.Printf("offered %.0f events/s (open loop, %d events, %d meetings): stored %.0f events/s; due to stored %s; %d status writes (%.2f per event, %s of the API server's CPU each); %d sent late (%d unanswered); %s; this process's peak %.0f MiB resident\n",
-			rate, n, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), w, float64(w)/float64(n), perWrite(used.APIServer, w), late, webhook.MaxConnections, used, peak)
+			rate, n, meetings, float64(n)/elapsed.Seconds(), latency.Summary(lat, 100*time.Microsecond), w, float64(w)/float64(n), perWrite(used.APIServer, w), late, conns, used, peak)
 	}
 
 	// The same bare writes now that the Meetings carry the status the events left (up to 200
@@ -259,7 +260,7 @@ func run(n, meetings, senders, floodConns int, floodFor time.Duration, assets, a
 	if baseProfile != "" {
 		go func() { profiled <- profileAPIServer(ctx, cfg, baseProfile, 5*time.Second) }()
 	}
-	if err := baseline(ctx, cl, ns, senders, meetings+1); err != nil {
+	if err := baseline(ctx, cl, ns, senders, meetings); err != nil {
 		return err
 	}
 	if baseProfile != "" {
@@ -339,8 +340,9 @@ func baseline(ctx context.Context, cl client.Client, ns string, senders, meeting
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				// Each writer its own Meeting, as the receiver's writes for different meetings.
-				m := &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("room-%02d", w%meetings)}}
+				// Each writer its own Meeting of the events' (room-01 on), as the receiver's writes
+				// for different meetings.
+				m := &jitsiv1alpha1.Meeting{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("room-%02d", 1+w%meetings)}}
 				for i := 0; i < per; i++ {
 					patch := fmt.Sprintf(`{"status":{"peakParticipants":%d}}`, w*per+i)
 					t0 := time.Now()
