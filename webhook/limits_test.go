@@ -102,31 +102,40 @@ func TestLimitListenerHoldsAtMostNConnections(t *testing.T) {
 	second.Close()
 }
 
-func TestStartRefusesOversizedHeadersAndDeclaredBodies(t *testing.T) {
+// startOnLoopback starts s on a free loopback port until the test ends, and returns a dial of
+// it that waits for it to listen.
+func startOnLoopback(t *testing.T, s *Server) func() net.Conn {
+	t.Helper()
 	probe, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := probe.Addr().String()
+	s.Addr = probe.Addr().String()
 	probe.Close()
-	s := &Server{Addr: addr}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Start(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		<-done
-	}()
-	var conn net.Conn
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if conn, err = net.Dial("tcp", addr); err == nil {
-			break
+	})
+	return func() net.Conn {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			c, err := net.Dial("tcp", s.Addr)
+			if err == nil {
+				return c
+			}
+			if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func TestStartRefusesOversizedHeadersAndDeclaredBodies(t *testing.T) {
+	dial := startOnLoopback(t, &Server{})
+	conn := dial()
 	defer conn.Close()
 
 	// A header block over MaxHeaderBytes.
@@ -141,10 +150,7 @@ func TestStartRefusesOversizedHeadersAndDeclaredBodies(t *testing.T) {
 	}
 
 	// A declared body over the endpoint's limit is answered before it is sent.
-	c2, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c2 := dial()
 	defer c2.Close()
 	fmt.Fprintf(c2, "POST /v1/prosody/events HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 100<<20)
 	resp, err = http.ReadResponse(bufio.NewReader(c2), nil)
@@ -158,31 +164,7 @@ func TestStartRefusesOversizedHeadersAndDeclaredBodies(t *testing.T) {
 }
 
 func TestStartHoldsMaxConnections(t *testing.T) {
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := probe.Addr().String()
-	probe.Close()
-	s := &Server{Addr: addr, MaxConnections: 2}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Start(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	dial := func() net.Conn {
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				return c
-			}
-			if time.Now().After(deadline) {
-				t.Fatal(err)
-			}
-		}
-	}
+	dial := startOnLoopback(t, &Server{MaxConnections: 2})
 	before := openConnections(t)
 	// Two connections that send nothing hold both places (until the header timeout).
 	first, second := dial(), dial()
