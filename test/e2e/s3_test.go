@@ -60,7 +60,9 @@ func startS3(t *testing.T, dir string) *s3Server {
 	}
 	cmd.Env = append(cmd.Env, "HOME="+t.TempDir())
 	g := testproc.Start(t, "rclone serve s3", cmd, nil)
-	deadline := time.Now().Add(15 * time.Second)
+	// A wait for readiness, not a timed assertion (test/finalize's rclone once took over 15 s
+	// under a full test run on two cores).
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {

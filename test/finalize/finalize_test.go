@@ -104,7 +104,9 @@ func (s *s3Server) start() {
 		"--auth-key", accessKey+","+secretKey)
 	cmd.Env = baseEnv(s.t)
 	s.g = testproc.Start(s.t, "rclone serve s3", cmd, nil)
-	deadline := time.Now().Add(15 * time.Second)
+	// A wait for readiness, not a timed assertion: under a full test run on two cores rclone
+	// once took over 15 s to listen.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.port), time.Second)
 		if err == nil {
