@@ -103,7 +103,8 @@ type slotKey struct{}
 
 // giveBackSlot frees the inFlight slot of the request ctx belongs to, for a request that has
 // done its work and only waits (for its Meeting's write): waiting requests are bounded by the
-// connections (Server.MaxConnections) instead. Without a slot in ctx (the pool's decisions) it does nothing.
+// connections (Server.MaxConnections) instead. Without a slot in ctx (the pool's decisions) it
+// does nothing.
 func giveBackSlot(ctx context.Context) {
 	if release, ok := ctx.Value(slotKey{}).(func()); ok {
 		release()

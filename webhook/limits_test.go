@@ -7,12 +7,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/jitsi-operator/jitsi-operator/internal/testproc"
 )
 
 func TestInFlightAnswersBusyBeyondItsSlots(t *testing.T) {
@@ -106,12 +109,7 @@ func TestLimitListenerHoldsAtMostNConnections(t *testing.T) {
 // it that waits for it to listen.
 func startOnLoopback(t *testing.T, s *Server) func() net.Conn {
 	t.Helper()
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Addr = probe.Addr().String()
-	probe.Close()
+	s.Addr = "127.0.0.1:" + strconv.Itoa(testproc.FreePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Start(ctx) }()
@@ -169,11 +167,7 @@ func TestStartHoldsMaxConnections(t *testing.T) {
 	// Two connections that send nothing hold both places (until the header timeout).
 	first, second := dial(), dial()
 	defer second.Close()
-	for deadline := time.Now().Add(5 * time.Second); openConnections(t) != before+2; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the connections gauge shows %v, want %v", openConnections(t), before+2)
-		}
-	}
+	waitFor(t, func() bool { return openConnections(t) == before+2 })
 	third := dial()
 	defer third.Close()
 	answered := make(chan int, 1)
